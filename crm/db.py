@@ -1,0 +1,98 @@
+"""The archive's DuckDB connection.
+
+DuckDB allows one read-write connection per file and process, so the process keeps exactly one
+per database path and hands out cursors: each cursor is its own transaction context, which is
+what lets two Streamlit sessions write at once without seeing each other's half-done work.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+
+DEFAULT_DB_PATH = Path(__file__).resolve().parent.parent / "data" / "crm.duckdb"
+
+
+def resolve_db_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """`--db`, else the CRM_DB environment variable, else data/crm.duckdb."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("CRM_DB")
+    if env:
+        return Path(env)
+    return DEFAULT_DB_PATH
+
+
+class ArchiveBusyError(RuntimeError):
+    """Another process holds the database file (DuckDB allows one writer process)."""
+
+
+class Archive:
+    """One open archive file. Use `cursor()` for a read, `transaction()` for any write."""
+
+    def __init__(self, path: Path, connection: duckdb.DuckDBPyConnection) -> None:
+        self.path = path
+        self._con = connection
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        return self._con.cursor()
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor inside BEGIN … COMMIT; any exception rolls everything back."""
+        cur = self._con.cursor()
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            yield cur
+        except BaseException:
+            cur.execute("ROLLBACK")
+            cur.close()
+            raise
+        cur.execute("COMMIT")
+        cur.close()
+
+    @contextmanager
+    def rolled_back(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A transaction that is always rolled back: a dry run sees its own writes, nobody else does."""
+        cur = self._con.cursor()
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            yield cur
+        finally:
+            cur.execute("ROLLBACK")
+            cur.close()
+
+    def close(self) -> None:
+        with _lock:
+            _open.pop(str(self.path.resolve()), None)
+        self._con.close()
+
+
+_open: dict[str, Archive] = {}
+_lock = threading.Lock()
+
+
+def open_archive(path: str | os.PathLike[str] | None = None, *, migrate: bool = True) -> Archive:
+    """The process-wide archive for `path` (see resolve_db_path), migrated to the current schema."""
+    from crm import schema  # local import: schema imports nothing from here at module level
+
+    db_path = resolve_db_path(path)
+    key = str(db_path.resolve()) if db_path.exists() else str(db_path.absolute())
+    with _lock:
+        archive = _open.get(key)
+        if archive is not None:
+            return archive
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            con = duckdb.connect(str(db_path))
+        except duckdb.IOException as exc:
+            raise ArchiveBusyError(f"数据库文件 {db_path} 无法打开（可能被另一个程序占用）：{exc}") from exc
+        archive = Archive(db_path, con)
+        if migrate:
+            schema.migrate(archive)
+        _open[key] = archive
+        return archive
