@@ -96,3 +96,19 @@ def open_archive(path: str | os.PathLike[str] | None = None, *, migrate: bool = 
             schema.migrate(archive)
         _open[key] = archive
         return archive
+
+
+def fetch_one(cur: duckdb.DuckDBPyConnection, sql: str, params: list[object] | tuple[object, ...] = ()) -> tuple | None:
+    """The first row, with the result read to its end.
+
+    DuckDB 2.0 keeps a result open until a fetch returns no rows, and refuses other work on that
+    cursor meanwhile; `fetchone()` on a one-row result leaves it open, this does not.
+    """
+    rows = cur.execute(sql, list(params)).fetchall()
+    return rows[0] if rows else None
+
+
+def scalar(cur: duckdb.DuckDBPyConnection, sql: str, params: list[object] | tuple[object, ...] = ()) -> object:
+    """The single value of a one-row, one-column query (None when there is no row)."""
+    row = fetch_one(cur, sql, params)
+    return row[0] if row else None

@@ -209,7 +209,7 @@ def _v1(cur: "duckdb.DuckDBPyConnection") -> None:
         """
         CREATE TABLE audit_log (
             id BIGINT DEFAULT nextval('row_id_seq'),
-            at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            occurred_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
             user_name VARCHAR NOT NULL,
             action VARCHAR NOT NULL,
             entity VARCHAR,
@@ -252,10 +252,11 @@ CURRENT_VERSION = len(MIGRATIONS)
 def schema_version(cur: "duckdb.DuckDBPyConnection") -> int:
     exists = cur.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'"
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     if not exists:
         return 0
-    row = cur.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    row = cur.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()
+    row = row[0] if row else None
     return int(row[0]) if row else 0
 
 

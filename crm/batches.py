@@ -1,0 +1,194 @@
+"""Import batches: recording what a batch changed, listing batches, and undoing one completely.
+
+Rows a batch created carry its batch_id; fields it changed on existing records are written to
+`batch_changes` with their old value. Undo deletes the one and restores the other, so a bad
+import can be taken back even when it updated customers (which most CRMs cannot do).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from crm.db import Archive
+from crm.schema import CUSTOMER_COLUMNS
+
+# Tables whose rows a batch may update in place, their key column and column types.
+UPDATABLE: dict[str, tuple[str, dict[str, str]]] = {
+    "customers": ("customer_id", CUSTOMER_COLUMNS),
+    "complaints": ("complaint_id", {
+        "customer_id": "VARCHAR", "date": "DATE", "contact": "VARCHAR", "address": "VARCHAR", "kind": "VARCHAR",
+        "via": "VARCHAR", "reason": "VARCHAR", "request": "VARCHAR", "accepted": "BOOLEAN",
+        "reject_reason": "VARCHAR", "urgency": "VARCHAR", "promised_by": "DATE", "resolved_on": "DATE",
+        "department": "VARCHAR", "resolution": "VARCHAR", "loss": "DECIMAL(18,2)", "order_ref": "VARCHAR",
+        "product": "VARCHAR", "outcome": "VARCHAR", "satisfaction": "TINYINT", "handler": "VARCHAR"}),
+    "follow_ups": ("id", {"status": "VARCHAR", "owner": "VARCHAR", "channel": "VARCHAR", "goal": "VARCHAR",
+                          "done_at": "TIMESTAMP"}),
+}
+# Tables holding rows created by batches, children before parents (undo deletes in this order).
+CREATED_TABLES = ("customer_tags", "transactions", "interactions", "follow_ups", "complaints", "surveys", "customers")
+
+
+def to_text(value: Any) -> str | None:
+    """How a value is kept in batch_changes (and cast back on undo)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, float):
+        return f"{value:.2f}" if not value.is_integer() else str(int(value)) if abs(value) < 1e15 else repr(value)
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    return str(value)
+
+
+def same_value(old: Any, new: Any) -> bool:
+    """Equality across the types DuckDB returns and the pipeline produces (Decimal vs float, etc.)."""
+    if old is None or new is None:
+        return old is None and new is None
+    if isinstance(old, (Decimal, float, int)) and isinstance(new, (Decimal, float, int)) \
+            and not isinstance(old, bool) and not isinstance(new, bool):
+        return abs(float(old) - float(new)) < 0.005
+    if isinstance(old, dt.datetime) and isinstance(new, dt.date) and not isinstance(new, dt.datetime):
+        return old.date() == new
+    return old == new
+
+
+@dataclass
+class Change:
+    key: str
+    field: str
+    old: Any
+    new: Any
+
+
+_ARROW = {"DATE": pa.date32(), "BOOLEAN": pa.bool_(), "TINYINT": pa.int8(), "TIMESTAMP": pa.timestamp("us"),
+          "DECIMAL(18,2)": pa.float64(), "VARCHAR": pa.string(), "BIGINT": pa.int64()}
+
+
+def apply_changes(cur: duckdb.DuckDBPyConnection, batch_id: int | None, table: str, changes: list[Change]) -> None:
+    """Write field changes to existing rows, one set-based UPDATE per field, and remember old values."""
+    if not changes:
+        return
+    key_col, types = UPDATABLE[table]
+    by_field: dict[str, list[Change]] = {}
+    for ch in changes:
+        if ch.field not in types:
+            raise ValueError(f"{table}.{ch.field} cannot be updated")
+        by_field.setdefault(ch.field, []).append(ch)
+    key_type = pa.int64() if key_col == "id" else pa.string()
+    for name, items in by_field.items():
+        sql_type = types[name]
+        staged = pa.table({
+            "k": pa.array([int(c.key) if key_col == "id" else c.key for c in items], key_type),
+            "v": pa.array([c.new for c in items], _ARROW.get(sql_type, pa.string())),
+        })
+        cur.register("chg", staged)
+        try:
+            extra = ", updated_at = current_timestamp" if table == "customers" else ""
+            cur.execute(f"UPDATE {table} SET {name} = CAST(chg.v AS {sql_type}){extra} FROM chg WHERE {table}.{key_col} = chg.k")
+        finally:
+            cur.unregister("chg")
+    if batch_id is not None:
+        record = pa.table({
+            "batch_id": pa.array([batch_id] * len(changes), pa.int64()),
+            "table_name": pa.array([table] * len(changes), pa.string()),
+            "row_key": pa.array([str(c.key) for c in changes], pa.string()),
+            "field": pa.array([c.field for c in changes], pa.string()),
+            "old_value": pa.array([to_text(c.old) for c in changes], pa.string()),
+            "new_value": pa.array([to_text(c.new) for c in changes], pa.string()),
+        })
+        cur.register("chg_rec", record)
+        try:
+            cur.execute("INSERT INTO batch_changes SELECT * FROM chg_rec")
+        finally:
+            cur.unregister("chg_rec")
+
+
+class UndoError(Exception):
+    """The batch cannot be undone; the message says why, in Chinese."""
+
+
+@dataclass
+class UndoResult:
+    batch_id: int
+    deleted: dict[str, int]
+    restored: int
+    kept: list[str]  # fields not restored because a later change overwrote them
+
+
+def undo_batch(archive: Archive, batch_id: int, user: str) -> UndoResult:
+    """Revert a batch in one transaction: delete what it created, restore what it updated.
+
+    A field changed again after the batch keeps its newer value (and is listed in `kept`); a
+    customer the batch created that later data depends on blocks the undo with a clear message.
+    """
+    with archive.transaction() as cur:
+        row = cur.execute("SELECT status, file, sheet FROM import_batches WHERE batch_id = ?", [batch_id]).fetchall()
+        row = row[0] if row else None
+        if row is None:
+            raise UndoError(f"批次 {batch_id} 不存在")
+        if row[0] == "undone":
+            raise UndoError(f"批次 {batch_id} 已经撤销过了")
+        dependants = cur.execute(
+            """SELECT DISTINCT t.batch_id FROM (
+                   SELECT customer_id, batch_id FROM transactions UNION ALL
+                   SELECT customer_id, batch_id FROM interactions UNION ALL
+                   SELECT customer_id, batch_id FROM follow_ups UNION ALL
+                   SELECT customer_id, batch_id FROM complaints UNION ALL
+                   SELECT customer_id, batch_id FROM surveys) t
+               JOIN customers c ON c.customer_id = t.customer_id
+               WHERE c.batch_id = ? AND t.batch_id IS DISTINCT FROM ?""", [batch_id, batch_id]).fetchall()
+        if dependants:
+            names = "、".join("手工录入" if b is None else f"批次 {b}" for (b,) in dependants[:5])
+            raise UndoError(f"批次 {batch_id} 新建的客户已被后续数据引用（{names}），请先撤销那些批次")
+        changes = cur.execute(
+            "SELECT table_name, row_key, field, old_value, new_value FROM batch_changes WHERE batch_id = ? "
+            "ORDER BY rowid DESC", [batch_id]).fetchall()
+        restored, kept = 0, []
+        for table, key, name, old, new in changes:
+            key_col, types = UPDATABLE[table]
+            sql_type = types[name]
+            current = cur.execute(
+                f"SELECT CAST({name} AS VARCHAR), CAST(CAST(? AS {sql_type}) AS VARCHAR) FROM {table} WHERE {key_col} = ?",
+                [new, int(key) if key_col == "id" else key]).fetchall()
+            current = current[0] if current else None
+            if current is None:
+                continue
+            if current[0] != current[1]:
+                kept.append(f"{table}:{key}.{name}")
+                continue
+            cur.execute(f"UPDATE {table} SET {name} = CAST(? AS {sql_type}) WHERE {key_col} = ?",
+                        [old, int(key) if key_col == "id" else key])
+            restored += 1
+        deleted: dict[str, int] = {}
+        cur.execute("DELETE FROM customer_tags WHERE customer_id IN (SELECT customer_id FROM customers WHERE batch_id = ?)",
+                    [batch_id])
+        for table in CREATED_TABLES:
+            n = cur.execute(f"DELETE FROM {table} WHERE batch_id = ?", [batch_id]).fetchall()[0][0]
+            if n:
+                deleted[table] = int(n)
+        cur.execute("UPDATE import_batches SET status = 'undone', undone_at = current_timestamp, undone_by = ? "
+                    "WHERE batch_id = ?", [user, batch_id])
+        cur.execute("INSERT INTO audit_log (user_name, action, entity, entity_id, detail) VALUES (?, 'undo', 'batch', ?, ?)",
+                    [user, str(batch_id), json.dumps({"deleted": deleted, "restored": restored, "kept": kept},
+                                                     ensure_ascii=False)])
+    return UndoResult(batch_id, deleted, restored, kept)
+
+
+def list_batches(archive: Archive, limit: int = 200) -> list[dict[str, Any]]:
+    cur = archive.cursor()
+    try:
+        cols = ["batch_id", "file", "sheet", "template", "user_name", "started_at", "rows_read", "created",
+                "updated", "rejected", "status"]
+        rows = cur.execute(f"SELECT {', '.join(cols)} FROM import_batches ORDER BY batch_id DESC LIMIT ?", [limit]).fetchall()
+        return [dict(zip(cols, r)) for r in rows]
+    finally:
+        cur.close()

@@ -1,0 +1,226 @@
+"""`python -m crm …`: the import and maintenance commands scheduled jobs and checks use.
+
+Every failure a user can cause ends as one line on stderr and a non-zero exit, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from crm.db import ArchiveBusyError, open_archive
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class CliError(Exception):
+    """A failure to report as one line on stderr."""
+
+
+def _archive(args: argparse.Namespace):
+    try:
+        return open_archive(args.db)
+    except ArchiveBusyError as exc:
+        raise CliError(str(exc)) from None
+    except Exception as exc:  # e.g. not a DuckDB file
+        raise CliError(f"无法打开数据库 {args.db or ''}：{str(exc).splitlines()[0]}") from None
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    return str(value)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from crm.pipeline import ImportReport, import_path
+    from crm.reader import FileReadError
+
+    archive = _archive(args)
+    report = ImportReport()
+    failures: list[str] = []
+    for file in args.files:
+        try:
+            report.extend(import_path(archive, file, user=args.user, strict=args.strict, dry_run=args.dry_run))
+        except FileReadError as exc:
+            failures.append(str(exc))
+    if args.json:
+        print(json.dumps(report.as_dict(), ensure_ascii=False, default=_json_default))
+    else:
+        for b in report.batches:
+            print(f"[{b.template}] {b.file} / {b.sheet}：读取 {b.rows_read} 行，新建 {b.created}，更新 {b.updated}，"
+                  f"重复跳过 {b.duplicates}，拒绝 {len(b.rejected_rows)}" + ("" if b.batch_id is None else f"（批次 {b.batch_id}）"))
+            for p in b.problems[:200]:
+                print(f"  {'错误' if p.severity == 'error' else '提示'} {p}")
+            if len(b.problems) > 200:
+                print(f"  ……另有 {len(b.problems) - 200} 条")
+        for s in report.skipped_sheets:
+            print(f"跳过 {s.file} / {s.sheet}：{s.reason}")
+        if args.dry_run:
+            print("（试运行：未写入任何数据）")
+    if report.aborted:
+        print(report.aborted, file=sys.stderr)
+        return EXIT_FAILED
+    if failures:
+        for f in failures:
+            print(f, file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from crm.stats import archive_stats
+
+    archive = _archive(args)
+    cur = archive.cursor()
+    try:
+        stats = archive_stats(cur)
+    finally:
+        cur.close()
+    if args.json:
+        print(json.dumps(stats, ensure_ascii=False))
+    else:
+        for k, v in stats.items():
+            print(f"{k}\t{v}")
+    return EXIT_OK
+
+
+def cmd_undo(args: argparse.Namespace) -> int:
+    from crm.batches import UndoError, undo_batch
+
+    archive = _archive(args)
+    try:
+        result = undo_batch(archive, args.batch_id, args.user)
+    except UndoError as exc:
+        raise CliError(str(exc)) from None
+    deleted = "，".join(f"{t} {n} 行" for t, n in result.deleted.items()) or "无"
+    print(f"已撤销批次 {result.batch_id}：删除 {deleted}；恢复字段 {result.restored} 个")
+    if result.kept:
+        print(f"以下字段在该批次之后又被修改过，保留了较新的值：{'、'.join(result.kept[:20])}")
+    return EXIT_OK
+
+
+def cmd_batches(args: argparse.Namespace) -> int:
+    from crm.batches import list_batches
+
+    rows = list_batches(_archive(args))
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, default=_json_default))
+        return EXIT_OK
+    print("批次\t状态\t模板\t文件\t工作表\t导入人\t时间\t读取\t新建\t更新\t拒绝")
+    for r in rows:
+        print("\t".join(str(r[k]) if r[k] is not None else "" for k in
+                        ("batch_id", "status", "template", "file", "sheet", "user_name", "started_at", "rows_read",
+                         "created", "updated", "rejected")))
+    return EXIT_OK
+
+
+def cmd_template(args: argparse.Namespace) -> int:
+    from crm.outbound import write_blank_templates
+
+    codes = ["all"] if any(c.lower() == "all" for c in args.codes) else [c.upper() for c in args.codes]
+    try:
+        path = write_blank_templates(codes, args.output)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    print(f"已生成模板：{path}")
+    return EXIT_OK
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    from crm.seed import seed_demo
+
+    archive = _archive(args)
+    if args.if_empty:
+        cur = archive.cursor()
+        try:
+            has = cur.execute("SELECT count(*) FROM customers").fetchall()[0][0]
+        finally:
+            cur.close()
+        if has:
+            print(f"档案库已有 {has} 位客户，未生成演示数据")
+            return EXIT_OK
+    try:
+        counts = seed_demo(archive, customers=args.customers, seed=args.seed, user=args.user)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    print("已生成演示数据：" + "，".join(f"{k} {v}" for k, v in counts.items()))
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from crm.export import export_table
+
+    try:
+        n = export_table(_archive(args), args.table, args.output, args.user)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    print(f"已导出 {args.table} {n} 行到 {args.output}")
+    return EXIT_OK
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, as every other failure
+        self.exit(EXIT_USAGE, f"参数错误：{message}（用 --help 查看用法）\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m crm", description="客户档案：导入、统计、撤销、模板、演示数据、导出")
+    common = _Parser(add_help=False)
+    common.add_argument("--db", help="数据库文件（默认：环境变量 CRM_DB，否则 data/crm.duckdb）")
+    common.add_argument("--user", default="cli", help="以哪个用户的身份操作（默认 cli）")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("import", parents=[common], help="导入一个或多个表格文件")
+    p.add_argument("files", nargs="+", type=Path)
+    p.add_argument("--strict", action="store_true", help="有任何被拒绝的行时，整个文件都不导入")
+    p.add_argument("--json", action="store_true", help="以 JSON 输出结果")
+    p.add_argument("--dry-run", action="store_true", help="试运行：检查并报告，但不写入")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("stats", parents=[common], help="档案统计")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_stats)
+
+    p = sub.add_parser("undo", parents=[common], help="撤销一个导入批次")
+    p.add_argument("batch_id", type=int)
+    p.set_defaults(func=cmd_undo)
+
+    p = sub.add_parser("batches", parents=[common], help="列出导入批次")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_batches)
+
+    p = sub.add_parser("template", parents=[common], help="生成空白模板 T1…T7 或 all")
+    p.add_argument("codes", nargs="+")
+    p.add_argument("-o", "--output", required=True, type=Path)
+    p.set_defaults(func=cmd_template)
+
+    p = sub.add_parser("seed", parents=[common], help="生成演示数据")
+    p.add_argument("--customers", type=int, default=2000)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--if-empty", action="store_true", help="档案库已有客户时什么也不做")
+    p.set_defaults(func=cmd_seed)
+
+    p = sub.add_parser("export", parents=[common], help="导出一张表到 .xlsx（已防公式注入）")
+    p.add_argument("table")
+    p.add_argument("-o", "--output", required=True, type=Path)
+    p.set_defaults(func=cmd_export)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except CliError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("已中断", file=sys.stderr)
+        return 130
+    except Exception as exc:  # last resort: still one line, still no traceback
+        print(f"出错了：{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", file=sys.stderr)
+        return EXIT_FAILED

@@ -1,0 +1,872 @@
+"""The import pipeline: read → recognise → clean → link → write, one transaction per file.
+
+Each recognised sheet is a batch. Sheets are written in template order (profiles first) so that
+a workbook whose transaction sheet refers to customers on its profile sheet imports in one go.
+A dry run does all of it inside a transaction that is rolled back: the preview is exactly what
+the import would do.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import duckdb
+import pyarrow as pa
+
+from crm import linking
+from crm.batches import Change, apply_changes, same_value
+from crm.cleaning import display
+from crm.db import Archive
+from crm.reader import FileReadError, Workbook, read_workbook
+from crm.recognise import Recognition, Unrecognised, data_rows, header_signature, recognise_sheet
+from crm.schema import CUSTOMER_COLUMNS
+from crm.search_keys import name_initials, name_pinyin
+from crm.templates import TEMPLATES
+from crm.validation import ERROR, WARNING, CleanSheet, Problem, clean_sheet
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass
+class SheetResult:
+    batch_id: int | None
+    file: str
+    sheet: str
+    template: str
+    rows_read: int = 0
+    created: int = 0
+    updated: int = 0
+    duplicates: int = 0
+    rejected_rows: list[int] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    changes: list[dict[str, Any]] = field(default_factory=list)  # for the preview: row, key, field, old, new
+    row_actions: dict[int, str] = field(default_factory=dict)  # spreadsheet row -> created/updated/duplicate
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"batch_id": self.batch_id, "file": self.file, "sheet": self.sheet, "template": self.template,
+                "rows_read": self.rows_read, "created": self.created, "updated": self.updated,
+                "duplicates": self.duplicates, "rejected_rows": self.rejected_rows,
+                "problems": [p.as_dict() for p in self.problems]}
+
+
+@dataclass
+class SkippedSheet:
+    file: str
+    sheet: str
+    reason: str
+    headers: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "sheet": self.sheet, "reason": self.reason}
+
+
+@dataclass
+class ImportReport:
+    batches: list[SheetResult] = field(default_factory=list)
+    skipped_sheets: list[SkippedSheet] = field(default_factory=list)
+    aborted: str | None = None  # strict mode: why nothing was written
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"batches": [b.as_dict() for b in self.batches],
+                               "skipped_sheets": [s.as_dict() for s in self.skipped_sheets]}
+        if self.aborted:
+            out["aborted"] = self.aborted
+        return out
+
+    def extend(self, other: "ImportReport") -> None:
+        self.batches.extend(other.batches)
+        self.skipped_sheets.extend(other.skipped_sheets)
+        if other.aborted:
+            self.aborted = "; ".join(x for x in (self.aborted, other.aborted) if x)
+
+
+@dataclass
+class _Ctx:
+    cur: duckdb.DuckDBPyConnection
+    user: str
+    today: dt.date
+    file: str
+    sheet: str
+
+
+class StrictAbort(Exception):
+    pass
+
+
+TEMPLATE_ORDER = ["T1", "T4", "T2", "T3", "T5", "T6", "T7"]
+
+
+def remembered_mappings(cur: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, dict[str, str]]]:
+    """Column mappings users confirmed before, by header signature."""
+    return {sig: (tpl, json.loads(mapping))
+            for sig, tpl, mapping in cur.execute("SELECT signature, template, mapping FROM header_mappings").fetchall()}
+
+
+def remember_mapping(archive: Archive, headers: list[str], template: str, mapping: dict[str, str], user: str) -> str:
+    """Store a confirmed mapping {header as written: field} so the same headers import by themselves."""
+    if template not in TEMPLATES:
+        raise ValueError(f"未知模板 {template}")
+    valid = TEMPLATES[template].field_by_name
+    clean = {h: f for h, f in mapping.items() if f and f in valid}
+    sig = header_signature(headers)
+    with archive.transaction() as cur:
+        cur.execute("INSERT OR REPLACE INTO header_mappings (signature, template, mapping, created_by) VALUES (?, ?, ?, ?)",
+                    [sig, template, json.dumps(clean, ensure_ascii=False), user])
+        cur.execute("INSERT INTO audit_log (user_name, action, entity, entity_id, detail) VALUES (?, 'mapping', 'header_mappings', ?, ?)",
+                    [user, sig, json.dumps({"template": template, "mapping": clean}, ensure_ascii=False)])
+    return sig
+
+
+def import_path(archive: Archive, path: str | os.PathLike[str], user: str = "cli", *, strict: bool = False,
+                dry_run: bool = False, today: dt.date | None = None, progress: Progress | None = None,
+                file_name: str | None = None, data: bytes | None = None) -> ImportReport:
+    """Import one file (or upload bytes); raises FileReadError when it cannot be read at all."""
+    workbook = read_workbook(data if data is not None else path, file_name=file_name)
+    return import_workbook(archive, workbook, user, strict=strict, dry_run=dry_run, today=today, progress=progress)
+
+
+def import_workbook(archive: Archive, workbook: Workbook, user: str = "cli", *, strict: bool = False,
+                    dry_run: bool = False, today: dt.date | None = None, progress: Progress | None = None,
+                    overrides: dict[str, Recognition] | None = None) -> ImportReport:
+    """Import every recognised sheet of a workbook in one transaction (rolled back when dry_run).
+
+    `overrides` maps a sheet name to a Recognition built from a user's column mapping.
+    """
+    today = today or dt.date.today()
+    report = ImportReport()
+    if not any(any(c not in (None, "") for c in row) for s in workbook.sheets for row in s.rows):
+        raise FileReadError(f"文件「{workbook.file_name}」中没有任何数据（所有工作表都是空的）")
+    reader = archive.cursor()
+    try:
+        remembered = remembered_mappings(reader)
+    finally:
+        reader.close()
+    plans: list[tuple[Recognition, Any, list[tuple[int, list[Any]]]]] = []
+    for sheet in workbook.sheets:
+        rec = (overrides or {}).get(sheet.name) or recognise_sheet(sheet, remembered)
+        if isinstance(rec, Unrecognised):
+            if rec.reason != "工作表为空" or len(workbook.sheets) == 1:
+                report.skipped_sheets.append(SkippedSheet(workbook.file_name, sheet.name, rec.reason,
+                                                          list(rec.headers.values())))
+            continue
+        rows = data_rows(sheet, rec)
+        if not rows:
+            report.skipped_sheets.append(SkippedSheet(workbook.file_name, sheet.name,
+                                                      f"只有表头（{rec.template.code} {rec.template.title}），没有数据行"))
+            continue
+        plans.append((rec, sheet, rows))
+    plans.sort(key=lambda p: TEMPLATE_ORDER.index(p[0].template.code))
+    if not plans:
+        return report
+    total = sum(len(rows) for _, _, rows in plans)
+    done = 0
+    tx = archive.rolled_back() if dry_run else archive.transaction()
+    try:
+        with tx as cur:
+            for rec, sheet, rows in plans:
+                ctx = _Ctx(cur, user, today, workbook.file_name, sheet.name)
+                result = _import_sheet(ctx, rec, rows, dry_run)
+                report.batches.append(result)
+                done += len(rows)
+                if progress:
+                    progress(done, total, f"{sheet.name}：已处理 {done}/{total} 行")
+            if strict and any(b.rejected_rows for b in report.batches):
+                n = sum(len(b.rejected_rows) for b in report.batches)
+                raise StrictAbort(f"严格模式：文件「{workbook.file_name}」有 {n} 行被拒绝，整个文件未导入")
+    except StrictAbort as exc:
+        report.aborted = str(exc)
+        for b in report.batches:
+            b.batch_id = None
+    return report
+
+
+def _import_sheet(ctx: _Ctx, rec: Recognition, rows: list[tuple[int, list[Any]]], dry_run: bool) -> SheetResult:
+    tpl = rec.template
+    sheet = clean_sheet(rec, rows)
+    for dup in rec.duplicates:
+        sheet.problems.insert(0, Problem(None, dup, "", "与另一列表示同一字段，此列未使用", WARNING))
+    batch_id = int(ctx.cur.execute("SELECT nextval('batch_id_seq')").fetchall()[0][0])
+    ctx.cur.execute("INSERT INTO import_batches (batch_id, file, sheet, template, user_name) VALUES (?, ?, ?, ?, ?)",
+                    [batch_id, ctx.file, ctx.sheet, tpl.code, ctx.user])
+    result = SheetResult(batch_id, ctx.file, ctx.sheet, tpl.code, rows_read=len(rows))
+    WRITERS[tpl.code](ctx, batch_id, sheet, result)
+    result.rejected_rows = sorted(sheet.row_numbers[i] for i in sheet.rejected)
+    result.problems = sorted(sheet.problems, key=lambda p: (p.row or 0, p.severity != ERROR))
+    ctx.cur.execute("UPDATE import_batches SET rows_read = ?, created = ?, updated = ?, rejected = ? WHERE batch_id = ?",
+                    [result.rows_read, result.created, result.updated, len(result.rejected_rows), batch_id])
+    ctx.cur.execute(
+        "INSERT INTO audit_log (user_name, action, entity, entity_id, detail) VALUES (?, 'import', 'batch', ?, ?)",
+        [ctx.user, str(batch_id), json.dumps({"file": ctx.file, "sheet": ctx.sheet, "template": tpl.code,
+                                              "rows_read": result.rows_read, "created": result.created,
+                                              "updated": result.updated, "rejected": len(result.rejected_rows)},
+                                             ensure_ascii=False)])
+    return result
+
+
+# ------------------------------------------------------------------ helpers
+def _insert(cur: duckdb.DuckDBPyConnection, table: str, columns: dict[str, pa.Array]) -> None:
+    """Bulk insert of column arrays (names come from code, never from users)."""
+    staged = pa.table(columns)
+    cur.register("ins_rows", staged)
+    try:
+        cols = ", ".join(columns)
+        cur.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM ins_rows")
+    finally:
+        cur.unregister("ins_rows")
+
+
+def _s(values: list[Any]) -> pa.Array:
+    return pa.array(values, pa.string())
+
+
+def _d(values: list[Any]) -> pa.Array:
+    return pa.array(values, pa.date32())
+
+
+def _f(values: list[Any]) -> pa.Array:
+    return pa.array(values, pa.float64())
+
+
+def _i8(values: list[Any]) -> pa.Array:
+    return pa.array(values, pa.int8())
+
+
+def _i64(values: list[Any]) -> pa.Array:
+    return pa.array(values, pa.int64())
+
+
+def _link_rows(ctx: _Ctx, sheet: CleanSheet, create_with_contact: bool, result: SheetResult,
+               batch_id: int) -> dict[int, str]:
+    """Customer id for each accepted row; unresolvable rows are rejected (or, for complaint and
+    survey sheets carrying a phone or email, become new customers)."""
+    idx = sheet.accepted()
+    ids, names, refs_col = sheet.column("customer_id"), sheet.column("name"), sheet.column("customer_ref")
+    phones, emails = sheet.column("contact_phone"), sheet.column("contact_email")
+    refs = []
+    for i in idx:
+        cid, name = ids[i], names[i]
+        if refs_col[i] and not cid and not name:
+            ref = refs_col[i]
+            cid, name = (ref.upper(), ref) if ref[:1].upper() == "C" and ref[1:2].isdigit() else (None, ref)
+        refs.append(linking.Ref(cid, name, phones[i], emails[i]))
+    links = linking.link_refs(ctx.cur, refs)
+    out: dict[int, str] = {}
+    to_create: dict[int, linking.Ref] = {}
+    for i, ref, link in zip(idx, refs, links):
+        header = "customer_id" if ref.customer_id and "customer_id" in sheet.headers else (
+            "name" if "name" in sheet.headers else "customer_ref")
+        if link.customer_id:
+            out[i] = link.customer_id
+            if link.warning:
+                sheet.warn(i, header, link.warning)
+        elif create_with_contact and ref.name and (ref.phone or ref.email) and "多位" not in (link.error or ""):
+            to_create[i] = ref
+        else:
+            value = ref.customer_id or ref.name
+            sheet.reject(i, header, link.error or "找不到客户", value)
+    if to_create:
+        out.update(_create_customers_from_refs(ctx, batch_id, sheet, to_create, result))
+    return out
+
+
+def _create_customers_from_refs(ctx: _Ctx, batch_id: int, sheet: CleanSheet, refs: dict[int, linking.Ref],
+                                result: SheetResult) -> dict[int, str]:
+    """New customers for complaint/survey rows that name someone not yet archived but give a contact."""
+    seen: dict[tuple[str, str], str] = {}
+    new_rows: list[tuple[str, linking.Ref, int]] = []
+    out: dict[int, str] = {}
+    addresses = sheet.column("address")
+    for i, ref in refs.items():
+        key = (ref.name or "", ref.phone or ref.email or "")
+        if key not in seen:
+            seen[key] = ""
+            new_rows.append(("", ref, i))
+    ids = linking.next_customer_ids(ctx.cur, ctx.today.strftime("%Y%m%d"), len(new_rows))
+    for cid, (_, ref, i) in zip(ids, new_rows):
+        seen[(ref.name or "", ref.phone or ref.email or "")] = cid
+    for i, ref in refs.items():
+        out[i] = seen[(ref.name or "", ref.phone or ref.email or "")]
+    rows = [(cid, ref, i) for cid, (_, ref, i) in zip(ids, new_rows)]
+    _insert(ctx.cur, "customers", {
+        "customer_id": _s([r[0] for r in rows]), "name": _s([r[1].name for r in rows]),
+        "phone": _s([r[1].phone for r in rows]), "email": _s([r[1].email for r in rows]),
+        "address": _s([addresses[r[2]] for r in rows]),
+        "region": _s([region_from_address(addresses[r[2]]) for r in rows]),
+        "name_pinyin": _s([name_pinyin(r[1].name or "") for r in rows]),
+        "name_initials": _s([name_initials(r[1].name or "") for r in rows]),
+        "batch_id": _i64([batch_id] * len(rows)),
+    })
+    for cid, ref, i in rows:
+        sheet.warn(i, "name", f"档案中没有该客户，已按联系方式新建客户 {cid}", ref.name)
+    return out
+
+
+def _anti_duplicates(cur: duckdb.DuckDBPyConnection, table: str, keys: list[str], staged: pa.Table) -> list[bool]:
+    """For each staged row, whether the archive already holds the same record.
+
+    Identical rows are matched one to one (the n-th copy in the file against the n-th in the
+    archive), so re-importing a file adds nothing while two equal purchases in one file both count.
+    """
+    cur.register("dup_rows", staged)
+    try:
+        on = " AND ".join(f"a.{k} IS NOT DISTINCT FROM b.{k}" for k in keys)
+        part = ", ".join(keys)
+        rows = cur.execute(f"""
+            WITH a AS (SELECT pos, {part}, row_number() OVER (PARTITION BY {part} ORDER BY pos) AS n FROM dup_rows),
+                 b AS (SELECT {part}, row_number() OVER (PARTITION BY {part}) AS n FROM {table}
+                       WHERE customer_id IN (SELECT customer_id FROM dup_rows))
+            SELECT a.pos FROM a JOIN b ON {on} AND a.n = b.n""").fetchall()
+    finally:
+        cur.unregister("dup_rows")
+    dup = [False] * staged.num_rows
+    for (pos,) in rows:
+        dup[pos] = True
+    return dup
+
+
+def _plan_follow_ups(ctx: _Ctx, batch_id: int, items: list[tuple[int, str, dt.date, str | None, str]],
+                     sheet: CleanSheet) -> int:
+    """Open follow-ups (row, customer, due, content, origin) unless one is already open for that customer and day."""
+    if not items:
+        return 0
+    unique: dict[tuple[str, dt.date], tuple[int, str, dt.date, str | None, str]] = {}
+    for item in items:
+        unique.setdefault((item[1], item[2]), item)
+    staged = pa.table({"customer_id": _s([k[0] for k in unique]), "due": _d([k[1] for k in unique])})
+    ctx.cur.register("fu_new", staged)
+    try:
+        existing = set(ctx.cur.execute(
+            "SELECT f.customer_id, f.due FROM follow_ups f JOIN fu_new n ON f.customer_id = n.customer_id "
+            "AND f.due = n.due WHERE f.status = '待跟进'").fetchall())
+    finally:
+        ctx.cur.unregister("fu_new")
+    fresh = [v for k, v in unique.items() if k not in existing]
+    if not fresh:
+        return 0
+    owners = dict(ctx.cur.execute(
+        "SELECT customer_id, owner FROM customers WHERE customer_id IN (SELECT unnest(?))",
+        [list({v[1] for v in fresh})]).fetchall())
+    _insert(ctx.cur, "follow_ups", {
+        "customer_id": _s([v[1] for v in fresh]), "due": _d([v[2] for v in fresh]),
+        "content": _s([v[3] for v in fresh]), "origin": _s([v[4] for v in fresh]),
+        "owner": _s([owners.get(v[1]) for v in fresh]), "status": _s(["待跟进"] * len(fresh)),
+        "batch_id": _i64([batch_id] * len(fresh)), "source_row": pa.array([sheet.row_numbers[v[0]] for v in fresh], pa.int32()),
+    })
+    return len(fresh)
+
+
+# ------------------------------------------------------------------ regions
+PROVINCES = ("北京", "天津", "上海", "重庆", "河北", "山西", "辽宁", "吉林", "黑龙江", "江苏", "浙江", "安徽", "福建",
+             "江西", "山东", "河南", "湖北", "湖南", "广东", "海南", "四川", "贵州", "云南", "陕西", "甘肃", "青海",
+             "台湾", "内蒙古", "广西", "西藏", "宁夏", "新疆", "香港", "澳门")
+CITY_PROVINCE = {"深圳": "广东", "广州": "广东", "东莞": "广东", "佛山": "广东", "珠海": "广东", "杭州": "浙江",
+                 "宁波": "浙江", "温州": "浙江", "南京": "江苏", "苏州": "江苏", "无锡": "江苏", "常州": "江苏",
+                 "成都": "四川", "武汉": "湖北", "长沙": "湖南", "西安": "陕西", "郑州": "河南", "济南": "山东",
+                 "青岛": "山东", "厦门": "福建", "福州": "福建", "合肥": "安徽", "沈阳": "辽宁", "大连": "辽宁",
+                 "哈尔滨": "黑龙江", "长春": "吉林", "石家庄": "河北", "太原": "山西", "南昌": "江西", "昆明": "云南",
+                 "贵阳": "贵州", "南宁": "广西", "海口": "海南", "兰州": "甘肃", "乌鲁木齐": "新疆", "呼和浩特": "内蒙古"}
+
+
+def region_from_address(address: str | None) -> str | None:
+    """广东省深圳市… → 广东; 深圳市南山区… → 广东; unknown → None."""
+    if not address:
+        return None
+    head = address.strip()[:8]
+    for p in PROVINCES:
+        if head.startswith(p):
+            return p
+    for city, province in CITY_PROVINCE.items():
+        if head.startswith(city):
+            return province
+    return None
+
+
+# ------------------------------------------------------------------ T1 customers
+_T1_FIELDS = [c for c in CUSTOMER_COLUMNS if c not in ("customer_id", "name_pinyin", "name_initials", "last_interaction",
+                                                        "contact_frequency", "tracked_product", "satisfaction",
+                                                        "key_issue")]
+
+
+def _write_customers(ctx: _Ctx, batch_id: int, sheet: CleanSheet, result: SheetResult) -> None:
+    """Profiles: one archive per person, merged by id, normalised phone or email, in the file and across imports."""
+    cur = ctx.cur
+    idx = sheet.accepted()
+    ids, phones, emails = sheet.column("customer_id"), sheet.column("phone"), sheet.column("email")
+    regions, addresses = sheet.column("region"), sheet.column("address")
+    for i in idx:  # region derived from the address when the sheet has none
+        if not regions[i] and addresses[i]:
+            regions[i] = region_from_address(addresses[i])
+    sheet.values["region"] = regions
+    refs = [linking.Ref(ids[i], None, phones[i], emails[i]) for i in idx]
+    found_ids, by_phone, by_email, _ = linking.lookup_keys(cur, refs)
+
+    key_of_row: dict[int, str] = {}
+    merged: dict[str, dict[str, Any]] = {}
+    first_row: dict[str, int] = {}
+    file_ids: dict[str, str] = {}
+    file_phone: dict[str, str] = {}
+    file_email: dict[str, str] = {}
+    new_counter = 0
+    for i in idx:
+        cid, phone, email = ids[i], phones[i], emails[i]
+        key: str | None = None
+        if cid:
+            key = cid if cid in found_ids else file_ids.get(cid, f"new:{cid}")
+            for what, value, table in (("电话", phone, by_phone), ("邮箱", email, by_email)):
+                if value and value in table and all(c != cid for c, _ in table[value]):
+                    other = table[value][0]
+                    sheet.warn(i, "phone" if what == "电话" else "email",
+                               f"该{what}已属于另一位客户 {other[1]}（{other[0]}），请核对是否重复建档")
+        else:
+            if phone and phone in by_phone:
+                key = by_phone[phone][0][0]
+            elif email and email in by_email:
+                key = by_email[email][0][0]
+            elif phone and phone in file_phone:
+                key = file_phone[phone]
+            elif email and email in file_email:
+                key = file_email[email]
+            else:
+                new_counter += 1
+                key = f"new#{new_counter}"
+        key_of_row[i] = key
+        record = merged.setdefault(key, {})
+        if key in first_row:
+            how = "客户编号" if cid else ("电话" if phone and file_phone.get(phone) == key else "邮箱")
+            sheet.warn(i, "name", f"与第 {sheet.row_numbers[first_row[key]]} 行是同一客户（{how}相同），已合并为一份档案",
+                       sheet.get("name", i))
+            _merge_same_file(sheet, i, first_row[key], record)
+        else:
+            first_row[key] = i
+            for name in _T1_FIELDS + ["tags"]:
+                value = sheet.get(name, i)
+                if value is not None:
+                    record[name] = value
+            record["__row"] = i
+        if cid:
+            file_ids[cid] = key
+        if phone:
+            file_phone.setdefault(phone, key)
+        if email:
+            file_email.setdefault(email, key)
+
+    existing_keys = [k for k in merged if not k.startswith("new")]
+    current = linking.customer_rows(cur, existing_keys, _T1_FIELDS)
+    tags_now = _current_tags(cur, existing_keys)
+    changes: list[Change] = []
+    tag_rows: list[tuple[str, str]] = []
+    updated_keys: set[str] = set()
+    for key in existing_keys:
+        record, old = merged[key], current[key]
+        row = record["__row"]
+        for name, value in record.items():
+            if name in ("__row", "tags"):
+                continue
+            before = old.get(name)
+            if same_value(before, value):
+                continue
+            changes.append(Change(key, name, before, value))
+            result.changes.append({"row": sheet.row_numbers[row], "key": key, "field": name,
+                                   "header": sheet.headers.get(name, name), "old": before, "new": value})
+            if before not in (None, ""):
+                sheet.warn(row, name, f"与档案不一致：原为「{display(before)}」，已更新为「{display(value)}」", value)
+            updated_keys.add(key)
+            if name == "name":
+                changes.append(Change(key, "name_pinyin", None, name_pinyin(value)))
+                changes.append(Change(key, "name_initials", None, name_initials(value)))
+        for tag in record.get("tags", ()):
+            if tag not in tags_now.get(key, set()):
+                tag_rows.append((key, tag))
+                updated_keys.add(key)
+    apply_changes(cur, batch_id, "customers", changes)
+
+    new_keys = [k for k in merged if k.startswith("new")]
+    given = [k for k in new_keys if k.startswith("new:")]
+    generated = linking.next_customer_ids(cur, ctx.today.strftime("%Y%m%d"), len(new_keys) - len(given))
+    gen_iter = iter(generated)
+    final_id = {k: (k[4:] if k.startswith("new:") else next(gen_iter)) for k in new_keys}
+    if new_keys:
+        cols: dict[str, list[Any]] = {name: [] for name in _T1_FIELDS}
+        for k in new_keys:
+            record = merged[k]
+            for name in _T1_FIELDS:
+                cols[name].append(record.get(name))
+        arrays: dict[str, pa.Array] = {"customer_id": _s([final_id[k] for k in new_keys])}
+        for name, values in cols.items():
+            arrays[name] = pa.array(values, _ARROW_TYPES.get(CUSTOMER_COLUMNS[name], pa.string()))
+        arrays["name_pinyin"] = _s([name_pinyin(merged[k].get("name") or "") for k in new_keys])
+        arrays["name_initials"] = _s([name_initials(merged[k].get("name") or "") for k in new_keys])
+        arrays["batch_id"] = _i64([batch_id] * len(new_keys))
+        _insert(cur, "customers", arrays)
+        for k in new_keys:
+            for tag in merged[k].get("tags", ()):
+                tag_rows.append((final_id[k], tag))
+    if tag_rows:
+        _insert(cur, "customer_tags", {"customer_id": _s([t[0] for t in tag_rows]), "tag": _s([t[1] for t in tag_rows]),
+                                       "batch_id": _i64([batch_id] * len(tag_rows))})
+    result.created = len(new_keys)
+    result.updated = len(updated_keys)
+    for i, key in key_of_row.items():
+        row = sheet.row_numbers[i]
+        if key.startswith("new"):
+            result.row_actions[row] = "created" if merged[key]["__row"] == i else "merged"
+        else:
+            result.row_actions[row] = "updated" if key in updated_keys else "unchanged"
+
+
+_ARROW_TYPES = {"DATE": pa.date32(), "DECIMAL(18,2)": pa.float64(), "TINYINT": pa.int8(), "VARCHAR": pa.string()}
+
+
+def _merge_same_file(sheet: CleanSheet, i: int, first: int, record: dict[str, Any]) -> None:
+    """A second row for the same customer in one file: later values win, differences are reported."""
+    for name in _T1_FIELDS:
+        value = sheet.get(name, i)
+        if value is None:
+            continue
+        before = record.get(name)
+        if before is not None and not same_value(before, value):
+            sheet.warn(i, name, f"与第 {sheet.row_numbers[first]} 行是同一客户，但取值不同"
+                                f"（「{display(before)}」/「{display(value)}」），采用本行", value)
+        record[name] = value
+    tags = sheet.get("tags", i)
+    if tags:
+        record["tags"] = tuple(dict.fromkeys((*record.get("tags", ()), *tags)))
+
+
+def _current_tags(cur: duckdb.DuckDBPyConnection, keys: list[str]) -> dict[str, set[str]]:
+    if not keys:
+        return {}
+    out: dict[str, set[str]] = {}
+    for cid, tag in cur.execute("SELECT customer_id, tag FROM customer_tags WHERE customer_id IN (SELECT unnest(?))",
+                                [keys]).fetchall():
+        out.setdefault(cid, set()).add(tag)
+    return out
+
+
+# ------------------------------------------------------------------ T2 transactions
+def _write_transactions(ctx: _Ctx, batch_id: int, sheet: CleanSheet, result: SheetResult) -> None:
+    links = _link_rows(ctx, sheet, False, result, batch_id)
+    idx = [i for i in sheet.accepted() if i in links]
+    contact = [" / ".join(x for x in (sheet.get("contact_phone", i), sheet.get("contact_email", i)) if x) or None
+               for i in idx]
+    ratings = sheet.column("rating")
+    staged = pa.table({
+        "pos": _i64(list(range(len(idx)))),
+        "customer_id": _s([links[i] for i in idx]),
+        "kind": _s([sheet.get("kind", i) for i in idx]),
+        "date": _d([sheet.get("date", i) for i in idx]),
+        "amount": _f([sheet.get("amount", i) for i in idx]),
+    })
+    dup = _anti_duplicates(ctx.cur, "transactions", ["customer_id", "kind", "date", "amount"], staged)
+    keep = [p for p in range(len(idx)) if not dup[p]]
+    for p in range(len(idx)):
+        if dup[p]:
+            sheet.warn(idx[p], "kind", "与档案中已有的交易记录相同（客户、类型、日期、金额一致），已跳过", sheet.get("kind", idx[p]))
+            result.row_actions[sheet.row_numbers[idx[p]]] = "duplicate"
+    if keep:
+        take = pa.array(keep, pa.int64())
+        _insert(ctx.cur, "transactions", {
+            "customer_id": staged["customer_id"].take(take), "kind": staged["kind"].take(take),
+            "date": staged["date"].take(take), "amount": staged["amount"].take(take),
+            "rating": _i8([ratings[idx[p]] for p in keep]), "contact": _s([contact[p] for p in keep]),
+            "note": _s([sheet.get("note", idx[p]) for p in keep]),
+            "batch_id": _i64([batch_id] * len(keep)),
+            "source_row": pa.array([sheet.row_numbers[idx[p]] for p in keep], pa.int32()),
+        })
+    for p in keep:
+        result.row_actions[sheet.row_numbers[idx[p]]] = "created"
+    follow = [(idx[p], links[idx[p]], sheet.get("next_follow_up", idx[p]), "交易后跟进", "T2")
+              for p in keep if sheet.get("next_follow_up", idx[p])]
+    _plan_follow_ups(ctx, batch_id, follow, sheet)
+    result.created = len(keep)
+    result.duplicates = len(idx) - len(keep)
+
+
+# ------------------------------------------------------------------ T3 interactions
+def _write_interactions(ctx: _Ctx, batch_id: int, sheet: CleanSheet, result: SheetResult) -> None:
+    links = _link_rows(ctx, sheet, False, result, batch_id)
+    idx = [i for i in sheet.accepted() if i in links]
+    plans = [sheet.get("next_plan", i) for i in idx]
+    staged = pa.table({
+        "pos": _i64(list(range(len(idx)))),
+        "customer_id": _s([links[i] for i in idx]),
+        "date": _d([sheet.get("date", i) for i in idx]),
+        "channel": _s([sheet.get("channel", i) for i in idx]),
+        "content": _s([sheet.get("content", i) for i in idx]),
+    })
+    dup = _anti_duplicates(ctx.cur, "interactions", ["customer_id", "date", "channel", "content"], staged)
+    keep = [p for p in range(len(idx)) if not dup[p]]
+    for p in range(len(idx)):
+        if dup[p]:
+            sheet.warn(idx[p], "date", "与档案中已有的互动记录相同，已跳过", sheet.get("date", idx[p]))
+            result.row_actions[sheet.row_numbers[idx[p]]] = "duplicate"
+    if keep:
+        take = pa.array(keep, pa.int64())
+        _insert(ctx.cur, "interactions", {
+            "customer_id": staged["customer_id"].take(take), "date": staged["date"].take(take),
+            "channel": staged["channel"].take(take), "content": staged["content"].take(take),
+            "product": _s([sheet.get("product", idx[p]) for p in keep]),
+            "potential_value": _s([sheet.get("potential_value", idx[p]) for p in keep]),
+            "next_plan": _s([plans[p][0] if plans[p] else None for p in keep]),
+            "result": _s([sheet.get("result", idx[p]) for p in keep]),
+            "note": _s([sheet.get("note", idx[p]) for p in keep]),
+            "created_by": _s([ctx.user] * len(keep)),
+            "batch_id": _i64([batch_id] * len(keep)),
+            "source_row": pa.array([sheet.row_numbers[idx[p]] for p in keep], pa.int32()),
+        })
+    for p in keep:
+        result.row_actions[sheet.row_numbers[idx[p]]] = "created"
+    follow = [(idx[p], links[idx[p]], plans[p][1], plans[p][0], "T3") for p in keep if plans[p] and plans[p][1]]
+    _plan_follow_ups(ctx, batch_id, follow, sheet)
+    result.created = len(keep)
+    result.duplicates = len(idx) - len(keep)
+
+
+# ------------------------------------------------------------------ T4 tracking summary
+_T4_FIELDS = ["first_contact", "last_interaction", "contact_frequency", "tracked_product", "satisfaction", "key_issue"]
+
+
+def _write_tracking(ctx: _Ctx, batch_id: int, sheet: CleanSheet, result: SheetResult) -> None:
+    ids = sheet.column("customer_id")
+    for i in sheet.accepted():  # contact is required unless the id is already in the archive
+        if not sheet.get("contact_phone", i) and not sheet.get("contact_email", i) and not ids[i]:
+            sheet.reject(i, "contact_phone", "联系方式必填（未填写客户编号时）")
+    links = _link_rows(ctx, sheet, False, result, batch_id)
+    idx = [i for i in sheet.accepted() if i in links]
+    current = linking.customer_rows(ctx.cur, list(set(links.values())), _T4_FIELDS)
+    changes: list[Change] = []
+    pending: dict[tuple[str, str], Any] = {}
+    updated: set[str] = set()
+    for i in idx:
+        cid = links[i]
+        for name in _T4_FIELDS:
+            value = sheet.get(name, i)
+            if value is None:
+                continue
+            before = pending.get((cid, name), current[cid].get(name))
+            if name == "last_interaction" and before is not None and before >= value:
+                continue  # keep the latest known contact
+            if name == "first_contact" and before is not None and before <= value:
+                continue  # keep the earliest
+            if same_value(before, value):
+                continue
+            pending[(cid, name)] = value
+            updated.add(cid)
+            result.changes.append({"row": sheet.row_numbers[i], "key": cid, "field": name,
+                                   "header": sheet.headers.get(name, name), "old": current[cid].get(name), "new": value})
+    for (cid, name), value in pending.items():
+        changes.append(Change(cid, name, current[cid].get(name), value))
+    apply_changes(ctx.cur, batch_id, "customers", changes)
+    follow = [(i, links[i], sheet.get("next_follow_up", i), sheet.get("key_issue", i), "T4") for i in idx]
+    created = _plan_follow_ups(ctx, batch_id, follow, sheet)
+    for i in idx:
+        result.row_actions[sheet.row_numbers[i]] = "updated" if links[i] in updated else "unchanged"
+    result.updated = len(updated)
+    result.created = created
+
+
+# ------------------------------------------------------------------ T5 follow-up plans
+def _write_follow_ups(ctx: _Ctx, batch_id: int, sheet: CleanSheet, result: SheetResult) -> None:
+    links = _link_rows(ctx, sheet, False, result, batch_id)
+    idx = [i for i in sheet.accepted() if i in links]
+    status = [sheet.get("status", i) or "待跟进" for i in idx]
+    existing: dict[tuple[str, dt.date, str], tuple[int, str]] = {}
+    if idx:
+        for fid, cid, due, content, st in ctx.cur.execute(
+                "SELECT id, customer_id, due, coalesce(content, ''), status FROM follow_ups "
+                "WHERE customer_id IN (SELECT unnest(?))", [list({links[i] for i in idx})]).fetchall():
+            existing.setdefault((cid, due, content), (fid, st))
+    changes: list[Change] = []
+    new: list[int] = []
+    owners = dict(ctx.cur.execute("SELECT customer_id, owner FROM customers WHERE customer_id IN (SELECT unnest(?))",
+                                  [list({links[i] for i in idx})]).fetchall()) if idx else {}
+    seen: set[tuple[str, dt.date, str]] = set()
+    for p, i in enumerate(idx):
+        key = (links[i], sheet.get("due", i), sheet.get("content", i) or "")
+        row = sheet.row_numbers[i]
+        if key in existing:
+            fid, st = existing[key]
+            if st != status[p]:
+                changes.append(Change(str(fid), "status", st, status[p]))
+                if status[p] == "已完成":
+                    changes.append(Change(str(fid), "done_at", None, dt.datetime.now()))
+                result.changes.append({"row": row, "key": str(fid), "field": "status", "header": sheet.headers.get("status", "状态"),
+                                       "old": st, "new": status[p]})
+                result.updated += 1
+                result.row_actions[row] = "updated"
+            else:
+                result.duplicates += 1
+                result.row_actions[row] = "duplicate"
+                sheet.warn(i, "due", "档案中已有相同的跟进计划，已跳过", sheet.get("due", i))
+            continue
+        if key in seen:
+            result.duplicates += 1
+            sheet.warn(i, "due", "与本表前面一行的跟进计划相同，已跳过", sheet.get("due", i))
+            continue
+        seen.add(key)
+        new.append(p)
+        result.row_actions[row] = "created"
+    apply_changes(ctx.cur, batch_id, "follow_ups", changes)
+    if new:
+        now = dt.datetime.now()
+        _insert(ctx.cur, "follow_ups", {
+            "customer_id": _s([links[idx[p]] for p in new]), "due": _d([sheet.get("due", idx[p]) for p in new]),
+            "channel": _s([sheet.get("channel", idx[p]) for p in new]),
+            "content": _s([sheet.get("content", idx[p]) for p in new]),
+            "goal": _s([sheet.get("goal", idx[p]) for p in new]),
+            "owner": _s([sheet.get("owner", idx[p]) or owners.get(links[idx[p]]) for p in new]),
+            "status": _s([status[p] for p in new]),
+            "origin": _s(["T5"] * len(new)),
+            "done_at": pa.array([now if status[p] == "已完成" else None for p in new], pa.timestamp("us")),
+            "batch_id": _i64([batch_id] * len(new)),
+            "source_row": pa.array([sheet.row_numbers[idx[p]] for p in new], pa.int32()),
+        })
+    result.created = len(new)
+
+
+# ------------------------------------------------------------------ T6 complaints
+_T6_FIELDS = ["date", "contact", "address", "kind", "via", "reason", "request", "accepted", "reject_reason", "urgency",
+              "promised_by", "resolved_on", "department", "resolution", "loss", "order_ref", "product", "outcome",
+              "satisfaction", "handler"]
+_T6_TYPES = {"date": pa.date32(), "promised_by": pa.date32(), "resolved_on": pa.date32(), "accepted": pa.bool_(),
+             "loss": pa.float64(), "satisfaction": pa.int8()}
+
+
+def _write_complaints(ctx: _Ctx, batch_id: int, sheet: CleanSheet, result: SheetResult) -> None:
+    links = _link_rows(ctx, sheet, True, result, batch_id)
+    idx = [i for i in sheet.accepted() if i in links]
+    for i in idx:
+        phone, email = sheet.get("contact_phone", i), sheet.get("contact_email", i)
+        sheet.values.setdefault("contact", [None] * len(sheet))[i] = " / ".join(x for x in (phone, email) if x) or None
+    sheet.values.setdefault("accepted", [None] * len(sheet))
+    sheet.values.setdefault("urgency", [None] * len(sheet))
+    for i in idx:
+        if sheet.values["accepted"][i] is None:
+            sheet.values["accepted"][i] = True
+        if sheet.values["urgency"][i] is None:
+            sheet.values["urgency"][i] = "一般"
+    given = [sheet.get("complaint_id", i) for i in idx]
+    known: dict[str, dict[str, Any]] = {}
+    if any(given):
+        cols = ", ".join(["complaint_id", "customer_id", *_T6_FIELDS])
+        for row in ctx.cur.execute(f"SELECT {cols} FROM complaints WHERE complaint_id IN (SELECT unnest(?))",
+                                   [[g for g in given if g]]).fetchall():
+            known[row[0]] = dict(zip(["complaint_id", "customer_id", *_T6_FIELDS], row))
+    # Without an id, the same customer + date + reason is the same complaint.
+    same: dict[tuple[str, dt.date, str], str] = {}
+    if idx:
+        for cid, day, reason, comp in ctx.cur.execute(
+                "SELECT customer_id, date, reason, complaint_id FROM complaints WHERE customer_id IN (SELECT unnest(?))",
+                [list({links[i] for i in idx})]).fetchall():
+            same.setdefault((cid, day, reason), comp)
+    changes: list[Change] = []
+    new: list[int] = []
+    updated: set[str] = set()
+    in_file: set[str] = set()
+    for i, comp in zip(idx, given):
+        row = sheet.row_numbers[i]
+        comp = comp or same.get((links[i], sheet.get("date", i), sheet.get("reason", i)))
+        if comp and comp in in_file:
+            sheet.warn(i, "complaint_id", "受理编号在本表中重复，已跳过", comp)
+            result.duplicates += 1
+            continue
+        if comp and comp in known or (comp and comp in same.values()):
+            if comp not in known:
+                known.update(_load_complaint(ctx.cur, comp))
+            in_file.add(comp)
+            old = known[comp]
+            row_changed = False
+            for name in _T6_FIELDS:
+                value = sheet.get(name, i)
+                if value is None or same_value(old.get(name), value):
+                    continue
+                changes.append(Change(comp, name, old.get(name), value))
+                result.changes.append({"row": row, "key": comp, "field": name, "header": sheet.headers.get(name, name),
+                                       "old": old.get(name), "new": value})
+                row_changed = True
+            if row_changed:
+                updated.add(comp)
+                result.row_actions[row] = "updated"
+            else:
+                result.duplicates += 1
+                result.row_actions[row] = "duplicate"
+            continue
+        if comp:
+            in_file.add(comp)
+        new.append(i)
+        result.row_actions[row] = "created"
+    apply_changes(ctx.cur, batch_id, "complaints", changes)
+    if new:
+        missing = [i for i in new if not sheet.get("complaint_id", i)]
+        per_day: dict[str, int] = {}
+        generated: dict[int, str] = {}
+        for i in missing:
+            day = (sheet.get("date", i) or ctx.today).strftime("%Y%m%d")
+            if day not in per_day:
+                row = ctx.cur.execute(
+                    "SELECT max(try_cast(substr(complaint_id, 11) AS BIGINT)) FROM complaints "
+                    "WHERE starts_with(complaint_id, ?)", [f"TS{day}"]).fetchall()[0]
+                per_day[day] = row[0] or 0
+            per_day[day] += 1
+            generated[i] = f"TS{day}{per_day[day]:03d}"
+        arrays: dict[str, pa.Array] = {
+            "complaint_id": _s([sheet.get("complaint_id", i) or generated[i] for i in new]),
+            "customer_id": _s([links[i] for i in new]),
+        }
+        for name in _T6_FIELDS:
+            arrays[name] = pa.array([sheet.get(name, i) for i in new], _T6_TYPES.get(name, pa.string()))
+        arrays["batch_id"] = _i64([batch_id] * len(new))
+        arrays["source_row"] = pa.array([sheet.row_numbers[i] for i in new], pa.int32())
+        _insert(ctx.cur, "complaints", arrays)
+    result.created = len(new)
+    result.updated = len(updated)
+
+
+def _load_complaint(cur: duckdb.DuckDBPyConnection, comp: str) -> dict[str, dict[str, Any]]:
+    cols = ["complaint_id", "customer_id", *_T6_FIELDS]
+    row = cur.execute(f"SELECT {', '.join(cols)} FROM complaints WHERE complaint_id = ?", [comp]).fetchall()
+    row = row[0] if row else None
+    return {comp: dict(zip(cols, row))} if row else {}
+
+
+# ------------------------------------------------------------------ T7 surveys
+def _write_surveys(ctx: _Ctx, batch_id: int, sheet: CleanSheet, result: SheetResult) -> None:
+    from crm.templates import SCORE_FIELDS
+
+    links = _link_rows(ctx, sheet, True, result, batch_id)
+    idx = [i for i in sheet.accepted() if i in links]
+    cols: dict[str, pa.Array] = {
+        "pos": _i64(list(range(len(idx)))),
+        "customer_id": _s([links[i] for i in idx]),
+        "date": _d([sheet.get("date", i) for i in idx]),
+    }
+    for name in SCORE_FIELDS:
+        cols[name] = _i8([sheet.get(name, i) for i in idx])
+    staged = pa.table(cols)
+    dup = _anti_duplicates(ctx.cur, "surveys", ["customer_id", "date", *SCORE_FIELDS], staged)
+    keep = [p for p in range(len(idx)) if not dup[p]]
+    for p in range(len(idx)):
+        if dup[p]:
+            sheet.warn(idx[p], "date", "与档案中已有的调查记录相同，已跳过", sheet.get("date", idx[p]))
+            result.row_actions[sheet.row_numbers[idx[p]]] = "duplicate"
+    if keep:
+        take = pa.array(keep, pa.int64())
+        arrays = {name: staged[name].take(take) for name in ("customer_id", "date", *SCORE_FIELDS)}
+        arrays["via"] = _s([sheet.get("via", idx[p]) for p in keep])
+        arrays["comment"] = _s([sheet.get("comment", idx[p]) for p in keep])
+        arrays["batch_id"] = _i64([batch_id] * len(keep))
+        arrays["source_row"] = pa.array([sheet.row_numbers[idx[p]] for p in keep], pa.int32())
+        _insert(ctx.cur, "surveys", arrays)
+    for p in keep:
+        result.row_actions[sheet.row_numbers[idx[p]]] = "created"
+    result.created = len(keep)
+    result.duplicates = len(idx) - len(keep)
+
+
+WRITERS: dict[str, Callable[[_Ctx, int, CleanSheet, SheetResult], None]] = {
+    "T1": _write_customers, "T2": _write_transactions, "T3": _write_interactions, "T4": _write_tracking,
+    "T5": _write_follow_ups, "T6": _write_complaints, "T7": _write_surveys,
+}

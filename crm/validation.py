@@ -1,0 +1,212 @@
+"""Checking a sheet's rows against its template: cleaned values per field, and per-row problems
+that name the spreadsheet row, the column header as the user wrote it, the value and the reason.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from crm import cleaning as C
+from crm import templates as T
+from crm.recognise import Recognition
+
+ERROR, WARNING = "error", "warning"
+
+
+@dataclass
+class Problem:
+    row: int | None
+    column: str
+    value: str
+    message: str
+    severity: str = ERROR
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"row": self.row, "column": self.column, "value": self.value, "message": self.message,
+                "severity": self.severity}
+
+    def __str__(self) -> str:
+        where = f"第 {self.row} 行" if self.row else ""
+        col = f"「{self.column}」" if self.column else ""
+        val = f"（值：{self.value}）" if self.value else ""
+        return f"{where}{col}{val}：{self.message}"
+
+
+@dataclass
+class CleanSheet:
+    """Cleaned values of one sheet, column-wise. Index i is the i-th data row."""
+    template: T.Template
+    row_numbers: list[int]
+    values: dict[str, list[Any]]
+    raws: dict[str, list[Any]]
+    headers: dict[str, str]  # field -> header as written
+    problems: list[Problem] = field(default_factory=list)
+    rejected: set[int] = field(default_factory=set)  # indexes of rejected rows
+
+    def __len__(self) -> int:
+        return len(self.row_numbers)
+
+    def get(self, name: str, i: int) -> Any:
+        col = self.values.get(name)
+        return col[i] if col is not None else None
+
+    def column(self, name: str) -> list[Any]:
+        return self.values.get(name) or [None] * len(self.row_numbers)
+
+    def header(self, name: str) -> str:
+        return self.headers.get(name) or self.template.field_by_name[name].header if name in self.template.field_by_name \
+            else self.headers.get(name, name)
+
+    def reject(self, i: int, name: str, message: str, value: Any = None) -> None:
+        raw = value if value is not None else (self.raws[name][i] if name in self.raws else None)
+        self.problems.append(Problem(self.row_numbers[i], self.header(name) if name else "", C.display(raw), message))
+        self.rejected.add(i)
+
+    def warn(self, i: int, name: str, message: str, value: Any = None) -> None:
+        raw = value if value is not None else (self.raws[name][i] if name in self.raws else None)
+        self.problems.append(Problem(self.row_numbers[i], self.header(name) if name else "", C.display(raw),
+                                     message, WARNING))
+
+    def accepted(self) -> list[int]:
+        return [i for i in range(len(self.row_numbers)) if i not in self.rejected]
+
+
+def clean_sheet(rec: Recognition, rows: list[tuple[int, list[Any]]]) -> CleanSheet:
+    tpl = rec.template
+    row_numbers = [r for r, _ in rows]
+    values: dict[str, list[Any]] = {}
+    raws: dict[str, list[Any]] = {}
+    headers: dict[str, str] = {}
+    out = CleanSheet(tpl, row_numbers, values, raws, headers)
+    for col, name in rec.columns.items():
+        f = tpl.field_by_name[name]
+        headers[name] = rec.headers.get(col, f.header)
+        column = [cells[col] if col < len(cells) else None for _, cells in rows]
+        raws[name] = column
+        result = C.clean_column(column, C.cleaner_for(f))
+        values[name] = result.values
+        for i, message in result.errors.items():
+            if f.required or f.kind in (T.DATE, T.AMOUNT, T.PHONE, T.EMAIL, T.CUSTOMER_ID, T.SCORE, T.RATING,
+                                        T.TEXT, T.LONG_TEXT, T.TAGS):
+                out.reject(i, name, message)
+            else:
+                out.warn(i, name, message + "，该项未导入")
+        for i, message in result.warnings.items():
+            out.warn(i, name, message)
+    _split_contact(out)
+    _check_required(out)
+    for rule in ROW_RULES.get(tpl.code, ()):
+        rule(out)
+    out.problems.sort(key=lambda p: (p.row or 0, p.severity != ERROR))
+    return out
+
+
+def _split_contact(sheet: CleanSheet) -> None:
+    """A contact cell becomes contact_phone / contact_email (and T1's phone cell may hold an email)."""
+    n = len(sheet)
+    if "contact" in sheet.values:
+        pairs = sheet.values.pop("contact")
+        sheet.values["contact_phone"] = [p[0] if p else None for p in pairs]
+        sheet.values["contact_email"] = [p[1] if p else None for p in pairs]
+        sheet.headers["contact_phone"] = sheet.headers["contact_email"] = sheet.headers.get("contact", "联系方式")
+        sheet.raws["contact_phone"] = sheet.raws["contact_email"] = sheet.raws["contact"]
+    elif sheet.template.code != "T1":
+        sheet.values["contact_phone"] = [None] * n
+        sheet.values["contact_email"] = [None] * n
+
+
+def _check_required(sheet: CleanSheet) -> None:
+    tpl = sheet.template
+    for f in tpl.required:
+        column = sheet.values.get(f.name)
+        for i in range(len(sheet)):
+            if i in sheet.rejected:
+                continue
+            if column is None or column[i] is None:
+                if f.name in sheet.raws and not C.is_blank(sheet.raws[f.name][i]):
+                    continue  # already reported as invalid
+                sheet.reject(i, f.name, "必填项为空" if column is not None else f"缺少必填列「{f.header}」")
+    for group in tpl.any_of:
+        names = [n for n in group]
+        for i in range(len(sheet)):
+            if i in sheet.rejected:
+                continue
+            if all(sheet.get(n, i) is None for n in names):
+                if any(n in sheet.raws and not C.is_blank(sheet.raws[n][i]) for n in names):
+                    continue
+                label = "、".join(sheet.headers.get(n, tpl.field_by_name[n].header) for n in names)
+                sheet.reject(i, names[0], f"{label} 至少需要填写一项")
+
+
+def _t1_phone_may_hold_email(sheet: CleanSheet) -> None:
+    """T1 rows sometimes carry the email in the phone column, or both in one cell."""
+    raws = sheet.raws.get("phone")
+    if not raws:
+        return
+    phones, emails = sheet.values["phone"], sheet.values.setdefault("email", [None] * len(sheet))
+    sheet.headers.setdefault("email", "电子邮箱")
+    for p in [pr for pr in sheet.problems if pr.column == sheet.headers.get("phone")]:
+        i = sheet.row_numbers.index(p.row)
+        try:
+            phone, email = C.clean_contact(raws[i])
+        except C.CellError:
+            continue
+        phones[i] = phone
+        if email and not emails[i]:
+            emails[i] = email
+        sheet.problems.remove(p)
+        if not any(q.row == p.row and q.severity == ERROR for q in sheet.problems):
+            sheet.rejected.discard(i)
+
+
+def _t2_amount_rules(sheet: CleanSheet) -> None:
+    kinds, amounts = sheet.column("kind"), sheet.column("amount")
+    for i in range(len(sheet)):
+        if i in sheet.rejected:
+            continue
+        if kinds[i] == "购买" and amounts[i] is None:
+            sheet.reject(i, "amount", "交易类型为 购买 时金额必填")
+        elif amounts[i] is not None and amounts[i] < 0 and kinds[i] != "退货":
+            sheet.reject(i, "amount", "金额不能为负数（只有 退货 可为负数）")
+
+
+def _t6_rules(sheet: CleanSheet) -> None:
+    accepted, reasons = sheet.column("accepted"), sheet.column("reject_reason")
+    promised, resolved, dates = sheet.column("promised_by"), sheet.column("resolved_on"), sheet.column("date")
+    for i in range(len(sheet)):
+        if i in sheet.rejected:
+            continue
+        if accepted[i] is False and not reasons[i]:
+            sheet.warn(i, "accepted", "不予受理 但未填写不予受理原因")
+        if dates[i] and resolved[i] and resolved[i] < dates[i]:
+            sheet.warn(i, "resolved_on", "处理完成日期早于受理日期")
+        if dates[i] and promised[i] and promised[i] < dates[i]:
+            sheet.warn(i, "promised_by", "承诺办理期限早于受理日期")
+
+
+def _t7_at_least_one_score(sheet: CleanSheet) -> None:
+    present = [n for n in T.SCORE_FIELDS if n in sheet.values]
+    for i in range(len(sheet)):
+        if i in sheet.rejected:
+            continue
+        if not any(sheet.values[n][i] is not None for n in present):
+            if any(not C.is_blank(sheet.raws[n][i]) for n in present):
+                continue
+            sheet.reject(i, present[0] if present else "", "六项评分至少需要填写一项")
+
+
+def _customer_ref_required(sheet: CleanSheet) -> None:
+    ids, names = sheet.column("customer_id"), sheet.column("name")
+    refs = sheet.column("customer_ref")
+    for i in range(len(sheet)):
+        if i not in sheet.rejected and ids[i] is None and names[i] is None and refs[i] is None:
+            sheet.reject(i, "name", "缺少客户：客户编号或客户名称至少填写一项")
+
+
+ROW_RULES: dict[str, tuple[Callable[[CleanSheet], None], ...]] = {
+    "T1": (_t1_phone_may_hold_email,),
+    "T2": (_t2_amount_rules,),
+    "T5": (_customer_ref_required,),
+    "T6": (_t6_rules,),
+    "T7": (_t7_at_least_one_score,),
+}
