@@ -144,7 +144,8 @@ def _date_from_number(number: float, raw: Any) -> dt.date:
         n = int(number)
         return _make_date(n // 10000, n // 100 % 100, n % 100, raw)
     if 1 <= number < 73051:  # Excel serial, 1900 date system
-        return EXCEL_EPOCH + dt.timedelta(days=int(number))
+        day = EXCEL_EPOCH + dt.timedelta(days=int(number))
+        return _make_date(day.year, day.month, day.day, raw)  # serial 1 is 1899-12-31: out of range
     raise CellError("不是可识别的日期（数字既不是 Excel 日期序号也不是 yyyymmdd）")
 
 
@@ -175,6 +176,8 @@ _AMOUNT_JUNK = re.compile(r"[¥￥元,，\s]|RMB|CNY|人民币", re.IGNORECASE)
 
 def clean_amount(raw: Any) -> float:
     """Numbers, or text with ¥/元/thousands separators, 1.2万, (300) for −300."""
+    if raw.__class__ is float and raw == raw and -1e15 < raw < 1e15:  # the common case, first
+        return round(raw, 2)
     if isinstance(raw, bool):
         raise CellError("不是金额")
     if isinstance(raw, (int, float)):
@@ -204,6 +207,7 @@ _MOBILE = re.compile(r"^1[3-9]\d{9}$")
 _PHONE_JUNK = re.compile(r"[\s\-—–()（）.·]")
 _SCI = re.compile(r"^(\d)(?:\.(\d+))?e\+?(\d+)$", re.IGNORECASE)
 _SERVICE = re.compile(r"^(400|800)\d{7}$")
+_FLOAT_TEXT = re.compile(r"^(\+?\d+)\.0+$")  # 13812345678.0, as a CSV written from a float column
 
 
 @lru_cache(maxsize=400_000)
@@ -214,18 +218,24 @@ def _phone_from_text(text: str) -> str:
         if len(digits) < 11:
             raise CellError("号码已被 Excel 变成科学计数法，丢失了位数，请把该列设为文本后重新填写")
         text = str(int(float(text)))
+    m = _FLOAT_TEXT.match(text)
+    if m:
+        text = m[1]
     text = _PHONE_JUNK.sub("", text)
+    international = False
     if text.startswith("+"):
         text = text[1:]
         if not text.startswith("86"):
             return _foreign(text)
-        text = text[2:]
+        text, international = text[2:], True
     elif text.startswith("0086"):
-        text = text[4:]
+        text, international = text[4:], True
     elif text.startswith("86") and len(text) == 13:
         text = text[2:]
     if not text.isdigit():
         raise CellError("号码中有非数字字符")
+    if international and not text.startswith("0") and not _MOBILE.match(text) and not _SERVICE.match(text):
+        text = "0" + text  # +86 10 1234 5678: a landline written without its trunk 0
     if _MOBILE.match(text):
         return text
     if _SERVICE.match(text):
@@ -282,14 +292,15 @@ def clean_email(raw: Any) -> str:
 
 
 def _email_reason(message: str) -> str:
-    if "@-sign" in message or "must have an @" in message:
+    if "must have an @" in message:
         return "缺少 @"
-    if "domain" in message.lower():
+    if "after the @" in message or "domain" in message.lower():
         return "域名部分有误"
     return "格式有误"
 
 
-_EMAIL_IN_TEXT = re.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+")
+# ASCII only, so 邮箱a@b.cn (no separator after the label) yields a@b.cn.
+_EMAIL_IN_TEXT = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
 
 
 def clean_contact(raw: Any) -> tuple[str | None, str | None]:
@@ -303,6 +314,8 @@ def clean_contact(raw: Any) -> tuple[str | None, str | None]:
     rest = re.sub(r"(电话|手机|座机|邮箱|email|tel|mobile)[:：]?", " ", rest, flags=re.IGNORECASE)
     rest = rest.strip(" ,，;；/、|")
     phone = None
+    if _SCI.match(rest):  # 1.38123E+10: let clean_phone say the digits were lost
+        return clean_phone(rest), email
     if rest:
         candidate = re.search(r"\+?\d[\d\s\-()（）]{5,}\d", rest)
         if not candidate:
@@ -416,30 +429,38 @@ class ColumnResult:
     warnings: dict[int, str]
 
 
-def clean_column(raws: list[Any], clean: Callable[[Any], Any]) -> ColumnResult:
-    """Clean every cell of a column, computing each distinct value once."""
+def clean_column(raws: list[Any] | tuple[Any, ...], clean: Callable[[Any], Any]) -> ColumnResult:
+    """Clean every cell of a column, computing each distinct value once.
+
+    The loop body is a dict lookup for a repeated value: this is the innermost loop of an import.
+    """
     memo: dict[Any, Any] = {}
     values: list[Any] = [None] * len(raws)
     errors: dict[int, str] = {}
     warnings: dict[int, str] = {}
+    blank = _BLANK
     for i, raw in enumerate(raws):
-        if is_blank(raw):
+        if raw is None or raw == "":
             continue
         try:
-            key = (type(raw), raw)
-            outcome = memo[key]
-        except TypeError:  # unhashable: compute directly
-            outcome = _apply(clean, raw)
+            outcome = memo[raw]
         except KeyError:
-            outcome = memo[key] = _apply(clean, raw)
-        if isinstance(outcome, CellError):
+            outcome = memo[raw] = blank if is_blank(raw) else _apply(clean, raw)
+        except TypeError:  # unhashable: compute directly
+            outcome = blank if is_blank(raw) else _apply(clean, raw)
+        if outcome is blank:
+            continue
+        if outcome.__class__ is CellError:
             errors[i] = str(outcome)
-        elif isinstance(outcome, Warned):
+        elif outcome.__class__ is Warned:
             values[i] = outcome.value
             warnings[i] = outcome.message
         else:
             values[i] = outcome
     return ColumnResult(values, errors, warnings)
+
+
+_BLANK = object()
 
 
 def _apply(clean: Callable[[Any], Any], raw: Any) -> Any:
@@ -449,3 +470,32 @@ def _apply(clean: Callable[[Any], Any], raw: Any) -> Any:
         return exc
     except (ValueError, TypeError, OverflowError) as exc:  # a library's own complaint
         return CellError(f"无法识别（{exc}）")
+
+
+def clean_distinct(codes: Any, uniques: list[Any], clean: Callable[[Any], Any]) -> ColumnResult:
+    """clean_column for a factorized column: the cleaner runs once per distinct value and the
+    outcomes are broadcast to rows with numpy (code -1 is an empty cell)."""
+    import numpy as np
+
+    m = len(uniques)
+    values_u = np.empty(m + 1, dtype=object)
+    state_u = np.zeros(m + 1, dtype=np.int8)  # 0 value, 1 empty, 2 error, 3 warning
+    messages: list[str | None] = [None] * (m + 1)
+    for k, raw in enumerate(uniques):
+        if is_blank(raw):
+            state_u[k] = 1
+            continue
+        outcome = _apply(clean, raw)
+        if outcome.__class__ is CellError:
+            state_u[k], messages[k] = 2, str(outcome)
+        elif outcome.__class__ is Warned:
+            state_u[k], messages[k] = 3, outcome.message
+            values_u[k] = outcome.value
+        else:
+            values_u[k] = outcome
+    state_u[m] = 1
+    values = values_u[codes].tolist()
+    state = state_u[codes]
+    errors = {int(i): messages[codes[i]] for i in np.flatnonzero(state == 2)}
+    warnings = {int(i): messages[codes[i]] for i in np.flatnonzero(state == 3)}
+    return ColumnResult(values, errors, warnings)  # type: ignore[arg-type]

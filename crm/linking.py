@@ -71,6 +71,19 @@ def lookup_keys(cur: duckdb.DuckDBPyConnection, refs: list[Ref]) -> tuple[
     return ids, by_phone, by_email, by_name
 
 
+def existing_ids(cur: duckdb.DuckDBPyConnection, ids: list[str]) -> set[str]:
+    """Which of these customer ids are in the archive (one join, however many ids)."""
+    if not ids:
+        return set()
+    cur.register("link_ids", pa.table({"cid": pa.array(ids, pa.string())}))
+    try:
+        rows = cur.execute("SELECT DISTINCT c.customer_id FROM customers c "
+                           "JOIN (SELECT DISTINCT cid FROM link_ids) i ON c.customer_id = i.cid").fetchall()
+    finally:
+        cur.unregister("link_ids")
+    return {r[0] for r in rows}
+
+
 def _pick(candidates: list[tuple[str, str]], name: str | None) -> tuple[str, str | None]:
     """One customer out of those sharing a phone/email: the one with the same name if any."""
     for cid, cname in candidates:

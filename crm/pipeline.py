@@ -21,11 +21,12 @@ from crm.batches import Change, apply_changes, same_value
 from crm.cleaning import display
 from crm.db import Archive
 from crm.reader import FileReadError, Workbook, read_workbook
-from crm.recognise import Recognition, Unrecognised, data_rows, header_signature, recognise_sheet
+from crm.extract import Extracted, extract
+from crm.recognise import Recognition, Unrecognised, header_signature, recognise_sheet
 from crm.schema import CUSTOMER_COLUMNS
 from crm.search_keys import name_initials, name_pinyin
 from crm.templates import TEMPLATES
-from crm.validation import ERROR, WARNING, CleanSheet, Problem, clean_sheet
+from crm.validation import ERROR, WARNING, CleanSheet, Problem, clean_extracted
 
 Progress = Callable[[int, int, str], None]
 
@@ -144,7 +145,7 @@ def import_workbook(archive: Archive, workbook: Workbook, user: str = "cli", *, 
         remembered = remembered_mappings(reader)
     finally:
         reader.close()
-    plans: list[tuple[Recognition, Any, list[tuple[int, list[Any]]]]] = []
+    plans: list[tuple[Recognition, Any, Extracted]] = []
     for sheet in workbook.sheets:
         rec = (overrides or {}).get(sheet.name) or recognise_sheet(sheet, remembered)
         if isinstance(rec, Unrecognised):
@@ -152,8 +153,8 @@ def import_workbook(archive: Archive, workbook: Workbook, user: str = "cli", *, 
                 report.skipped_sheets.append(SkippedSheet(workbook.file_name, sheet.name, rec.reason,
                                                           list(rec.headers.values())))
             continue
-        rows = data_rows(sheet, rec)
-        if not rows:
+        rows = extract(sheet, rec.header_row, sorted(rec.columns), list(rec.headers.values()))
+        if not rows.row_numbers:
             report.skipped_sheets.append(SkippedSheet(workbook.file_name, sheet.name,
                                                       f"只有表头（{rec.template.code} {rec.template.title}），没有数据行"))
             continue
@@ -161,7 +162,7 @@ def import_workbook(archive: Archive, workbook: Workbook, user: str = "cli", *, 
     plans.sort(key=lambda p: TEMPLATE_ORDER.index(p[0].template.code))
     if not plans:
         return report
-    total = sum(len(rows) for _, _, rows in plans)
+    total = sum(len(rows.row_numbers) for _, _, rows in plans)
     done = 0
     tx = archive.rolled_back() if dry_run else archive.transaction()
     try:
@@ -170,7 +171,7 @@ def import_workbook(archive: Archive, workbook: Workbook, user: str = "cli", *, 
                 ctx = _Ctx(cur, user, today, workbook.file_name, sheet.name)
                 result = _import_sheet(ctx, rec, rows, dry_run)
                 report.batches.append(result)
-                done += len(rows)
+                done += len(rows.row_numbers)
                 if progress:
                     progress(done, total, f"{sheet.name}：已处理 {done}/{total} 行")
             if strict and any(b.rejected_rows for b in report.batches):
@@ -183,15 +184,15 @@ def import_workbook(archive: Archive, workbook: Workbook, user: str = "cli", *, 
     return report
 
 
-def _import_sheet(ctx: _Ctx, rec: Recognition, rows: list[tuple[int, list[Any]]], dry_run: bool) -> SheetResult:
+def _import_sheet(ctx: _Ctx, rec: Recognition, rows: Extracted, dry_run: bool) -> SheetResult:
     tpl = rec.template
-    sheet = clean_sheet(rec, rows)
+    sheet = clean_extracted(rec, rows)
     for dup in rec.duplicates:
         sheet.problems.insert(0, Problem(None, dup, "", "与另一列表示同一字段，此列未使用", WARNING))
     batch_id = int(ctx.cur.execute("SELECT nextval('batch_id_seq')").fetchall()[0][0])
     ctx.cur.execute("INSERT INTO import_batches (batch_id, file, sheet, template, user_name) VALUES (?, ?, ?, ?, ?)",
                     [batch_id, ctx.file, ctx.sheet, tpl.code, ctx.user])
-    result = SheetResult(batch_id, ctx.file, ctx.sheet, tpl.code, rows_read=len(rows))
+    result = SheetResult(batch_id, ctx.file, ctx.sheet, tpl.code, rows_read=len(rows.row_numbers))
     WRITERS[tpl.code](ctx, batch_id, sheet, result)
     result.rejected_rows = sorted(sheet.row_numbers[i] for i in sheet.rejected)
     result.problems = sorted(sheet.problems, key=lambda p: (p.row or 0, p.severity != ERROR))
@@ -242,9 +243,18 @@ def _link_rows(ctx: _Ctx, sheet: CleanSheet, create_with_contact: bool, result: 
                batch_id: int) -> dict[int, str]:
     """Customer id for each accepted row; unresolvable rows are rejected (or, for complaint and
     survey sheets carrying a phone or email, become new customers)."""
-    idx = sheet.accepted()
     ids, names, refs_col = sheet.column("customer_id"), sheet.column("name"), sheet.column("customer_ref")
     phones, emails = sheet.column("contact_phone"), sheet.column("contact_email")
+    out: dict[int, str] = {}
+    accepted = sheet.accepted()
+    known = linking.existing_ids(ctx.cur, [ids[i] for i in accepted if ids[i] is not None])
+    idx = []
+    for i in accepted:  # the common case, an id already archived, needs no further lookup
+        cid = ids[i]
+        if cid is not None and cid in known:
+            out[i] = cid
+        else:
+            idx.append(i)
     refs = []
     for i in idx:
         cid, name = ids[i], names[i]
@@ -252,8 +262,7 @@ def _link_rows(ctx: _Ctx, sheet: CleanSheet, create_with_contact: bool, result: 
             ref = refs_col[i]
             cid, name = (ref.upper(), ref) if ref[:1].upper() == "C" and ref[1:2].isdigit() else (None, ref)
         refs.append(linking.Ref(cid, name, phones[i], emails[i]))
-    links = linking.link_refs(ctx.cur, refs)
-    out: dict[int, str] = {}
+    links = linking.link_refs(ctx.cur, refs) if refs else []
     to_create: dict[int, linking.Ref] = {}
     for i, ref, link in zip(idx, refs, links):
         header = "customer_id" if ref.customer_id and "customer_id" in sheet.headers else (
@@ -453,6 +462,15 @@ def _write_customers(ctx: _Ctx, batch_id: int, sheet: CleanSheet, result: SheetR
         if email:
             file_email.setdefault(email, key)
 
+    for key in [k for k in merged if k.startswith("new")]:
+        record = merged[key]
+        if not record.get("phone") and not record.get("email"):
+            i = record["__row"]
+            sheet.reject(i, "phone", f"新建客户时{sheet.header('phone')}、{sheet.header('email')} 至少需要填写一项",
+                         sheet.get("customer_id", i))
+            del merged[key]
+            for j in [j for j, k in key_of_row.items() if k == key]:
+                del key_of_row[j]
     existing_keys = [k for k in merged if not k.startswith("new")]
     current = linking.customer_rows(cur, existing_keys, _T1_FIELDS)
     tags_now = _current_tags(cur, existing_keys)
@@ -550,36 +568,40 @@ def _current_tags(cur: duckdb.DuckDBPyConnection, keys: list[str]) -> dict[str, 
 def _write_transactions(ctx: _Ctx, batch_id: int, sheet: CleanSheet, result: SheetResult) -> None:
     links = _link_rows(ctx, sheet, False, result, batch_id)
     idx = [i for i in sheet.accepted() if i in links]
-    contact = [" / ".join(x for x in (sheet.get("contact_phone", i), sheet.get("contact_email", i)) if x) or None
-               for i in idx]
-    ratings = sheet.column("rating")
+    kinds, dates, amounts = sheet.column("kind"), sheet.column("date"), sheet.column("amount")
+    phones, emails = sheet.column("contact_phone"), sheet.column("contact_email")
     staged = pa.table({
         "pos": _i64(list(range(len(idx)))),
         "customer_id": _s([links[i] for i in idx]),
-        "kind": _s([sheet.get("kind", i) for i in idx]),
-        "date": _d([sheet.get("date", i) for i in idx]),
-        "amount": _f([sheet.get("amount", i) for i in idx]),
+        "kind": _s([kinds[i] for i in idx]),
+        "date": _d([dates[i] for i in idx]),
+        "amount": _f([amounts[i] for i in idx]),
     })
     dup = _anti_duplicates(ctx.cur, "transactions", ["customer_id", "kind", "date", "amount"], staged)
     keep = [p for p in range(len(idx)) if not dup[p]]
+    rows = sheet.row_numbers
     for p in range(len(idx)):
         if dup[p]:
-            sheet.warn(idx[p], "kind", "与档案中已有的交易记录相同（客户、类型、日期、金额一致），已跳过", sheet.get("kind", idx[p]))
-            result.row_actions[sheet.row_numbers[idx[p]]] = "duplicate"
+            sheet.warn(idx[p], "kind", "与档案中已有的交易记录相同（客户、类型、日期、金额一致），已跳过", kinds[idx[p]])
+            result.row_actions[rows[idx[p]]] = "duplicate"
+    kept_rows = [idx[p] for p in keep]
     if keep:
         take = pa.array(keep, pa.int64())
+        ratings, notes = sheet.column("rating"), sheet.column("note")
         _insert(ctx.cur, "transactions", {
             "customer_id": staged["customer_id"].take(take), "kind": staged["kind"].take(take),
             "date": staged["date"].take(take), "amount": staged["amount"].take(take),
-            "rating": _i8([ratings[idx[p]] for p in keep]), "contact": _s([contact[p] for p in keep]),
-            "note": _s([sheet.get("note", idx[p]) for p in keep]),
+            "rating": _i8([ratings[i] for i in kept_rows]),
+            "contact": _s([(phones[i] + " / " + emails[i] if phones[i] and emails[i] else phones[i] or emails[i])
+                           for i in kept_rows]),
+            "note": _s([notes[i] for i in kept_rows]),
             "batch_id": _i64([batch_id] * len(keep)),
-            "source_row": pa.array([sheet.row_numbers[idx[p]] for p in keep], pa.int32()),
+            "source_row": pa.array([rows[i] for i in kept_rows], pa.int32()),
         })
-    for p in keep:
-        result.row_actions[sheet.row_numbers[idx[p]]] = "created"
-    follow = [(idx[p], links[idx[p]], sheet.get("next_follow_up", idx[p]), "交易后跟进", "T2")
-              for p in keep if sheet.get("next_follow_up", idx[p])]
+    for i in kept_rows:
+        result.row_actions[rows[i]] = "created"
+    nexts = sheet.column("next_follow_up")
+    follow = [(i, links[i], nexts[i], "交易后跟进", "T2") for i in kept_rows if nexts[i]]
     _plan_follow_ups(ctx, batch_id, follow, sheet)
     result.created = len(keep)
     result.duplicates = len(idx) - len(keep)

@@ -6,16 +6,21 @@ Title rows, blank rows and merged banners may stand above the header; a 合计 r
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from crm import templates as T
 from crm.cleaning import display, is_blank
+from crm.extract import extract
 from crm.reader import RawSheet
 
 HEADER_SCAN_ROWS = 30
 _TOTAL_WORDS = ("合计", "总计", "小计", "共计")
 _NOTE_WORDS = ("说明", "填写说明", "填表说明", "注:", "注：", "备注:", "备注：", "注意")
+# A notes heading in a row that has values in mapped columns: the word itself, then nothing, a colon
+# or a numbering — so a customer called 说明书印刷厂 is data.
+_NOTE_HEADING = re.compile(r"^(填写说明|填表说明|说明|注意事项|注意|备注|注)\s*($|[:：、.．\d（(])")
 
 
 @dataclass
@@ -85,12 +90,15 @@ def recognise_sheet(sheet: RawSheet, remembered: dict[str, tuple[str, dict[str, 
         if len(texts) < 2:
             continue
         if remembered:
-            sig = header_signature(texts)
+            # The signature of every header cell as shown to the user (numbers too), and the
+            # mapping looked up the way the signature is built (whitespace/width insensitive).
+            sig = header_signature(list(_headers(row).values()))
             if sig in remembered:
                 code, mapping = remembered[sig]
                 tpl = T.TEMPLATES[code]
-                columns = {i: mapping[str(c).strip()] for i, c in enumerate(row)
-                           if isinstance(c, str) and mapping.get(str(c).strip())}
+                by_norm = {T.normalise_header(h): f for h, f in mapping.items() if f}
+                columns = {i: by_norm[T.normalise_header(h)] for i, h in _headers(row).items()
+                           if by_norm.get(T.normalise_header(h))}
                 return Recognition(tpl, r, columns, _headers(row),
                                    [str(c).strip() for i, c in enumerate(row) if i not in columns and not is_blank(c)],
                                    via_mapping=True)
@@ -111,7 +119,11 @@ def recognise_sheet(sheet: RawSheet, remembered: dict[str, tuple[str, dict[str, 
             break  # the first row that fits a template is the header; rows below are data
     if best is None:
         if closest is None or closest[0] == 0:
-            return Unrecognised("未找到可识别的表头（前 30 行中没有任何模板的列名）")
+            # Offer the first row of several texts as the header, for the column-mapping step.
+            r = next((i for i, row in enumerate(rows[:HEADER_SCAN_ROWS])
+                      if sum(isinstance(c, str) and bool(c.strip()) for c in row) >= 2), None)
+            return Unrecognised("未找到可识别的表头（前 30 行中没有任何模板的列名）", r,
+                                _headers(rows[r]) if r is not None else {})
         _, r, tpl, matched = closest
         missing = [tpl.field_by_name[n].header for n in tpl.signature if n not in matched]
         if "name" in tpl.field_by_name and "name" not in matched:
@@ -135,36 +147,50 @@ def _headers(row: list[Any]) -> dict[int, str]:
 def _first_texts(row: list[Any], n: int = 3) -> list[str]:
     out: list[str] = []
     for c in row:
-        if not is_blank(c):
-            out.append(str(c).strip())
-            if len(out) == n:
-                break
+        if c is None or c == "":
+            continue
+        if c.__class__ is str:
+            c = c.strip()
+            if not c:
+                continue
+            out.append(c)
+        else:
+            out.append(display(c))
+        if len(out) == n:
+            break
     return out
+
+
+_MARK_CHARS = frozenset(w[0] for w in _TOTAL_WORDS + _NOTE_WORDS)
+
+
+def _maybe_total_or_note(row: list[Any]) -> bool:
+    """A cheap pre-test: does one of the first cells start with a character a 合计/说明 row starts with?"""
+    seen = 0
+    for c in row:
+        if c.__class__ is str:
+            t = c.lstrip()
+            if t:
+                if t[0] in _MARK_CHARS:
+                    return True
+                seen += 1
+        elif c is not None and c != "":
+            seen += 1
+        if seen >= 3:
+            return False
+    return False
 
 
 def data_rows(sheet: RawSheet, rec: Recognition) -> list[tuple[int, list[Any]]]:
     """(spreadsheet row number, cells) for each data row under the header.
 
-    Skips blank rows, 合计/总计 rows and repeated header rows; stops at a notes block.
+    Skips blank rows, 合计/总计 rows and repeated header rows; stops at a notes block. The work is
+    done column-wise by crm.extract (which the pipeline calls directly).
     """
+    ext = extract(sheet, rec.header_row, sorted(rec.columns), list(rec.headers.values()))
+    width = max(rec.columns) + 1
     out: list[tuple[int, list[Any]]] = []
-    header_norm = {T.normalise_header(h) for h in rec.headers.values()}
-    mapped = list(rec.columns)
-    for r in range(rec.header_row + 1, len(sheet.rows)):
-        row = sheet.rows[r]
-        if all(is_blank(row[i]) if i < len(row) else True for i in mapped):
-            first = _first_texts(row, 1)
-            if first and first[0].startswith(_NOTE_WORDS):
-                break
-            continue
-        first = _first_texts(row)
-        if any(isinstance(t, str) and t.replace(" ", "").startswith(_TOTAL_WORDS) for t in first):
-            continue
-        if first and first[0].startswith(_NOTE_WORDS) and sum(not is_blank(c) for c in row) <= 2:
-            break
-        cells = [row[i] if i < len(row) else None for i in range(max(mapped) + 1)]
-        texts = {T.normalise_header(c) for c in cells if isinstance(c, str) and c.strip()}
-        if texts and len(texts & header_norm) >= max(2, len(texts) - 1):
-            continue  # the header repeated (two tables pasted together)
-        out.append((r + 1, cells))
+    for number in ext.row_numbers:
+        row = list(sheet.rows[number - 1][:width])
+        out.append((number, row + [None] * (width - len(row))))
     return out

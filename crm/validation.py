@@ -6,8 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import numpy as np
+import pandas as pd
+
 from crm import cleaning as C
 from crm import templates as T
+from crm.extract import Column, Extracted
 from crm.recognise import Recognition
 
 ERROR, WARNING = "error", "warning"
@@ -72,8 +76,23 @@ class CleanSheet:
 
 
 def clean_sheet(rec: Recognition, rows: list[tuple[int, list[Any]]]) -> CleanSheet:
+    """Clean rows given as (spreadsheet row number, cells)."""
+    width = max(rec.columns) + 1
+    transposed = list(zip(*[cells if len(cells) >= width else list(cells) + [None] * (width - len(cells))
+                            for _, cells in rows])) if rows else [()] * width
+    columns = {}
+    for col in rec.columns:
+        arr = np.empty(len(rows), dtype=object)
+        arr[:] = transposed[col]
+        codes, uniques = pd.factorize(arr)
+        columns[col] = Column(codes, list(uniques))
+    return clean_extracted(rec, Extracted([r for r, _ in rows], columns))
+
+
+def clean_extracted(rec: Recognition, ext: Extracted) -> CleanSheet:
+    """Clean the data rows of a sheet, column by column, each distinct value once."""
     tpl = rec.template
-    row_numbers = [r for r, _ in rows]
+    row_numbers = ext.row_numbers
     values: dict[str, list[Any]] = {}
     raws: dict[str, list[Any]] = {}
     headers: dict[str, str] = {}
@@ -81,9 +100,9 @@ def clean_sheet(rec: Recognition, rows: list[tuple[int, list[Any]]]) -> CleanShe
     for col, name in rec.columns.items():
         f = tpl.field_by_name[name]
         headers[name] = rec.headers.get(col, f.header)
-        column = [cells[col] if col < len(cells) else None for _, cells in rows]
-        raws[name] = column
-        result = C.clean_column(column, C.cleaner_for(f))
+        column = ext.columns[col]
+        raws[name] = column.raw()
+        result = C.clean_distinct(column.codes, column.uniques, C.cleaner_for(f))
         values[name] = result.values
         for i, message in result.errors.items():
             if f.required or f.kind in (T.DATE, T.AMOUNT, T.PHONE, T.EMAIL, T.CUSTOMER_ID, T.SCORE, T.RATING,
@@ -94,6 +113,10 @@ def clean_sheet(rec: Recognition, rows: list[tuple[int, list[Any]]]) -> CleanShe
         for i, message in result.warnings.items():
             out.warn(i, name, message)
     _split_contact(out)
+    # Before the required checks: a T1 row rejected only for an email in its phone cell must still
+    # be checked for an empty name once that rejection is lifted.
+    for rule in RULES_BEFORE_REQUIRED.get(tpl.code, ()):
+        rule(out)
     _check_required(out)
     for rule in ROW_RULES.get(tpl.code, ()):
         rule(out)
@@ -126,11 +149,14 @@ def _check_required(sheet: CleanSheet) -> None:
                 if f.name in sheet.raws and not C.is_blank(sheet.raws[f.name][i]):
                     continue  # already reported as invalid
                 sheet.reject(i, f.name, "必填项为空" if column is not None else f"缺少必填列「{f.header}」")
+    ids = sheet.column("customer_id") if tpl.code == "T1" else None
     for group in tpl.any_of:
         names = [n for n in group]
         for i in range(len(sheet)):
             if i in sheet.rejected:
                 continue
+            if ids is not None and ids[i] is not None:
+                continue  # a profile row with an id may update a customer; checked when it creates one
             if all(sheet.get(n, i) is None for n in names):
                 if any(n in sheet.raws and not C.is_blank(sheet.raws[n][i]) for n in names):
                     continue
@@ -203,8 +229,11 @@ def _customer_ref_required(sheet: CleanSheet) -> None:
             sheet.reject(i, "name", "缺少客户：客户编号或客户名称至少填写一项")
 
 
-ROW_RULES: dict[str, tuple[Callable[[CleanSheet], None], ...]] = {
+RULES_BEFORE_REQUIRED: dict[str, tuple[Callable[[CleanSheet], None], ...]] = {
     "T1": (_t1_phone_may_hold_email,),
+}
+
+ROW_RULES: dict[str, tuple[Callable[[CleanSheet], None], ...]] = {
     "T2": (_t2_amount_rules,),
     "T5": (_customer_ref_required,),
     "T6": (_t6_rules,),
