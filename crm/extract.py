@@ -33,12 +33,26 @@ class Column:
     codes: np.ndarray
     uniques: list[Any]
 
-    def raw(self) -> list[Any]:
-        table = np.empty(len(self.uniques) + 1, dtype=object)
-        for k, u in enumerate(self.uniques):
-            table[k] = u
-        table[-1] = None
-        return table[self.codes].tolist()
+    def raw(self) -> "RawView":
+        return RawView(self)
+
+
+class RawView:
+    """The raw cells of a column, looked up on demand (only problem messages need them)."""
+
+    def __init__(self, column: Column) -> None:
+        self._codes = column.codes
+        self._uniques = column.uniques
+
+    def __len__(self) -> int:
+        return len(self._codes)
+
+    def __getitem__(self, i: int) -> Any:
+        code = self._codes[i]
+        return None if code < 0 else self._uniques[code]
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return (self[i] for i in range(len(self._codes)))
 
 
 @dataclass
@@ -57,6 +71,11 @@ def _mask(uniques: Any, codes: np.ndarray, test: Any, empty: bool) -> np.ndarray
     """test() per distinct value, broadcast to rows; `empty` is the answer for an empty cell."""
     per_unique = np.fromiter((bool(test(u)) for u in uniques), dtype=bool, count=len(uniques))
     return np.append(per_unique, empty)[codes]
+
+
+def _blank_text(value: Any) -> bool:
+    """Only text can be blank-like ('', '  ', '-'); numbers and dates cannot, NaN is already code -1."""
+    return value.__class__ is str and is_blank(value)
 
 
 def _starts_with_mark(value: Any) -> bool:
@@ -89,18 +108,19 @@ def extract(sheet: RawSheet, header_row: int, mapped: list[int], header_texts: l
     width = max(max(len(r) for r in body), max(mapped) + 1)
     if any(len(r) != width for r in body):  # CSV rows may be ragged
         body = [list(r) + [None] * (width - len(r)) for r in body]
-    cols = list(zip(*body))
+    grid = np.empty((n, width), dtype=object)  # one C-level copy; columns are then views
+    grid[:] = body
     factorized: dict[int, tuple[np.ndarray, Any]] = {}
 
     def fact(c: int) -> tuple[np.ndarray, Any]:
         if c not in factorized:
-            factorized[c] = pd.factorize(_objects(cols[c]))
+            factorized[c] = pd.factorize(grid[:, c])
         return factorized[c]
 
     blank_row = np.ones(n, dtype=bool)
     for c in mapped:
         codes, uniques = fact(c)
-        blank_row &= _mask(uniques, codes, is_blank, True)
+        blank_row &= _mask(uniques, codes, _blank_text, True)
     suspicious = np.zeros(n, dtype=bool)
     for c in range(min(width, _SCAN_COLUMNS)):
         codes, uniques = fact(c)

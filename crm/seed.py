@@ -267,10 +267,6 @@ def _obj(values: Sequence[str]) -> np.ndarray:
     return out
 
 
-def _num_strings(limit: int, width: int = 0) -> np.ndarray:
-    return _obj([f"{i:0{width}d}" if width else str(i) for i in range(limit)])
-
-
 def _strs(values: np.ndarray) -> np.ndarray:
     """Integers → their decimal strings (a Python loop, but over plain ints it is quick)."""
     return _obj([str(v) for v in values.tolist()])
@@ -663,13 +659,17 @@ class _Seeder:
         credit_factor = np.array([2.0, 1.0, 0.5, 0.2])[np.maximum(credit, 0)]
         credit_limit = np.round(credit_base * credit_factor * rng.lognormal(0, 0.5, m), -3)
         satisfaction_latent = np.clip(rng.normal(4.0, 0.6, m), 1.5, 5.0)
+        decision_labels = list(dict.fromkeys(label for label, _ in _DECISION + _DECISION_CO))
+        as_label = np.array([decision_labels.index(label) for label, _ in _DECISION + _DECISION_CO])
+        decision = np.where(is_co, as_label[_pick(rng, m, _DECISION_CO) + len(_DECISION)],
+                            np.where(rng.random(m) < 0.6, as_label[_pick(rng, m, _DECISION)], -1))
 
         # -- spending shape ------------------------------------------------------------
         level = rng.lognormal(np.log(np.where(is_co, 6000, np.where(employed, 1500, 500))), 1.0)
         freq = rng.lognormal(np.log(7.5), 0.6, m) * np.where(is_co, 1.3, 1.0)
 
         tx = self._transactions(rng, arch, start, end, fc, level, freq, satisfaction_latent)
-        inter = self._interactions(rng, arch, start, end, fc)
+        inter = self._interactions(rng, arch, end, fc)
 
         # -- derived tracking summary (T4) ---------------------------------------------
         last_int = np.full(m, -1, np.int32)
@@ -696,9 +696,7 @@ class _Seeder:
             "address": _text(address),
             "source": _cat(source, _weights(_SOURCES)[0]),
             "owner": _cat(owner, owner_names),
-            "decision_maker": _cat(np.where(is_co, _pick(rng, m, _DECISION_CO) + len(_DECISION),
-                                            np.where(rng.random(m) < 0.6, _pick(rng, m, _DECISION), -1)),
-                                   _weights(_DECISION)[0] + _weights(_DECISION_CO)[0]),
+            "decision_maker": _cat(decision, decision_labels),
             "product_need": _cat(np.where(need_null, -1, product), v.product_names),
             "service_need": _cat(np.where(rng.random(m) < 0.7, _pick(rng, m, _SERVICE_NEEDS), -1),
                                  _weights(_SERVICE_NEEDS)[0]),
@@ -722,7 +720,7 @@ class _Seeder:
         del customers
 
         # -- complaints (kept until all chunks are done: their ids number per day) ------
-        complaints = self._complaints(rng, arch, start, end, ids, phone, email, address, industry, product,
+        complaints = self._complaints(rng, arch, start, end, ids, phone, email, address, product,
                                       owner_or_lead, satisfaction_latent)
         self.complaint_parts.append(complaints["frame"])
         # A complaint registered by phone usually also lands in the sales log as a 投诉 row.
@@ -745,7 +743,7 @@ class _Seeder:
         del inter
 
         self.counts["follow_ups"] += _insert(self.cur, "follow_ups", self._follow_ups(
-            rng, arch, start, end, fc, id_dict, owner_or_lead, complaints))
+            rng, arch, end, fc, id_dict, owner_or_lead, complaints))
         self.counts["surveys"] += _insert(self.cur, "surveys", self._surveys(
             rng, arch, start, end, id_dict, satisfaction_latent, complaints))
         self.counts["customer_tags"] += _insert(self.cur, "customer_tags", self._tags(
@@ -815,7 +813,7 @@ class _Seeder:
         return {key: val[order] for key, val in out.items()}
 
     # -- interactions ------------------------------------------------------------------
-    def _interactions(self, rng: np.random.Generator, arch: np.ndarray, start: np.ndarray, end: np.ndarray,
+    def _interactions(self, rng: np.random.Generator, arch: np.ndarray, end: np.ndarray,
                       fc: np.ndarray) -> dict[str, np.ndarray]:
         D, cal = self.D, self.cal
         m = len(arch)
@@ -871,9 +869,8 @@ class _Seeder:
         })
 
     # -- follow-ups ----------------------------------------------------------------------
-    def _follow_ups(self, rng: np.random.Generator, arch: np.ndarray, start: np.ndarray, end: np.ndarray,
-                    fc: np.ndarray, id_dict: pa.Array, owner: np.ndarray,
-                    complaints: dict[str, np.ndarray]) -> pa.Table:
+    def _follow_ups(self, rng: np.random.Generator, arch: np.ndarray, end: np.ndarray, fc: np.ndarray,
+                    id_dict: pa.Array, owner: np.ndarray, complaints: dict[str, np.ndarray]) -> pa.Table:
         D, cal = self.D, self.cal
         m = len(arch)
         lapsed = arch == _LAPSED
@@ -931,7 +928,7 @@ class _Seeder:
     # -- complaints ----------------------------------------------------------------------
     def _complaints(self, rng: np.random.Generator, arch: np.ndarray, start: np.ndarray, end: np.ndarray,
                     ids: np.ndarray, phone: np.ndarray, email: np.ndarray, address: np.ndarray,
-                    industry: np.ndarray, product: np.ndarray, owner: np.ndarray,
+                    product: np.ndarray, owner: np.ndarray,
                     sat: np.ndarray) -> dict[str, np.ndarray]:
         D, cal = self.D, self.cal
         buyers = np.flatnonzero(arch != _PROSPECT)
@@ -1053,7 +1050,7 @@ class _Seeder:
         np.add.at(hurt, complaints["cidx"], 0.6)
         base = sat[cidx] - np.minimum(hurt[cidx], 1.5)
         cols = {}
-        for j, col in enumerate(_SURVEY_COLUMNS):
+        for col in _SURVEY_COLUMNS:
             bias = -0.3 if col == "packaging" else 0.0
             cols[col] = _small(np.clip(np.round(base + bias + rng.normal(0, 0.55, k)), 1, 5))
         return pa.table({

@@ -163,7 +163,8 @@ def test_names_pinyin_and_mix_of_people_and_companies(seeded):
 
 def test_regions_industries_addresses_and_gaps(seeded):
     archive, _ = seeded
-    regions = rows(archive, "SELECT region, count(*) FROM customers WHERE region IS NOT NULL GROUP BY 1 ORDER BY 2 DESC")
+    regions = rows(archive, "SELECT region, count(*) FROM customers WHERE region IS NOT NULL "
+                            "GROUP BY 1 ORDER BY 2 DESC")
     assert len(regions) >= 20 and regions[0][1] > 5 * regions[-1][1]
     assert {"广东", "浙江", "江苏", "北京", "上海"} <= {r for r, _ in regions}
     # addresses name the customer's own province or municipality

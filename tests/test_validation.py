@@ -336,3 +336,27 @@ def test_empty_rows_list() -> None:
 def test_problem_value_is_displayed_as_the_user_sees_it(value, shown) -> None:
     sheet = check([["客户名称", "交易类型", "购买时间", "金额"], ["张三", value, "2024-05-10", 1]])
     assert only_error(sheet, 2).value == shown
+
+
+def test_each_distinct_value_is_cleaned_once_per_column(monkeypatch: pytest.MonkeyPatch) -> None:
+    from crm import cleaning as C
+
+    calls: dict[str, int] = {}
+    real = C.cleaner_for
+
+    def counting_cleaner_for(f):
+        clean = real(f)
+
+        def wrapper(raw):
+            calls[f.name] = calls.get(f.name, 0) + 1
+            return clean(raw)
+        return wrapper
+
+    monkeypatch.setattr(C, "cleaner_for", counting_cleaner_for)
+    rows = [["客户姓名", "联系电话", "首次接触日期"]] + [[f"客户{i % 3}", "13812345678", "2024-05-10"]
+                                                        for i in range(10_000)]
+    sheet = check(rows, "T1")
+    assert len(sheet) == 10_000 and sheet.rejected == set()
+    assert calls == {"name": 3, "phone": 1, "first_contact": 1}
+    assert sheet.column("phone") == ["13812345678"] * 10_000
+    assert sheet.row_numbers[-1] == 10_001

@@ -1,0 +1,52 @@
+# 客户档案 — `make run` starts the dashboard, `make test` runs every test (see README.md).
+SHELL := /bin/bash
+
+VENV := .venv
+PY := $(VENV)/bin/python
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+
+# Stamps named after the requirement files' content: editing a requirements file changes the
+# name, so the next `make` reinstalls; an unchanged file installs nothing.
+REQ_HASH := $(shell cat requirements.txt | sha1sum | cut -c1-12)
+DEV_HASH := $(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
+VENV_STAMP := $(VENV)/.req-$(REQ_HASH)
+DEV_STAMP := $(VENV)/.dev-$(DEV_HASH)
+
+# apt-get as root, else through sudo when there is one.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || ! command -v sudo >/dev/null 2>&1 || echo sudo)
+
+.PHONY: venv run test-deps test bench
+
+venv: $(VENV_STAMP)
+
+$(VENV_STAMP): requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	@rm -f $(VENV)/.req-*
+	@touch $@
+
+run: venv
+	$(PY) -m crm seed --if-empty
+	$(PY) -m streamlit run app.py --server.port 8501 --server.headless true --client.toolbarMode minimal
+
+test-deps: $(DEV_STAMP) system-deps
+
+$(DEV_STAMP): $(VENV_STAMP) requirements-dev.txt
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements-dev.txt
+	@rm -f $(VENV)/.dev-*
+	@touch $@
+
+# Browser tests drive the Debian chromium (Playwright's own download is not used) and need CJK fonts.
+.PHONY: system-deps
+system-deps:
+	@if [ ! -x /usr/bin/chromium ] || ! dpkg -s fonts-noto-cjk >/dev/null 2>&1; then \
+		echo "installing chromium and fonts-noto-cjk"; \
+		$(SUDO) apt-get update && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium fonts-noto-cjk; \
+	fi
+
+test: test-deps
+	$(PY) -m pytest -q
+
+bench: venv
+	@if [ -f bench/run_all.py ]; then $(PY) bench/run_all.py; else echo "bench/run_all.py not there yet: nothing to run"; fi

@@ -1,0 +1,151 @@
+"""客户档案 — the Streamlit entry point: page config, the archive connection, navigation, 档案概况.
+
+Run with `make run` (or `streamlit run app.py`). The archive file is CRM_DB, else data/crm.duckdb.
+Pages live in pages/ and are registered in PAGES below; their queries live in crm/, not here.
+A page gets the archive with `from app import get_archive` (importing app runs nothing: the
+app itself only starts under `streamlit run`, where this file is `__main__`).
+"""
+from __future__ import annotations
+
+from contextlib import closing
+from datetime import date
+from pathlib import Path
+
+import streamlit as st
+
+from crm import stats
+from crm.db import Archive, ArchiveBusyError, open_archive, resolve_db_path
+
+ROOT = Path(__file__).resolve().parent
+
+# Pages in pages/, in menu order: (file, title, icon, url_path). Adding a page is one line here;
+# a line whose file does not exist yet is skipped, so pages can land in any order.
+PAGES: list[tuple[str, str, str, str]] = [
+    ("pages/import.py", "数据导入", ":material/upload_file:", "import"),
+    ("pages/customers.py", "客户查询", ":material/person_search:", "customers"),
+    ("pages/segments.py", "客户分类", ":material/donut_small:", "segments"),
+    ("pages/follow_ups.py", "跟进队列", ":material/event_upcoming:", "follow_ups"),
+    ("pages/complaints.py", "投诉分析", ":material/report:", "complaints"),
+    ("pages/satisfaction.py", "满意度", ":material/sentiment_satisfied:", "satisfaction"),
+    ("pages/admin.py", "系统管理", ":material/admin_panel_settings:", "admin"),
+]
+
+# import_batches.status as shown to users; unknown values are shown as they are.
+BATCH_STATUS_LABELS = {"active": "有效", "undone": "已撤销"}
+
+RECENT_BATCH_LABELS = {
+    "batch_id": "批次",
+    "file": "文件",
+    "sheet": "工作表",
+    "template": "模板",
+    "user_name": "导入人",
+    "started_at": "时间",
+    "rows_read": "读取行数",
+    "created": "新建",
+    "updated": "更新",
+    "rejected": "拒绝",
+    "status": "状态",
+}
+
+
+@st.cache_resource(show_spinner=False)
+def _archive_for(db_path: str) -> Archive:
+    return open_archive(db_path)
+
+
+def get_archive() -> Archive:
+    """The process-wide archive (one DuckDB connection per process, shared by all sessions).
+
+    Keyed on the resolved path, so a changed CRM_DB (as in tests) gets its own archive.
+    """
+    return _archive_for(str(resolve_db_path()))
+
+
+def _template_label(code: object) -> object:
+    try:
+        from crm.templates import TEMPLATES
+    except Exception:  # the registry is optional for this page
+        return code
+    template = TEMPLATES.get(code) if isinstance(code, str) else None
+    return f"{template.code} {template.title}" if template else code
+
+
+def home() -> None:
+    st.title("档案概况")
+    today = date.today()
+    with closing(get_archive().cursor()) as cur:
+        vital = stats.vital_signs(cur, today)
+        batches = stats.recent_batches(cur, limit=5)
+
+    if vital["customers"] == 0:
+        st.info(
+            "档案中还没有客户。请到「数据导入」页面上传 Excel 表格，"
+            "或在命令行运行 `python -m crm seed` 生成演示数据。",
+            icon=":material/info:",
+        )
+
+    overdue = vital["follow_ups_overdue"]
+    late = vital["complaints_late"]
+    tiles = st.columns(6)
+    tiles[0].metric("客户总数", vital["customers"], border=True, height="stretch")
+    tiles[1].metric("待跟进", vital["follow_ups_open"], border=True, height="stretch", help="状态为「待跟进」的跟进计划")
+    tiles[2].metric(
+        "已逾期",
+        overdue,
+        delta="需尽快处理" if overdue else "无逾期",
+        delta_color="inverse" if overdue else "off",
+        delta_arrow="off",
+        border=True, height="stretch",
+        help="待跟进且计划日期早于今天",
+    )
+    tiles[3].metric("今日到期", vital["follow_ups_due_today"], border=True, height="stretch", help=f"计划日期为今天（{today:%Y-%m-%d}）")
+    tiles[4].metric("未结投诉", vital["complaints_open"], border=True, height="stretch", help="已受理且尚未解决的投诉")
+    tiles[5].metric(
+        "超期投诉",
+        late,
+        delta="超过承诺期限" if late else "均在期限内",
+        delta_color="inverse" if late else "off",
+        delta_arrow="off",
+        border=True, height="stretch",
+        help="未结且已超过承诺解决日期",
+    )
+
+    st.subheader("最近导入")
+    if batches.empty:
+        st.caption("还没有导入记录。")
+    else:
+        shown = batches.assign(
+            template=batches["template"].map(_template_label),
+            status=batches["status"].map(lambda s: BATCH_STATUS_LABELS.get(s, s)),
+        ).rename(columns=RECENT_BATCH_LABELS)
+        st.dataframe(
+            shown,
+            hide_index=True,
+            placeholder="—",
+            column_config={
+                "批次": st.column_config.NumberColumn(format="%d"),
+                "时间": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+            },
+        )
+
+
+def build_navigation() -> list[st.Page]:
+    pages = [st.Page(home, title="档案概况", icon=":material/dashboard:", url_path="home", default=True)]
+    for file, title, icon, url_path in PAGES:
+        if (ROOT / file).is_file():
+            pages.append(st.Page(ROOT / file, title=title, icon=icon, url_path=url_path))
+    return pages
+
+
+def main() -> None:
+    st.set_page_config(page_title="客户档案", page_icon=":material/folder_shared:", layout="wide")
+    try:
+        get_archive()
+    except ArchiveBusyError as exc:
+        st.error(str(exc))
+        st.stop()
+    st.navigation(build_navigation()).run()
+
+
+if __name__ == "__main__":
+    main()
