@@ -344,16 +344,14 @@ def export_table(archive: "Archive", table: str, path: str | os.PathLike[str], u
         renderers = _value_renderers(table, columns)
         order = _ORDER_KEYS.get(table, "id")
         order = order if order in columns else None
-        sql = f"SELECT {', '.join(_quote(c) for c in columns)} FROM {_quote(table)}"
-        if order:
-            sql += f" ORDER BY {_quote(order)}"
-        cur.execute(sql)
+        # Personal data is read through crm.access, which masks what this user may not see.
+        from crm.access import PersonalData, actor_for
+
+        reader = PersonalData(archive, actor_for(archive, user))
+        stream = reader.stream(table, columns, order=f"t.{_quote(order)}" if order else "", chunk=CHUNK_ROWS)
 
         def chunks() -> Iterator[list[Sequence[Any]]]:
-            while True:
-                rows = cur.fetchmany(CHUNK_ROWS)
-                if not rows:
-                    return
+            for rows in stream:
                 if renderers:
                     rows = [
                         tuple(renderers[i].get(v, v) if i in renderers else v for i, v in enumerate(r))

@@ -146,6 +146,8 @@ def archive(tmp_path):
             """INSERT INTO complaints (complaint_id, customer_id, date, kind, reason, accepted)
                VALUES ('TS001', 'C20240501001', DATE '2024-05-11', '服务', '+态度差', FALSE)"""
         )
+        tx.execute("INSERT INTO users (username, role) VALUES ('alice', '经理'), ('bob', '主管'), "
+                   "('carol', '经理'), ('dan', '经理'), ('eve', '经理'), ('viewer1', '只读')")
     yield arc
     arc.close()
 
@@ -275,3 +277,13 @@ def test_failed_audit_leaves_no_file(archive, tmp_path, monkeypatch):
     cur = archive.cursor()
     assert cur.execute("SELECT count(*) FROM audit_log").fetchone()[0] == 0
     cur.close()
+
+
+def test_export_masks_personal_data_for_a_viewer_and_logs_it(archive, tmp_path):
+    path = tmp_path / "masked.xlsx"
+    assert export_table(archive, "customers", path, user="viewer1") == 3
+    cells = [c for row in _rows(openpyxl.load_workbook(path).active) for c in row]
+    assert "138****5678" in cells and "13812345678" not in cells
+    assert any(isinstance(c, str) and c.endswith("*") or (isinstance(c, str) and "*" in c and len(c) <= 4) for c in cells)
+    cur = archive.cursor()
+    assert cur.execute("SELECT user_name FROM audit_log WHERE action = 'export'").fetchall() == [("viewer1",)]

@@ -1,0 +1,188 @@
+"""Who is acting, and what of customers' personal data they may see.
+
+Every read of personal data (search results, profiles, exports) goes through `PersonalData`,
+which knows the acting user: masking and scoping live here, in the data layer, so no page can
+show what its user may not see by forgetting to hide it.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator, Sequence
+
+import duckdb
+
+from crm.db import Archive, fetch_one
+
+ADMIN, MANAGER, LEAD, SALES, VIEWER = "管理员", "经理", "主管", "销售", "只读"
+ROLES = (ADMIN, MANAGER, LEAD, SALES, VIEWER)
+SEES_ALL = {ADMIN, MANAGER, LEAD}
+SYSTEM_USERS = {"cli": ADMIN, "seed": ADMIN, "bench": ADMIN, "system": ADMIN}
+
+# Personal columns per table, and how each is masked.
+PERSONAL: dict[str, dict[str, str]] = {
+    "customers": {"name": "name", "phone": "phone", "email": "email", "address": "address",
+                  "birth_date": "hide", "name_pinyin": "hide", "name_initials": "hide"},
+    "transactions": {"contact": "contact"},
+    "interactions": {},
+    "follow_ups": {},
+    "complaints": {"contact": "contact", "address": "address"},
+    "surveys": {},
+}
+
+
+@dataclass(frozen=True)
+class Actor:
+    username: str
+    role: str
+
+    @property
+    def sees_all(self) -> bool:
+        return self.role in SEES_ALL
+
+    def sees_in_full(self, owner: str | None) -> bool:
+        """Admins, managers and leads see everyone; sales see their own customers; viewers nobody."""
+        if self.role in SEES_ALL:
+            return True
+        return self.role == SALES and owner is not None and owner == self.username
+
+
+def actor_for(archive: Archive, username: str) -> Actor:
+    """The actor for a user name: its role from `users`; system users act as admin; unknown → viewer."""
+    if username in SYSTEM_USERS:
+        return Actor(username, SYSTEM_USERS[username])
+    cur = archive.cursor()
+    try:
+        row = fetch_one(cur, "SELECT role FROM users WHERE username = ? AND active", [username])
+    finally:
+        cur.close()
+    return Actor(username, row[0] if row and row[0] in ROLES else VIEWER)
+
+
+# ------------------------------------------------------------------ masking rules
+def mask_name(name: str | None) -> str | None:
+    """张三 → 张*, 张小明 → 张*明, 欧阳娜娜 → 欧**娜."""
+    if not name:
+        return name
+    if len(name) <= 2:
+        return name[0] + "*"
+    return name[0] + "*" * (len(name) - 2) + name[-1]
+
+
+def mask_phone(phone: str | None) -> str | None:
+    """13812345678 → 138****5678; 010-12345678 → 010-****5678."""
+    if not phone:
+        return phone
+    digits = re.sub(r"\D", "", phone)
+    if len(digits) < 7:
+        return "*" * len(phone)
+    if "-" in phone:
+        area, _, number = phone.partition("-")
+        return f"{area}-{'*' * max(len(number) - 4, 0)}{number[-4:]}"
+    return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
+
+
+def mask_email(email: str | None) -> str | None:
+    """li.ming@x.com → l***@x.com."""
+    if not email or "@" not in email:
+        return email
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}***@{domain}"
+
+
+def mask_address(address: str | None) -> str | None:
+    """Keep the first 6 characters (province/city), hide the street."""
+    if not address:
+        return address
+    return address[:6] + "****" if len(address) > 6 else address[:2] + "****"
+
+
+_PHONE_IN_TEXT = re.compile(r"(?:\+?\d[\d\-]{6,}\d)")
+_EMAIL_IN_TEXT = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+")
+
+
+def mask_contact(text: str | None) -> str | None:
+    if not text:
+        return text
+    text = _EMAIL_IN_TEXT.sub(lambda m: mask_email(m.group(0)) or "", text)
+    return _PHONE_IN_TEXT.sub(lambda m: mask_phone(m.group(0)) or "", text)
+
+
+MASKS = {"name": mask_name, "phone": mask_phone, "email": mask_email, "address": mask_address,
+         "contact": mask_contact, "hide": lambda _v: None}
+
+
+class PersonalData:
+    """The one door to personal data, for one acting user."""
+
+    def __init__(self, archive: Archive, actor: Actor) -> None:
+        self.archive = archive
+        self.actor = actor
+
+    def select_sql(self, table: str, columns: Sequence[str], alias: str = "t") -> tuple[str, str]:
+        """(SELECT list, FROM clause) for `columns` of `table` with the owner attached as `__owner`.
+
+        Column names come from code (crm.schema), never from users.
+        """
+        cols = ", ".join(f'{alias}."{c}"' for c in columns)
+        if table == "customers":
+            return f"{cols}, {alias}.owner AS __owner", f"customers {alias}"
+        if table in PERSONAL:
+            return (f"{cols}, __c.owner AS __owner",
+                    f"{table} {alias} LEFT JOIN customers __c ON __c.customer_id = {alias}.customer_id")
+        return f"{cols}, NULL AS __owner", f"{table} {alias}"
+
+    def mask_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Iterator[tuple[Any, ...]]:
+        """Rows whose last value is the owner → rows without it, masked where the actor may not see them."""
+        rules = [(i, MASKS[PERSONAL.get(table, {})[c]]) for i, c in enumerate(columns) if c in PERSONAL.get(table, {})]
+        sees_all = self.actor.sees_all
+        for row in rows:
+            values = list(row[:-1])
+            if rules and not (sees_all or self.actor.sees_in_full(row[-1])):
+                for i, mask in rules:
+                    values[i] = mask(values[i])
+            yield tuple(values)
+
+    def query(self, table: str, columns: Sequence[str], where: str = "", params: Sequence[Any] = (),
+              order: str = "", limit: int | None = None, offset: int = 0,
+              cur: duckdb.DuckDBPyConnection | None = None) -> list[tuple[Any, ...]]:
+        """Masked rows of `table`. `where`/`order` are SQL written in crm/ with `?` placeholders."""
+        select, source = self.select_sql(table, columns)
+        sql = f"SELECT {select} FROM {source}"
+        if where:
+            sql += f" WHERE {where}"
+        if order:
+            sql += f" ORDER BY {order}"
+        args = list(params)
+        if limit is not None:
+            sql += " LIMIT ? OFFSET ?"
+            args += [limit, offset]
+        own = cur is None
+        cur = cur or self.archive.cursor()
+        try:
+            return list(self.mask_rows(table, columns, cur.execute(sql, args).fetchall()))
+        finally:
+            if own:
+                cur.close()
+
+    def stream(self, table: str, columns: Sequence[str], order: str = "", chunk: int = 10_000
+               ) -> Iterator[list[tuple[Any, ...]]]:
+        """The whole table in masked chunks (for exports), never all in memory at once."""
+        select, source = self.select_sql(table, columns)
+        sql = f"SELECT {select} FROM {source}" + (f" ORDER BY {order}" if order else "")
+        cur = self.archive.cursor()
+        try:
+            cur.execute(sql)
+            while True:
+                rows = cur.fetchmany(chunk)
+                if not rows:
+                    return
+                yield list(self.mask_rows(table, columns, rows))
+        finally:
+            cur.close()
+
+    def log_reveal(self, customer_id: str, field: str) -> None:
+        """Revealing a masked field is an audited action."""
+        with self.archive.transaction() as tx:
+            tx.execute("INSERT INTO audit_log (user_name, action, entity, entity_id, detail) "
+                       "VALUES (?, 'reveal', 'customers', ?, ?)", [self.actor.username, customer_id, field])

@@ -1,0 +1,62 @@
+"""The one door to personal data: roles, masking, and scoping by owner."""
+from __future__ import annotations
+
+import pytest
+
+from crm.access import (ADMIN, MANAGER, SALES, VIEWER, Actor, PersonalData, actor_for, mask_address, mask_contact,
+                        mask_email, mask_name, mask_phone)
+from crm.db import Archive
+
+
+@pytest.mark.parametrize("fn,value,expected", [
+    (mask_name, "张三", "张*"), (mask_name, "张小明", "张*明"), (mask_name, "欧阳娜娜", "欧**娜"), (mask_name, None, None),
+    (mask_phone, "13812345678", "138****5678"), (mask_phone, "010-12345678", "010-****5678"),
+    (mask_email, "li.ming@x.com", "l***@x.com"), (mask_email, "", ""),
+    (mask_address, "广东省深圳市南山区科技园1号", "广东省深圳市****"),
+    (mask_contact, "13812345678 / a@b.cn", "138****5678 / a***@b.cn"),
+])
+def test_masks(fn, value, expected) -> None:
+    assert fn(value) == expected
+
+
+@pytest.fixture
+def people(archive: Archive) -> Archive:
+    with archive.transaction() as tx:
+        tx.execute("INSERT INTO users (username, role) VALUES ('王磊', '销售'), ('周涛', '经理'), ('看客', '只读')")
+        tx.execute("INSERT INTO customers (customer_id, name, phone, email, owner) VALUES "
+                   "('C1', '张小明', '13812345678', 'zxm@x.com', '王磊'), ('C2', '李四', '13912345678', NULL, '孙丽')")
+        tx.execute("INSERT INTO transactions (customer_id, kind, date, amount, contact) VALUES "
+                   "('C2', '购买', DATE '2026-01-01', 1, '13912345678')")
+    return archive
+
+
+def test_roles_resolve_from_users_table(people: Archive) -> None:
+    assert actor_for(people, "王磊") == Actor("王磊", SALES)
+    assert actor_for(people, "周涛").role == MANAGER
+    assert actor_for(people, "cli").role == ADMIN
+    assert actor_for(people, "陌生人").role == VIEWER
+
+
+def test_sales_see_own_customers_in_full_and_others_masked(people: Archive) -> None:
+    reader = PersonalData(people, actor_for(people, "王磊"))
+    rows = dict((r[0], r[1:]) for r in reader.query("customers", ["customer_id", "name", "phone", "email"], order="t.customer_id"))
+    assert rows["C1"] == ("张小明", "13812345678", "zxm@x.com")
+    assert rows["C2"] == ("李*", "139****5678", None)
+    # child tables are masked by the customer's owner too
+    assert reader.query("transactions", ["customer_id", "contact"]) == [("C2", "139****5678")]
+
+
+def test_viewer_sees_everything_masked_and_manager_nothing_masked(people: Archive) -> None:
+    viewer = PersonalData(people, actor_for(people, "看客"))
+    assert [r[1] for r in viewer.query("customers", ["customer_id", "phone"], order="t.customer_id")] == [
+        "138****5678", "139****5678"]
+    manager = PersonalData(people, actor_for(people, "周涛"))
+    assert [r[1] for r in manager.query("customers", ["customer_id", "phone"], order="t.customer_id")] == [
+        "13812345678", "13912345678"]
+
+
+def test_reveal_is_audited(people: Archive) -> None:
+    PersonalData(people, actor_for(people, "看客")).log_reveal("C1", "phone")
+    cur = people.cursor()
+    assert cur.execute("SELECT user_name, action, entity_id, detail FROM audit_log").fetchall() == [
+        ("看客", "reveal", "C1", "phone")]
