@@ -7,6 +7,7 @@ app itself only starts under `streamlit run`, where this file is `__main__`).
 """
 from __future__ import annotations
 
+import os
 from contextlib import closing
 from datetime import date
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import streamlit as st
 
 from crm import stats
+from crm.access import Actor, actor_for
 from crm.db import Archive, ArchiveBusyError, open_archive, resolve_db_path
 
 ROOT = Path(__file__).resolve().parent
@@ -24,7 +26,7 @@ PAGES: list[tuple[str, str, str, str]] = [
     ("pages/import.py", "数据导入", ":material/upload_file:", "import"),
     ("pages/customers.py", "客户查询", ":material/person_search:", "customers"),
     ("pages/segments.py", "客户分类", ":material/donut_small:", "segments"),
-    ("pages/follow_ups.py", "跟进队列", ":material/event_upcoming:", "follow_ups"),
+    ("pages/follow-ups.py", "跟进队列", ":material/event_upcoming:", "follow-ups"),
     ("pages/complaints.py", "投诉分析", ":material/report:", "complaints"),
     ("pages/satisfaction.py", "满意度", ":material/sentiment_satisfied:", "satisfaction"),
     ("pages/admin.py", "系统管理", ":material/admin_panel_settings:", "admin"),
@@ -59,6 +61,25 @@ def get_archive() -> Archive:
     Keyed on the resolved path, so a changed CRM_DB (as in tests) gets its own archive.
     """
     return _archive_for(str(resolve_db_path()))
+
+
+def current_actor() -> Actor:
+    """Who is acting in this browser session.
+
+    Log-in arrives with the access-control issue; until then the sidebar offers the archive's
+    users (default: CRM_USER, else admin). Every personal-data read goes through crm.access with it.
+    """
+    archive = get_archive()
+    username = st.session_state.get("app_user") or os.environ.get("CRM_USER", "admin")
+    return actor_for(archive, username)
+
+
+def _user_picker() -> None:
+    with closing(get_archive().cursor()) as cur:
+        users = [u for (u,) in cur.execute("SELECT username FROM users WHERE active ORDER BY role, username").fetchall()]
+    default = os.environ.get("CRM_USER", "admin")
+    options = list(dict.fromkeys([default, *users]))
+    st.sidebar.selectbox("当前用户", options, key="app_user", help="登录功能上线前，用于切换演示身份（影响数据脱敏）")
 
 
 def _template_label(code: object) -> object:
@@ -144,7 +165,9 @@ def main() -> None:
     except ArchiveBusyError as exc:
         st.error(str(exc))
         st.stop()
-    st.navigation(build_navigation()).run()
+    nav = st.navigation(build_navigation())
+    _user_picker()
+    nav.run()
 
 
 if __name__ == "__main__":
