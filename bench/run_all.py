@@ -1,0 +1,23 @@
+"""Run every benchmark in bench/ in turn, sharing one work directory (the 1M-customer archive is
+built once). `make bench`; figures go to BENCHMARKS.md by hand, with the date and machine."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+WORK = Path("/tmp/crm-bench")
+
+
+def main() -> int:
+    WORK.mkdir(exist_ok=True)
+    status = 0
+    for script in sorted(HERE.glob("bench_*.py")):
+        print(f"== {script.name}", flush=True)
+        status |= subprocess.call([sys.executable, str(script), "--workdir", str(WORK)])
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
