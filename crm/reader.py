@@ -80,7 +80,11 @@ def read_workbook(source: str | os.PathLike[str] | bytes, file_name: str | None 
     if data.startswith(_ZIP_MAGIC) or data.startswith(_CFB_MAGIC) or suffix in SPREADSHEET_SUFFIXES:
         if not (data.startswith(_ZIP_MAGIC) or data.startswith(_CFB_MAGIC)):
             if suffix in SPREADSHEET_SUFFIXES and _is_text(data):
-                # Some systems export CSV/HTML with an .xls name; CSV we can read.
+                head = decode_text(data[:2048]).lstrip("\ufeff \r\n\t").lower()
+                if head.startswith(("<html", "<!doctype", "<table", "<?xml", "<meta")):
+                    raise FileReadError(f"文件「{name}」是网页（HTML/XML）格式、只是扩展名为 {suffix}，"
+                                        "请在 Excel/WPS 中打开后另存为 .xlsx 再导入")
+                # Some systems export CSV with an .xls name; that we can read.
                 return _read_csv(data, name)
             raise FileReadError(f"文件「{name}」不是有效的 Excel 文件（内容无法识别，可能已损坏或扩展名不对）")
         return _read_spreadsheet(data, name)

@@ -308,3 +308,10 @@ def test_size_limit_default_and_bad_environment(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("CRM_MAX_UPLOAD_MB", "0.5")
     assert max_upload_bytes() == 512 * 1024
 
+
+
+def test_html_saved_as_xls_gets_a_clear_message(tmp_path) -> None:
+    path = tmp_path / "erp导出.xls"
+    path.write_text("<html><body><table><tr><td>客户姓名</td></tr></table></body></html>", encoding="utf-8")
+    with pytest.raises(FileReadError, match="erp导出.xls.*网页"):
+        read_workbook(path)
