@@ -88,7 +88,12 @@ def open_archive(path: str | os.PathLike[str] | None = None, *, migrate: bool = 
             return archive
         db_path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            con = duckdb.connect(str(db_path))
+            # A bounded buffer pool: DuckDB spills to disk beyond it instead of taking 80% of RAM,
+            # which keeps imports and the app's process small even at a million customers.
+            con = duckdb.connect(str(db_path), config={
+                "memory_limit": os.environ.get("CRM_DB_MEMORY_LIMIT", "1GB"),
+                "threads": int(os.environ.get("CRM_DB_THREADS", str(min(os.cpu_count() or 2, 4)))),
+            })
         except duckdb.IOException as exc:
             raise ArchiveBusyError(f"数据库文件 {db_path} 无法打开（可能被另一个程序占用）：{exc}") from exc
         archive = Archive(db_path, con)
