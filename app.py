@@ -63,6 +63,22 @@ def get_archive() -> Archive:
     return _archive_for(str(resolve_db_path()))
 
 
+def ensure_app_navigation() -> None:
+    """Called first by every page file.
+
+    With a pages/ folder, Streamlit runs a deep link that arrives before any session has run this
+    entry script (e.g. /import just after the server started) in its old folder mode: the page
+    alone, without this app's navigation, layout and user picker. Leaving that mode and rerunning
+    makes Streamlit execute this script, whose st.navigation opens the same page: page hashes
+    come from url paths, and each page file is named as its url path.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def current_actor() -> Actor:
     """Who is acting in this browser session.
 

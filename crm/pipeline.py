@@ -24,6 +24,7 @@ from crm.reader import FileReadError, Workbook, read_workbook
 from crm.extract import Extracted, extract
 from crm.recognise import Recognition, Unrecognised, header_signature, recognise_sheet
 from crm.schema import CUSTOMER_COLUMNS
+from crm.search import refresh_search_text
 from crm.search_keys import name_initials, name_pinyin
 from crm.templates import TEMPLATES
 from crm.validation import ERROR, WARNING, CleanSheet, Problem, clean_extracted
@@ -45,6 +46,7 @@ class SheetResult:
     problems: list[Problem] = field(default_factory=list)
     changes: list[dict[str, Any]] = field(default_factory=list)  # for the preview: row, key, field, old, new
     row_actions: dict[int, str] = field(default_factory=dict)  # spreadsheet row -> created/updated/duplicate
+    header_row: int | None = None  # 0-based index of the sheet's header row (for the rejected-rows file)
 
     def as_dict(self) -> dict[str, Any]:
         return {"batch_id": self.batch_id, "file": self.file, "sheet": self.sheet, "template": self.template,
@@ -192,7 +194,8 @@ def _import_sheet(ctx: _Ctx, rec: Recognition, rows: Extracted, dry_run: bool) -
     batch_id = int(ctx.cur.execute("SELECT nextval('batch_id_seq')").fetchall()[0][0])
     ctx.cur.execute("INSERT INTO import_batches (batch_id, file, sheet, template, user_name) VALUES (?, ?, ?, ?, ?)",
                     [batch_id, ctx.file, ctx.sheet, tpl.code, ctx.user])
-    result = SheetResult(batch_id, ctx.file, ctx.sheet, tpl.code, rows_read=len(rows.row_numbers))
+    result = SheetResult(batch_id, ctx.file, ctx.sheet, tpl.code, rows_read=len(rows.row_numbers),
+                         header_row=rec.header_row)
     WRITERS[tpl.code](ctx, batch_id, sheet, result)
     result.rejected_rows = sorted(sheet.row_numbers[i] for i in sheet.rejected)
     result.problems = sorted(sheet.problems, key=lambda p: (p.row or 0, p.severity != ERROR))
@@ -308,6 +311,7 @@ def _create_customers_from_refs(ctx: _Ctx, batch_id: int, sheet: CleanSheet, ref
         "name_initials": _s([name_initials(r[1].name or "") for r in rows]),
         "batch_id": _i64([batch_id] * len(rows)),
     })
+    refresh_search_text(ctx.cur, [r[0] for r in rows])
     for cid, ref, i in rows:
         sheet.warn(i, "name", f"档案中没有该客户，已按联系方式新建客户 {cid}", ref.name)
     return out
@@ -525,6 +529,7 @@ def _write_customers(ctx: _Ctx, batch_id: int, sheet: CleanSheet, result: SheetR
     if tag_rows:
         _insert(cur, "customer_tags", {"customer_id": _s([t[0] for t in tag_rows]), "tag": _s([t[1] for t in tag_rows]),
                                        "batch_id": _i64([batch_id] * len(tag_rows))})
+    refresh_search_text(cur, [final_id[k] for k in new_keys] + sorted(updated_keys))
     result.created = len(new_keys)
     result.updated = len(updated_keys)
     for i, key in key_of_row.items():

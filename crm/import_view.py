@@ -1,0 +1,448 @@
+"""What the 数据导入 page shows and does, without Streamlit: pages/import.py only lays it out.
+
+An uploaded file becomes an `UploadEntry` kept in the session: its bytes, the workbook read from
+them (or the reason it cannot be read), the user's column mappings, the dry-run report the preview
+is drawn from and, once confirmed, the real report and the rejected-rows workbook. The dry run is
+redone only when the archive changed since (`archive_stamp`) or the mappings changed, so reruns
+of the page cost nothing.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import pandas as pd
+
+from crm.access import MASKS, PERSONAL, VIEWER, Actor
+from crm.batches import UndoResult, list_batches
+from crm.cleaning import display, is_blank
+from crm.db import Archive, fetch_one
+from crm.outbound import resolve_codes, write_blank_templates
+from crm.pipeline import ImportReport, Progress, SheetResult, import_workbook, remember_mapping, remembered_mappings
+from crm.reader import FileReadError, Workbook, read_workbook
+from crm.recognise import Recognition, Unrecognised, recognise_sheet
+from crm.rejects import PROBLEM_COLUMN, has_rejections, rejected_rows_workbook
+from crm.templates import TEMPLATES, Template, field_for_header
+from crm.validation import ERROR
+
+IGNORE = "忽略"
+SKIP_REASONS_WITHOUT_MAPPING = ("工作表为空", "只有表头")
+COUNT_LABELS = ("新建", "更新", "拒绝", "重复")
+BATCH_STATUS = {"active": "有效", "undone": "已撤销"}
+TABLE_LABELS = {"customers": "客户", "transactions": "交易记录", "interactions": "互动记录", "follow_ups": "跟进计划",
+                "complaints": "投诉", "surveys": "满意度调查", "customer_tags": "客户标签"}
+# Which table a template's updates land in (SheetResult.changes keys are that table's keys).
+UPDATED_TABLE = {"T1": "customers", "T4": "customers", "T5": "follow_ups", "T6": "complaints"}
+
+
+# ------------------------------------------------------------------ one uploaded file
+@dataclass
+class UploadEntry:
+    key: str  # the uploader's file id
+    name: str
+    size: int
+    data: bytes = field(repr=False)
+    workbook: Workbook | None = field(default=None, repr=False)
+    error: str | None = None  # the file cannot be read or previewed: shown as is
+    overrides: dict[str, Recognition] = field(default_factory=dict)
+    preview: ImportReport | None = None
+    preview_stamp: tuple[Any, ...] | None = None
+    result: ImportReport | None = None  # after 确认导入
+    rejects: bytes | None = field(default=None, repr=False)
+    import_error: str | None = None
+
+    @property
+    def imported(self) -> bool:
+        return self.result is not None
+
+    @property
+    def rows_to_import(self) -> int:
+        return sum(b.rows_read for b in self.preview.batches) if self.preview else 0
+
+    @property
+    def ready(self) -> bool:
+        """Can be imported: readable, previewed, not yet imported, something to import."""
+        return self.error is None and not self.imported and self.preview is not None and bool(self.preview.batches)
+
+    @property
+    def rejects_name(self) -> str:
+        return f"{Path(self.name).stem}_拒绝行.xlsx"
+
+
+def load_upload(key: str, name: str, data: bytes, max_bytes: int | None = None) -> UploadEntry:
+    """Read an upload; a file that cannot be read gets a message naming it (never an exception)."""
+    entry = UploadEntry(key, name, len(data), data)
+    try:
+        entry.workbook = read_workbook(data, file_name=name, max_bytes=max_bytes)
+    except FileReadError as exc:
+        entry.error = str(exc)
+    except Exception as exc:  # anything else a broken file provokes: still a message, not a traceback
+        entry.error = f"文件「{name}」无法读取：{type(exc).__name__}: {str(exc)[:200]}"
+    return entry
+
+
+def archive_stamp(archive: Archive) -> tuple[Any, ...]:
+    """Changes whenever the archive does: every write leaves an audit row."""
+    cur = archive.cursor()
+    try:
+        row = fetch_one(cur, "SELECT max(id), count(*) FROM audit_log")
+    finally:
+        cur.close()
+    return tuple(row or ())
+
+
+def _overrides_stamp(entry: UploadEntry) -> tuple[Any, ...]:
+    return tuple(sorted((sheet, rec.template.code, rec.header_row, tuple(sorted(rec.columns.items())))
+                        for sheet, rec in entry.overrides.items()))
+
+
+def needs_preview(entry: UploadEntry, stamp: tuple[Any, ...]) -> bool:
+    return (entry.error is None and not entry.imported and entry.workbook is not None
+            and entry.preview_stamp != (stamp, _overrides_stamp(entry)))
+
+
+def preview(archive: Archive, entry: UploadEntry, user: str, stamp: tuple[Any, ...],
+            progress: Progress | None = None, today: dt.date | None = None) -> None:
+    """Dry-run the file (everything rolled back) and keep the report for the preview."""
+    assert entry.workbook is not None
+    try:
+        entry.preview = import_workbook(archive, entry.workbook, user, dry_run=True, overrides=entry.overrides or None,
+                                        progress=progress, today=today)
+    except FileReadError as exc:
+        entry.error = str(exc)
+        entry.preview = None
+    except Exception as exc:
+        entry.error = f"文件「{entry.name}」预览失败：{type(exc).__name__}: {str(exc)[:200]}"
+        entry.preview = None
+    entry.preview_stamp = (stamp, _overrides_stamp(entry))
+
+
+def run_import(archive: Archive, entries: Sequence[UploadEntry], user: str,
+               progress: Callable[[int, int, str], None] | None = None, strict: bool = False,
+               today: dt.date | None = None) -> None:
+    """Import each ready file for real (one transaction per file), feeding one overall progress
+    `progress(rows done, rows in all files, file name)`."""
+    ready = [e for e in entries if e.ready]
+    total = sum(e.rows_to_import for e in ready) or 1
+    done_before = 0
+    for entry in ready:
+        assert entry.workbook is not None
+
+        def step(done: int, _total: int, _text: str, base: int = done_before, name: str = entry.name) -> None:
+            if progress:
+                progress(min(base + done, total), total, name)
+
+        try:
+            report = import_workbook(archive, entry.workbook, user, strict=strict, overrides=entry.overrides or None,
+                                     progress=step, today=today)
+        except FileReadError as exc:
+            entry.import_error = str(exc)
+        except Exception as exc:  # the transaction rolled back: nothing of this file was written
+            entry.import_error = f"文件「{entry.name}」导入失败，未写入任何数据：{type(exc).__name__}: {str(exc)[:200]}"
+        else:
+            entry.result = report
+            if has_rejections(report):  # also when strict mode wrote nothing: the rows to fix
+                entry.rejects = rejected_rows_workbook(entry.workbook, report)  # type: ignore[assignment]
+        done_before += entry.rows_to_import
+        if progress:
+            progress(min(done_before, total), total, entry.name)
+
+
+# ------------------------------------------------------------------ preview tables
+def template_label(code: str | None) -> str:
+    if code == "SEED":
+        return "演示数据"
+    tpl = TEMPLATES.get(code or "")
+    return f"{tpl.code} {tpl.title}" if tpl else str(code or "")
+
+
+def counts(batch: SheetResult) -> dict[str, int]:
+    return {"新建": batch.created, "更新": batch.updated, "拒绝": len(batch.rejected_rows), "重复": batch.duplicates}
+
+
+def report_counts(report: ImportReport) -> dict[str, int]:
+    total = dict.fromkeys(COUNT_LABELS, 0)
+    for b in report.batches:
+        for k, v in counts(b).items():
+            total[k] += v
+    return total
+
+
+def fmt(value: Any) -> str:
+    """A value for a preview cell (text: Arrow-safe whatever the type)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, (tuple, list, set)):
+        return "、".join(fmt(v) for v in value)
+    if isinstance(value, Decimal):
+        value = float(value)
+    if isinstance(value, float):
+        return display(value) if value.is_integer() else f"{value:,.2f}"
+    if isinstance(value, dt.datetime):
+        return display(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return display(value)
+
+
+def problems_frame(batch: SheetResult, severity: str = ERROR) -> pd.DataFrame:
+    rows = [{"行号": p.row, "列": p.column, "值": p.value, "原因" if severity == ERROR else "说明": p.message}
+            for p in batch.problems if p.severity == severity]
+    cols = ["行号", "列", "值", "原因" if severity == ERROR else "说明"]
+    frame = pd.DataFrame(rows, columns=cols)
+    frame["行号"] = frame["行号"].astype("Int64")
+    return frame
+
+
+def changes_frame(archive: Archive, actor: Actor, batch: SheetResult) -> pd.DataFrame:
+    """Rows that update an existing record: old → new of each changed field.
+
+    Old values come from the archive, so personal fields of customers the actor may not see in
+    full are masked, as everywhere else (crm.access); new values are the user's own file.
+    """
+    changes = _masked_changes(archive, actor, batch)
+    rows = [{"行号": c.get("row"), "记录编号": str(c.get("key", "")), "字段": c.get("header") or c.get("field"),
+             "原值": fmt(c.get("old")), "新值": fmt(c.get("new"))} for c in changes]
+    frame = pd.DataFrame(rows, columns=["行号", "记录编号", "字段", "原值", "新值"])
+    frame["行号"] = frame["行号"].astype("Int64")
+    return frame
+
+
+def _masked_changes(archive: Archive, actor: Actor, batch: SheetResult) -> list[dict[str, Any]]:
+    table = UPDATED_TABLE.get(batch.template)
+    personal = PERSONAL.get(table or "", {})
+    if actor.sees_all or not personal or not batch.changes:
+        return list(batch.changes)
+    keys = sorted({str(c["key"]) for c in batch.changes if c.get("field") in personal})
+    owners: dict[str, str | None] = {}
+    if keys:
+        cur = archive.cursor()
+        try:
+            if table == "customers":
+                sql = "SELECT customer_id, owner FROM customers WHERE customer_id IN (SELECT unnest(?))"
+            else:
+                sql = (f"SELECT t.{'complaint_id' if table == 'complaints' else 'id'}, c.owner FROM {table} t "
+                       "LEFT JOIN customers c ON c.customer_id = t.customer_id "
+                       f"WHERE CAST(t.{'complaint_id' if table == 'complaints' else 'id'} AS VARCHAR) IN (SELECT unnest(?))")
+            owners = {str(k): o for k, o in cur.execute(sql, [keys]).fetchall()}
+        finally:
+            cur.close()
+    out = []
+    for c in batch.changes:
+        rule = personal.get(c.get("field", ""))
+        if rule and not actor.sees_in_full(owners.get(str(c["key"]))):
+            c = dict(c, old=MASKS[rule](c["old"]) if isinstance(c.get("old"), str) else None)
+        out.append(c)
+    return out
+
+
+# ------------------------------------------------------------------ column mapping
+@dataclass
+class MappingTask:
+    """A sheet the user may map by hand: its header row and headers, and why it needs mapping."""
+    sheet: str
+    header_row: int
+    headers: dict[int, str]  # column index -> header as written
+    reason: str
+    current: Recognition | None = None  # what applies now (recognised, remembered or mapped)
+
+    @property
+    def header_list(self) -> list[str]:
+        return list(self.headers.values())
+
+
+def mapping_tasks(archive: Archive, entry: UploadEntry) -> dict[str, MappingTask]:
+    """Each sheet whose columns can be mapped by hand, by sheet name: the sheets skipped because
+    their headers were not recognised (`current` None) and the imported ones (to correct them)."""
+    if entry.workbook is None or entry.preview is None:
+        return {}
+    skipped = {s.sheet: s.reason for s in entry.preview.skipped_sheets}
+    imported = {b.sheet for b in entry.preview.batches}
+    cur = archive.cursor()
+    try:
+        remembered = remembered_mappings(cur)
+    finally:
+        cur.close()
+    tasks: dict[str, MappingTask] = {}
+    for sheet in entry.workbook.sheets:
+        if sheet.name in skipped:
+            if skipped[sheet.name].startswith(SKIP_REASONS_WITHOUT_MAPPING):
+                continue
+        elif sheet.name not in imported:
+            continue
+        rec = entry.overrides.get(sheet.name) or recognise_sheet(sheet, remembered)
+        if isinstance(rec, Unrecognised):
+            if rec.header_row is not None and rec.headers:
+                tasks[sheet.name] = MappingTask(sheet.name, rec.header_row, rec.headers, skipped.get(sheet.name, ""))
+        else:
+            tasks[sheet.name] = MappingTask(sheet.name, rec.header_row, rec.headers, skipped.get(sheet.name, ""), rec)
+    return tasks
+
+
+def field_options(template: Template) -> list[str]:
+    """Selectbox options for a column: 忽略, then each field as 'header（name）'."""
+    return [IGNORE] + [field_label(template, f.name) for f in template.fields]
+
+
+def field_label(template: Template, name: str) -> str:
+    f = template.field_by_name[name]
+    return f"{f.header}{'＊' if f.required else ''}"
+
+
+def field_from_label(template: Template, label: str) -> str | None:
+    if label == IGNORE:
+        return None
+    for f in template.fields:
+        if field_label(template, f.name) == label:
+            return f.name
+    return None
+
+
+def suggest_mapping(template: Template, headers: dict[int, str], current: Recognition | None = None) -> dict[int, str | None]:
+    """A starting point: the current mapping when it is for this template, else headers matched by alias."""
+    if current is not None and current.template.code == template.code:
+        return {c: current.columns.get(c) for c in headers}
+    out: dict[int, str | None] = {}
+    used: set[str] = set()
+    for c, h in headers.items():
+        name = field_for_header(template, h)
+        out[c] = name if name and name not in used else None
+        if name:
+            used.add(name)
+    return out
+
+
+class MappingError(ValueError):
+    """The mapping cannot be applied; the message says why, in Chinese."""
+
+
+def build_recognition(template_code: str, header_row: int, headers: dict[int, str],
+                      choice: dict[int, str | None]) -> Recognition:
+    """The Recognition for a user's mapping {column index: field name or None (忽略)}."""
+    if template_code not in TEMPLATES:
+        raise MappingError(f"未知模板 {template_code}")
+    tpl = TEMPLATES[template_code]
+    columns = {c: f for c, f in choice.items() if f}
+    if not columns:
+        raise MappingError("请至少为一列选择字段")
+    unknown = [f for f in columns.values() if f not in tpl.field_by_name]
+    if unknown:
+        raise MappingError(f"模板 {tpl.code} 没有字段：{'、'.join(unknown)}")
+    seen: dict[str, int] = {}
+    twice: list[str] = []
+    for c, f in sorted(columns.items()):
+        if f in seen:
+            twice.append(f"「{tpl.field_by_name[f].header}」（{headers.get(seen[f], '')} 与 {headers.get(c, '')}）")
+        seen.setdefault(f, c)
+    if twice:
+        raise MappingError("同一字段被选给了多列：" + "；".join(twice))
+    ignored = [h for c, h in headers.items() if c not in columns]
+    return Recognition(tpl, header_row, columns, dict(headers), ignored, via_mapping=True)
+
+
+def missing_required(template_code: str, fields: Sequence[str]) -> list[str]:
+    """Required fields (and 'at least one of' groups) the mapping leaves out: every row would be rejected."""
+    tpl = TEMPLATES[template_code]
+    have = set(fields)
+    out = [f.header for f in tpl.required if f.name not in have]
+    for group in tpl.any_of:
+        if not have & set(group):
+            out.append("/".join(tpl.field_by_name[n].header for n in group))
+    return out
+
+
+def save_mapping(archive: Archive, headers: Sequence[str], rec: Recognition, user: str) -> str:
+    """Remember a confirmed mapping for these headers, so the same sheet imports by itself next time
+    (in the app and from the CLI) — also as it comes back in the rejected-rows file, whose header
+    row is the same plus the 问题 column."""
+    mapping = {rec.headers[c]: f for c, f in rec.columns.items()}
+    sig = remember_mapping(archive, list(headers), rec.template.code, mapping, user)
+    if PROBLEM_COLUMN not in headers:
+        remember_mapping(archive, [*headers, PROBLEM_COLUMN], rec.template.code, mapping, user)
+    return sig
+
+
+def sample_values(entry: UploadEntry, sheet_name: str, header_row: int, column: int, n: int = 3) -> list[str]:
+    """The first few non-empty values under a header, shown beside its selectbox."""
+    if entry.workbook is None:
+        return []
+    sheet = next((s for s in entry.workbook.sheets if s.name == sheet_name), None)
+    out: list[str] = []
+    for row in (sheet.rows[header_row + 1:header_row + 40] if sheet else []):
+        if column < len(row) and not is_blank(row[column]):
+            out.append(display(row[column]))
+            if len(out) == n:
+                break
+    return out
+
+
+# ------------------------------------------------------------------ history, undo, templates
+def can_write(archive: Archive, actor: Actor) -> bool:
+    """Registered 只读 users cannot import or undo. Until log-in arrives a user name the archive
+    does not know (e.g. the default admin of a fresh, unseeded archive) may: it is read as a viewer
+    for masking, but refusing it would leave a new archive with no way to get data in."""
+    if actor.role != VIEWER:
+        return True
+    cur = archive.cursor()
+    try:
+        row = fetch_one(cur, "SELECT role FROM users WHERE username = ? AND active", [actor.username])
+    finally:
+        cur.close()
+    return row is None
+
+
+def can_undo(actor: Actor, batch: dict[str, Any], writer: bool) -> bool:
+    """Leads, managers and admins undo any active batch; everyone else who may write (`writer`,
+    from can_write), their own."""
+    if batch.get("status") != "active" or not writer:
+        return False
+    return actor.sees_all or batch.get("user_name") == actor.username
+
+
+def batch_history(archive: Archive, limit: int = 200) -> list[dict[str, Any]]:
+    out = []
+    for b in list_batches(archive, limit=limit):
+        started = b.get("started_at")
+        out.append(dict(b, template_label=template_label(b.get("template")),
+                        status_label=BATCH_STATUS.get(b.get("status"), b.get("status")),
+                        when=started.strftime("%Y-%m-%d %H:%M") if isinstance(started, dt.datetime) else fmt(started)))
+    return out
+
+
+def undo_message(result: UndoResult) -> str:
+    deleted = "、".join(f"{TABLE_LABELS.get(t, t)} {n} 条" for t, n in result.deleted.items()) or "无新建记录"
+    text = f"已撤销批次 {result.batch_id}：删除 {deleted}；恢复 {result.restored} 个被更新的字段"
+    if result.kept:
+        text += f"；{len(result.kept)} 个字段之后又被修改过，保留了较新的值"
+    return text + "。"
+
+
+TEMPLATE_DOWNLOADS: list[tuple[str, str, str]] = (
+    [(code, f"{code} {tpl.title}", f"{tpl.code}_{tpl.title}.xlsx") for code, tpl in TEMPLATES.items()]
+    + [("all", "全部模板", "客户档案_全部模板.xlsx")]
+)
+
+
+def blank_template_bytes(code: str) -> bytes:
+    """A blank template workbook (crm.outbound) as bytes, for a download button."""
+    resolve_codes(code)  # a clear ValueError for an unknown code, before touching the disk
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_blank_templates([code], Path(tmp) / "template.xlsx")
+        return path.read_bytes()
+
+
+XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+__all__ = [
+    "IGNORE", "MappingError", "MappingTask", "TEMPLATE_DOWNLOADS", "UploadEntry", "XLSX_MIME", "archive_stamp",
+    "batch_history", "blank_template_bytes", "build_recognition", "can_undo", "can_write", "changes_frame", "counts",
+    "field_from_label", "field_label", "field_options", "fmt", "load_upload", "mapping_tasks", "missing_required",
+    "needs_preview", "preview", "problems_frame", "report_counts", "run_import", "sample_values",
+    "save_mapping", "suggest_mapping", "template_label", "undo_message",
+]

@@ -1,0 +1,316 @@
+"""数据导入: upload, preview (a dry run), map unknown columns, confirm, history with undo, blank templates.
+
+Layout only: reading, previewing, mapping, importing and undoing live in crm/ (crm.import_view,
+crm.pipeline, crm.rejects, crm.batches). Widget and session keys start with `imp_`.
+"""
+from __future__ import annotations
+
+import math
+from functools import partial
+
+import streamlit as st
+
+from app import current_actor, ensure_app_navigation, get_archive
+from crm import import_view as V
+from crm.batches import UndoError, undo_batch
+from crm.reader import max_upload_bytes
+from crm.templates import TEMPLATES
+
+MB = 1024 * 1024
+HISTORY_SHOWN = 20
+
+ensure_app_navigation()
+archive = get_archive()
+actor = current_actor()
+writer = V.can_write(archive, actor)
+entries: dict[str, V.UploadEntry] = st.session_state.setdefault("imp_entries", {})
+
+
+def _size_text(n: int) -> str:
+    if n >= MB:
+        return f"{n / MB:.1f}".removesuffix(".0") + " MB"
+    return f"{max(n / 1024, 0.1):.1f}".removesuffix(".0") + " KB"
+
+
+def _show_flash(where: str) -> None:
+    keep = []
+    for place, kind, text in st.session_state.get("imp_flash", []):
+        if place != where:
+            keep.append((place, kind, text))
+            continue
+        getattr(st, kind)(text)
+    st.session_state["imp_flash"] = keep
+
+
+def _flash(where: str, kind: str, text: str) -> None:
+    st.session_state.setdefault("imp_flash", []).append((where, kind, text))
+
+
+def _count_tiles(values: dict[str, int]) -> None:
+    tiles = st.columns(len(values))
+    for tile, (label, n) in zip(tiles, values.items()):
+        tile.metric(label, n, border=True)
+
+
+# ------------------------------------------------------------------ column mapping
+def mapping_step(entry: V.UploadEntry, task: V.MappingTask) -> None:
+    """Template, then one selectbox per column (a field or 忽略); 应用映射 re-runs the preview with it."""
+    base = f"imp_map_{entry.key}_{task.sheet}"
+    codes = list(TEMPLATES)
+    default = codes.index(task.current.template.code) if task.current else 0
+    code = st.selectbox("按哪个模板导入", codes, index=default, format_func=V.template_label, key=f"{base}_tpl")
+    tpl = TEMPLATES[code]
+    suggestion = V.suggest_mapping(tpl, task.headers, task.current)
+    options = V.field_options(tpl)
+    with st.form(key=f"{base}_{code}_form", border=False):
+        st.caption(f"表头在第 {task.header_row + 1} 行。为每一列选择对应的字段，或选「{V.IGNORE}」不导入该列；带 ＊ 的是必填字段。")
+        cols = st.columns(4)
+        keys: dict[int, str] = {}
+        for n, (c, header) in enumerate(task.headers.items()):
+            key = f"{base}_{code}_col{c}"
+            keys[c] = key
+            chosen = suggestion.get(c)
+            with cols[n % 4]:
+                st.selectbox(header, options, index=options.index(V.field_label(tpl, chosen)) if chosen else 0, key=key)
+                samples = V.sample_values(entry, task.sheet, task.header_row, c)
+                st.caption("例：" + "、".join(samples) if samples else "（此列无数据）")
+        remember = st.checkbox("记住此映射：以后上传表头相同的表格时自动套用（命令行导入同样适用）",
+                               value=True, key=f"{base}_{code}_remember")
+        applied = st.form_submit_button("应用映射", type="primary")
+    if applied:
+        choice = {c: V.field_from_label(tpl, st.session_state[k]) for c, k in keys.items()}
+        try:
+            rec = V.build_recognition(code, task.header_row, task.headers, choice)
+        except V.MappingError as exc:
+            st.error(str(exc))
+            return
+        entry.overrides[task.sheet] = rec
+        missing = V.missing_required(code, list(rec.columns.values()))
+        if missing:
+            _flash(entry.key, "warning", f"工作表「{task.sheet}」的映射缺少必填列：{'、'.join(missing)}，相关行会被拒绝。")
+        if remember and writer:
+            V.save_mapping(archive, task.header_list, rec, actor.username)
+            _flash(entry.key, "success", f"工作表「{task.sheet}」已按 {V.template_label(code)} 映射，并已记住该映射。")
+        else:
+            _flash(entry.key, "success", f"工作表「{task.sheet}」已按 {V.template_label(code)} 映射。")
+        st.rerun()
+
+
+# ------------------------------------------------------------------ one file: preview or result
+def show_sheet_preview(entry: V.UploadEntry, batch, task: V.MappingTask | None) -> None:
+    how = "按列映射" if task and task.current and task.current.via_mapping else "自动识别"
+    st.markdown(f"**工作表「{batch.sheet}」** → {V.template_label(batch.template)}（{how}）· 读取 {batch.rows_read} 行")
+    _count_tiles(V.counts(batch))
+    changes = V.changes_frame(archive, actor, batch)
+    errors = V.problems_frame(batch, "error")
+    warnings = V.problems_frame(batch, "warning")
+    if not changes.empty:
+        st.markdown(f"将更新的记录（{changes['记录编号'].nunique()} 条，{len(changes)} 处改动）")
+        st.dataframe(changes, hide_index=True, width="stretch",
+                     column_config={"行号": st.column_config.NumberColumn(format="%d", width="small")})
+    if not errors.empty:
+        st.markdown(f"将被拒绝的行（{len(batch.rejected_rows)} 行）")
+        st.dataframe(errors, hide_index=True, width="stretch",
+                     column_config={"行号": st.column_config.NumberColumn(format="%d", width="small"),
+                                    "原因": st.column_config.TextColumn(width="large")})
+    if not warnings.empty:
+        with st.expander(f"提示（{len(warnings)} 条，不影响导入）"):
+            st.dataframe(warnings, hide_index=True, width="stretch",
+                         column_config={"行号": st.column_config.NumberColumn(format="%d", width="small"),
+                                        "说明": st.column_config.TextColumn(width="large")})
+    if task is not None:
+        with st.expander("调整列映射"):
+            mapping_step(entry, task)
+
+
+def show_preview(entry: V.UploadEntry) -> None:
+    report = entry.preview
+    assert report is not None and entry.workbook is not None
+    tasks = V.mapping_tasks(archive, entry)
+    st.caption(f"{_size_text(entry.size)} · {len(entry.workbook.sheets)} 个工作表 · 预览（尚未写入）")
+    for batch in report.batches:
+        with st.container(border=True):
+            show_sheet_preview(entry, batch, tasks.get(batch.sheet))
+    for skipped in report.skipped_sheets:
+        task = tasks.get(skipped.sheet)
+        st.warning(f"工作表「{skipped.sheet}」已跳过：{skipped.reason}", icon=":material/block:")
+        if task is not None:
+            with st.expander(f"为工作表「{skipped.sheet}」指定列映射", expanded=True):
+                mapping_step(entry, task)
+
+
+def show_result(entry: V.UploadEntry) -> None:
+    if entry.import_error:
+        st.error(entry.import_error)
+        return
+    report = entry.result
+    assert report is not None
+    if report.aborted:
+        st.error(report.aborted, icon=":material/error:")
+        if entry.rejects:
+            st.download_button("下载被拒绝的行（.xlsx，改正后可直接重新上传）", data=entry.rejects,
+                               file_name=entry.rejects_name, mime=V.XLSX_MIME, key=f"imp_rejects_{entry.key}",
+                               icon=":material/download:", on_click="ignore")
+        return
+    totals = V.report_counts(report)
+    batches = "、".join(str(b.batch_id) for b in report.batches)
+    st.success(f"已导入「{entry.name}」（批次 {batches}）：新建 {totals['新建']} · 更新 {totals['更新']} · "
+               f"重复 {totals['重复']} · 拒绝 {totals['拒绝']}", icon=":material/check_circle:")
+    _count_tiles(totals)
+    rows = [{"工作表": b.sheet, "模板": V.template_label(b.template), "批次": b.batch_id, "读取行数": b.rows_read,
+             **V.counts(b)} for b in report.batches]
+    st.dataframe(rows, hide_index=True, width="stretch")
+    if entry.rejects:
+        st.download_button("下载被拒绝的行（.xlsx，改正后可直接重新上传）", data=entry.rejects, file_name=entry.rejects_name,
+                           mime=V.XLSX_MIME, key=f"imp_rejects_{entry.key}", icon=":material/download:",
+                           on_click="ignore")
+        with st.expander("被拒绝的行"):
+            for b in report.batches:
+                errors = V.problems_frame(b, "error")
+                if not errors.empty:
+                    st.caption(f"工作表「{b.sheet}」")
+                    st.dataframe(errors, hide_index=True, width="stretch")
+    for skipped in report.skipped_sheets:
+        st.warning(f"工作表「{skipped.sheet}」已跳过：{skipped.reason}", icon=":material/block:")
+
+
+# ------------------------------------------------------------------ page
+st.title("数据导入")
+st.caption("上传 Excel（.xlsx / .xlsm / .xls）或 CSV 文件，可一次多个：每个工作表自动识别模板，先预览将新建、更新和拒绝的行；"
+           "点击「确认导入」之前不会写入任何数据。")
+
+limit = max_upload_bytes()
+generation = st.session_state.setdefault("imp_uploader_gen", 0)
+uploads = st.file_uploader(
+    f"选择文件（单个文件不超过 {_size_text(limit)}）",
+    type=["xlsx", "xlsm", "xls", "csv"],
+    accept_multiple_files=True,
+    key=f"imp_upload_{generation}",
+    # The browser refuses files over this size with its own message; up to it, the reader's check
+    # answers in Chinese, naming the file.
+    max_upload_size=max(1, math.ceil(limit / MB)) * 2,
+) or []
+
+current = {u.file_id: u for u in uploads}
+for key in [k for k in entries if k not in current]:
+    del entries[key]
+for key, upload in current.items():
+    if key not in entries:
+        with st.spinner(f"正在读取「{upload.name}」…"):
+            entries[key] = V.load_upload(key, upload.name, upload.getvalue(), max_bytes=limit)
+
+stamp = V.archive_stamp(archive)
+for entry in entries.values():
+    if V.needs_preview(entry, stamp):
+        bar = st.progress(0.0, text=f"正在检查「{entry.name}」…")
+        V.preview(archive, entry, actor.username, stamp,
+                  progress=lambda done, total, _t, bar=bar, name=entry.name: bar.progress(
+                      done / max(total, 1), text=f"正在检查「{name}」：已处理 {done}/{total} 行"))
+        bar.empty()
+
+for entry in entries.values():
+    with st.container(border=True):
+        st.subheader(entry.name, anchor=False)
+        _show_flash(entry.key)
+        if entry.error:
+            st.error(entry.error, icon=":material/error:")
+        elif entry.imported or entry.import_error:
+            show_result(entry)
+        elif entry.preview is not None:
+            show_preview(entry)
+
+ready = [e for e in entries.values() if e.ready]
+if ready:
+    rows = sum(e.rows_to_import for e in ready)
+    if not writer:
+        st.info(f"当前用户「{actor.username}」是只读用户，不能导入数据。", icon=":material/lock:")
+    strict = st.checkbox("严格模式：文件中只要有一行被拒绝，整个文件都不导入", key="imp_strict")
+    names = "、".join(f"「{e.name}」" for e in ready)
+    st.caption(f"将导入 {names} 共 {rows} 行：按列表顺序逐个文件导入，每个文件在一个事务中写入，出错时该文件不写入任何数据。")
+    if st.button("确认导入", type="primary", key="imp_confirm", disabled=not writer,
+                 icon=":material/upload:"):
+        bar = st.progress(0.0, text="正在导入…")
+        V.run_import(archive, ready, actor.username, strict=strict,
+                     progress=lambda done, total, name: bar.progress(
+                         done / total, text=f"正在导入「{name}」：已处理 {done}/{total} 行"))
+        st.rerun()
+elif entries and all(e.imported or e.import_error or e.error for e in entries.values()):
+    if st.button("清空上传列表，导入其他文件", key="imp_clear", icon=":material/restart_alt:"):
+        st.session_state["imp_uploader_gen"] = generation + 1
+        entries.clear()
+        st.rerun()
+
+
+# ------------------------------------------------------------------ blank templates
+st.header("空白模板", anchor=False)
+st.caption("下载后填写再上传，无需列映射：带 * 的是必填列，枚举列有下拉选项，另附「填写说明」工作表。")
+buttons = st.columns(4)
+for n, (code, label, file_name) in enumerate(V.TEMPLATE_DOWNLOADS):
+    buttons[n % 4].download_button(label, data=partial(V.blank_template_bytes, code), file_name=file_name,
+                                   mime=V.XLSX_MIME, key=f"imp_tpl_{code}", on_click="ignore", width="stretch",
+                                   icon=":material/download:")
+
+
+# ------------------------------------------------------------------ history
+def _clear_pending() -> None:
+    st.session_state.pop("imp_undo_pending", None)
+
+
+@st.dialog("撤销导入批次", on_dismiss=_clear_pending)
+def confirm_undo(batch: dict) -> None:
+    bid = batch["batch_id"]
+    st.markdown(f"确定撤销批次 **{bid}** 吗？\n\n"
+                f"- 文件：{batch['file']}" + (f"，工作表：{batch['sheet']}" if batch.get("sheet") else "") + "\n"
+                f"- 模板：{batch['template_label']}，导入人：{batch['user_name']}，时间：{batch['when']}\n"
+                f"- 将删除该批次新建的 {batch['created']} 条记录"
+                + (f"，并把它更新过的 {batch['updated']} 条记录恢复为原值" if batch["updated"] else ""))
+    left, right = st.columns(2)
+    if left.button("确认撤销", type="primary", key="imp_undo_confirm", width="stretch"):
+        try:
+            result = undo_batch(archive, int(bid), actor.username)
+        except UndoError as exc:
+            st.error(f"无法撤销：{exc}", icon=":material/error:")
+            return
+        _clear_pending()
+        _flash("history", "success", V.undo_message(result))
+        st.rerun()
+    if right.button("取消", key="imp_undo_cancel", width="stretch"):
+        _clear_pending()
+        st.rerun()
+
+
+st.header("导入历史", anchor=False)
+_show_flash("history")
+show_all = st.session_state.get("imp_history_all", False)
+history = V.batch_history(archive, limit=200 if show_all else HISTORY_SHOWN + 1)
+if not history:
+    st.caption("还没有导入记录。")
+else:
+    widths = [0.5, 2.8, 1.5, 1.6, 2.4, 0.7, 0.8]
+    head = st.columns(widths)
+    for col, label in zip(head, ["批次", "文件 / 工作表", "模板", "导入人 / 时间", "读取 · 新建 · 更新 · 拒绝", "状态", "操作"]):
+        col.caption(f"**{label}**")
+    for batch in history[: None if show_all else HISTORY_SHOWN]:
+        cols = st.columns(widths, vertical_alignment="center")
+        cols[0].write(str(batch["batch_id"]))
+        cols[1].write(batch["file"] + (f" / {batch['sheet']}" if batch.get("sheet") else ""))
+        cols[2].write(batch["template_label"])
+        cols[3].write(f"{batch['user_name']}  \n:gray[{batch['when']}]")
+        cols[4].write(" · ".join(str(batch[n]) for n in ("rows_read", "created", "updated", "rejected")))
+        cols[5].write(batch["status_label"] if batch["status"] == "active" else f":gray[{batch['status_label']}]")
+        if batch["status"] == "active":
+            allowed = V.can_undo(actor, batch, writer)
+            reason = None if allowed else ("只读用户不能撤销" if not writer else
+                                           "只能撤销自己导入的批次（主管、经理、管理员可撤销任何批次）")
+            if cols[6].button("撤销", key=f"imp_undo_{batch['batch_id']}", disabled=not allowed, help=reason):
+                st.session_state["imp_undo_pending"] = batch["batch_id"]
+    if len(history) > HISTORY_SHOWN or show_all:
+        st.toggle("显示更早的批次（最多 200 个）", key="imp_history_all")
+
+pending = st.session_state.get("imp_undo_pending")
+if pending is not None:
+    match = next((b for b in V.batch_history(archive, limit=200) if b["batch_id"] == pending), None)
+    if match is None or match["status"] != "active":
+        _clear_pending()
+    else:
+        confirm_undo(match)
