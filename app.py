@@ -74,9 +74,10 @@ def ensure_app_navigation() -> None:
     """
     from streamlit.runtime.pages_manager import PagesManager
 
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
+    if st.session_state.get("app_navigation_ran"):
+        return  # this page was opened through main()'s navigation
+    PagesManager.uses_pages_directory = False
+    st.rerun()
 
 
 def current_actor() -> Actor:
@@ -182,6 +183,7 @@ def main() -> None:
         st.error(str(exc))
         st.stop()
     nav = st.navigation(build_navigation())
+    st.session_state["app_navigation_ran"] = True
     _user_picker()
     nav.run()
 
