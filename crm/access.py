@@ -48,12 +48,18 @@ class Actor:
 
 
 def actor_for(archive: Archive, username: str) -> Actor:
-    """The actor for a user name: its role from `users`; system users act as admin; unknown → viewer."""
+    """The actor for a user name: its role from `users`; system users act as admin; unknown → viewer.
+
+    An archive with no users at all (a fresh install) has nobody to grant rights yet: everyone
+    acts as admin until the first user is created.
+    """
     if username in SYSTEM_USERS:
         return Actor(username, SYSTEM_USERS[username])
     cur = archive.cursor()
     try:
         row = fetch_one(cur, "SELECT role FROM users WHERE username = ? AND active", [username])
+        if row is None and not fetch_one(cur, "SELECT 1 FROM users LIMIT 1"):
+            return Actor(username, ADMIN)
     finally:
         cur.close()
     return Actor(username, row[0] if row and row[0] in ROLES else VIEWER)

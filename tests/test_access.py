@@ -60,3 +60,7 @@ def test_reveal_is_audited(people: Archive) -> None:
     cur = people.cursor()
     assert cur.execute("SELECT user_name, action, entity_id, detail FROM audit_log").fetchall() == [
         ("看客", "reveal", "C1", "phone")]
+
+
+def test_fresh_archive_without_users_bootstraps_as_admin(archive: Archive) -> None:
+    assert actor_for(archive, "anyone").role == ADMIN

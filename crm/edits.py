@@ -1,0 +1,471 @@
+"""Writes from the 客户360 page: profile edits, interactions, follow-ups.
+
+Every function validates first, with the cleaning code the import uses (so a phone typed into
+the page is judged exactly like one in a spreadsheet), then writes in one transaction that also
+records the audit entry with old → new values. Any failure, including a write-write conflict
+with another session, rolls the whole write back and surfaces as `EditError` with a message in
+Chinese naming the field, so the page can show it beside the input and nothing is half-written.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Mapping
+
+import duckdb
+
+from crm import templates as T
+from crm.access import ADMIN, LEAD, MANAGER, SALES, Actor
+from crm.batches import same_value, to_text
+from crm.cleaning import (CellError, Warned, clean_date, clean_long_text, clean_plan, clean_tags, clean_text,
+                          cleaner_for, enum_cleaner, is_blank)
+from crm.db import Archive, fetch_one
+from crm.schema import CUSTOMER_COLUMNS, CUSTOMER_EDITABLE
+from crm.search_keys import name_initials, name_pinyin
+
+CONFLICT_MESSAGE = "该客户刚被其他人修改，请刷新后重试"
+OPEN, DONE = "待跟进", "已完成"
+# Roles that may write to any customer; sales write to their own; viewers (只读) to none.
+WRITES_ALL = {ADMIN, MANAGER, LEAD}
+
+
+class EditError(Exception):
+    """A write refused, with the reason in Chinese.
+
+    `field` is the input the message belongs beside (None for the whole form); `errors` holds
+    every invalid field of the request, so a form can mark them all at once.
+    """
+
+    def __init__(self, field: str | None, message: str, errors: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+        self.errors: dict[str, str] = dict(errors) if errors else ({field: message} if field else {})
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    field: str
+    label: str
+    old: Any
+    new: Any
+
+
+# ------------------------------------------------------------------ permissions
+def can_edit(actor: Actor, owner: str | None) -> bool:
+    """Admins, managers and leads write to every customer; sales only to those they own."""
+    if actor.role in WRITES_ALL:
+        return True
+    return actor.role == SALES and owner is not None and owner == actor.username
+
+
+def _require_edit(actor: Actor, owner: str | None, customer_id: str) -> None:
+    if actor.role in WRITES_ALL:
+        return
+    if actor.role == SALES:
+        if owner != actor.username:
+            raise EditError(None, f"客户 {customer_id} 的负责人是{owner or '（未分配）'}，销售只能修改自己负责的客户")
+        return
+    raise EditError(None, "只读用户不能修改客户档案")
+
+
+def _require_role(actor: Actor) -> None:
+    """Refuse viewers before any validation or read: they get the same answer for every input."""
+    if actor.role not in WRITES_ALL and actor.role != SALES:
+        raise EditError(None, "只读用户不能修改客户档案")
+
+
+# ------------------------------------------------------------------ field registry for edits
+def _customer_fields() -> dict[str, T.Field]:
+    fields = {f.name: f for f in T.T1.fields}
+    for f in T.T4.fields:
+        fields.setdefault(f.name, f)
+    return fields
+
+
+_FIELDS = _customer_fields()
+LABELS: dict[str, str] = {name: f.header for name, f in _FIELDS.items()}
+LABELS["tags"] = T.T1.field_by_name["tags"].header
+# Editable columns the registry can validate (a derived column added to the schema later is not
+# a form field), plus the tags, which live in their own table.
+EDITABLE = (*(c for c in CUSTOMER_EDITABLE if c in _FIELDS), "tags")
+
+
+def _edit_cleaner(f: T.Field) -> Callable[[Any], Any]:
+    """Like import, except an unknown value of a closed list is an error, not a warning: a person
+    at a form can fix it at once, and silently dropping what they typed would lose their edit."""
+    if f.kind == T.ENUM:
+        return enum_cleaner(f.enum or "", required=True)
+    return cleaner_for(f)
+
+
+def _clean_value(name: str, raw: Any) -> Any:
+    """The clean value for a customer field, None to clear it; CellError says why not."""
+    if name == "tags":
+        if raw is None:
+            return ()
+        if isinstance(raw, (list, tuple, set)):
+            raw = "、".join(str(x) for x in raw if not is_blank(x))
+        return () if is_blank(raw) else clean_tags(raw)
+    if is_blank(raw):
+        if name == "name":
+            raise CellError("不能为空")
+        return None
+    if isinstance(raw, str):
+        raw = raw.strip()
+    value = _edit_cleaner(_FIELDS[name])(raw)
+    if isinstance(value, Warned):
+        raise CellError(value.message)
+    if name == "credit_limit" and value < 0:
+        raise CellError("不能为负数")
+    if name == "birth_date" and value > dt.date.today():
+        raise CellError("不能晚于今天")
+    return value
+
+
+def _fail(errors: dict[str, str]) -> None:
+    if errors:
+        first = next(iter(errors))
+        raise EditError(first, errors[first], errors)
+
+
+def _message(name: str, problem: str) -> str:
+    return f"{LABELS.get(name, name)}：{problem}"
+
+
+# ------------------------------------------------------------------ shared pieces
+@dataclass
+class _Customer:
+    customer_id: str
+    values: dict[str, Any]
+    tags: tuple[str, ...]
+
+    @property
+    def owner(self) -> str | None:
+        return self.values.get("owner")
+
+
+_COLS = [c for c in CUSTOMER_COLUMNS if c != "customer_id"]
+
+
+def _load(cur: duckdb.DuckDBPyConnection, customer_id: str) -> _Customer:
+    row = fetch_one(cur, f"SELECT {', '.join(_COLS)} FROM customers WHERE customer_id = ?", [customer_id])
+    if row is None:
+        raise EditError(None, f"客户 {customer_id} 不存在（可能已被删除），请刷新后重试")
+    tags = tuple(t for (t,) in cur.execute(
+        "SELECT DISTINCT tag FROM customer_tags WHERE customer_id = ? ORDER BY tag", [customer_id]).fetchall())
+    return _Customer(customer_id, dict(zip(_COLS, row)), tags)
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return [_json(v) for v in value]
+    return to_text(value) if not isinstance(value, (int, str)) or isinstance(value, bool) else value
+
+
+def _audit(cur: duckdb.DuckDBPyConnection, actor: Actor, action: str, entity: str, entity_id: str,
+           detail: dict[str, Any]) -> None:
+    cur.execute("INSERT INTO audit_log (user_name, action, entity, entity_id, detail) VALUES (?, ?, ?, ?, ?)",
+                [actor.username, action, entity, entity_id, json.dumps(detail, ensure_ascii=False, default=to_text)])
+
+
+def _known_user(cur: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """Owners are user names; an archive with no users yet (imports only) accepts any name."""
+    row = fetch_one(cur, "SELECT count(*), count(*) FILTER (username = ? OR display_name = ?) FROM users",
+                    [name, name])
+    return not row or row[0] == 0 or row[1] > 0
+
+
+@contextmanager
+def _write(archive: Archive) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A transaction whose write-write conflicts become EditError.
+
+    DuckDB reports a conflict (another session changed the same row since this transaction
+    began) as a TransactionException, at the statement or at COMMIT; either way the transaction
+    is rolled back by then and the user is asked to reload.
+    """
+    try:
+        with archive.transaction() as cur:
+            yield cur
+    except duckdb.TransactionException as exc:
+        raise EditError(None, CONFLICT_MESSAGE) from exc
+
+
+# ------------------------------------------------------------------ profile edits
+def update_customer(archive: Archive, actor: Actor, customer_id: str, changes: Mapping[str, Any], *,
+                    expected: Mapping[str, Any] | None = None) -> list[FieldChange]:
+    """Apply a profile form; returns what actually changed (empty when nothing did).
+
+    `expected` (optional) holds the values the form was loaded with: if another session changed
+    any of those fields since, the edit is refused instead of silently overwriting theirs.
+    """
+    _require_role(actor)
+    errors: dict[str, str] = {}
+    clean: dict[str, Any] = {}
+    for name, raw in changes.items():
+        if name not in EDITABLE:
+            errors[name] = f"{LABELS.get(name, name)}：不能修改"
+            continue
+        try:
+            clean[name] = _clean_value(name, raw)
+        except CellError as exc:
+            errors[name] = _message(name, str(exc))
+    _fail(errors)
+
+    with _write(archive) as cur:
+        current = _load(cur, customer_id)
+        _require_edit(actor, current.owner, customer_id)
+        old = dict(current.values, tags=current.tags)
+        if expected:
+            stale = [k for k, v in expected.items() if k in old and not _same(k, old[k], v)]
+            if stale:
+                raise EditError(stale[0], CONFLICT_MESSAGE)
+        if "owner" in clean and not same_value(old.get("owner"), clean["owner"]):
+            if actor.role not in WRITES_ALL:
+                _fail({"owner": _message("owner", "只有主管、经理或管理员可以更换负责人")})
+            if clean["owner"] is not None and not _known_user(cur, clean["owner"]):
+                _fail({"owner": _message("owner", f"系统中没有用户「{clean['owner']}」")})
+        if "address" in clean and "region" not in clean and not old.get("region") and clean["address"]:
+            from crm.pipeline import region_from_address  # the import's rule; pipeline is heavy to import
+
+            region = region_from_address(clean["address"])
+            if region:
+                clean["region"] = region
+        phone = clean.get("phone", old.get("phone"))
+        email = clean.get("email", old.get("email"))
+        if not phone and not email:
+            field = "phone" if "phone" in clean else "email"
+            _fail({field: f"{LABELS['phone']}/{LABELS['email']}：至少需要填写一项"})
+
+        done = [FieldChange(k, LABELS.get(k, k), old.get(k), v) for k, v in clean.items()
+                if not _same(k, old.get(k), v)]
+        if not done:
+            return []
+        columns = {c.field: c.new for c in done if c.field != "tags"}
+        if "name" in columns:
+            columns["name_pinyin"] = name_pinyin(columns["name"])
+            columns["name_initials"] = name_initials(columns["name"])
+        if columns:
+            sets = ", ".join(f"{c} = ?" for c in columns)
+            cur.execute(f"UPDATE customers SET {sets}, updated_at = current_timestamp WHERE customer_id = ?",
+                        [*columns.values(), customer_id])
+        tag_change = next((c for c in done if c.field == "tags"), None)
+        if tag_change is not None:
+            cur.execute("DELETE FROM customer_tags WHERE customer_id = ?", [customer_id])
+            if tag_change.new:
+                cur.executemany("INSERT INTO customer_tags (customer_id, tag) VALUES (?, ?)",
+                                [(customer_id, t) for t in tag_change.new])
+            if not columns:
+                cur.execute("UPDATE customers SET updated_at = current_timestamp WHERE customer_id = ?",
+                            [customer_id])
+        _refresh_search(cur, customer_id)
+        _audit(cur, actor, "edit", "customers", customer_id,
+               {"changes": {c.field: {"old": _json(c.old), "new": _json(c.new)} for c in done}})
+    return done
+
+
+def _same(name: str, old: Any, new: Any) -> bool:
+    if name == "tags":
+        return set(old or ()) == set(new or ())
+    if isinstance(old, str) and isinstance(new, str):
+        return old == new
+    return same_value(old, new)
+
+
+def _refresh_search(cur: duckdb.DuckDBPyConnection, customer_id: str) -> None:
+    """Keep the stored search column in step, when this version of the app has one."""
+    try:
+        from crm.search import refresh_search_text
+    except ImportError:
+        return
+    refresh_search_text(cur, [customer_id])
+
+
+# ------------------------------------------------------------------ interactions
+_CHANNEL = enum_cleaner("channel", required=True)
+_GOAL = enum_cleaner("goal", required=False)
+
+
+def _clean_field(errors: dict[str, str], name: str, label: str, raw: Any, clean: Callable[[Any], Any],
+                 required: bool = False) -> Any:
+    if is_blank(raw):
+        if required:
+            errors[name] = f"{label}：必填"
+        return None
+    try:
+        value = clean(raw.strip() if isinstance(raw, str) else raw)
+    except CellError as exc:
+        errors[name] = f"{label}：{exc}"
+        return None
+    if isinstance(value, Warned):
+        errors[name] = f"{label}：{value.message}"
+        return None
+    return value
+
+
+def add_interaction(archive: Archive, actor: Actor, customer_id: str, date: Any, channel: Any, content: Any,
+                    result: Any = None, next_plan: Any = None, close_follow_up_id: int | None = None,
+                    next_follow_up: Any = None) -> int:
+    """Log a contact; optionally close the follow-up it answered and plan the next one.
+
+    A plan text holding a date (`2024-05-20 电话回访`) plans the follow-up by itself when no
+    date is given, as the T3 import does. Returns the new interaction's id.
+    """
+    _require_role(actor)
+    errors: dict[str, str] = {}
+    day = _clean_field(errors, "date", "互动日期", date, clean_date, required=True)
+    if day is not None and day > dt.date.today():
+        errors["date"] = "互动日期：不能晚于今天"
+    how = _clean_field(errors, "channel", "互动类型", channel, _CHANNEL, required=True)
+    text = _clean_field(errors, "content", "互动内容", content, clean_long_text)
+    outcome = _clean_field(errors, "result", "结果", result, clean_text)
+    plan = _clean_field(errors, "next_plan", "下次联系计划", next_plan, clean_plan)
+    plan_text, plan_day = plan if plan else (None, None)
+    due = _clean_field(errors, "next_follow_up", "下次跟进日期", next_follow_up, clean_date)
+    if due is None and plan_day is not None and (day is None or plan_day >= day):
+        due = plan_day
+    if due is not None and day is not None and due < day and "next_follow_up" not in errors:
+        errors["next_follow_up"] = "下次跟进日期：不能早于互动日期"
+    _fail(errors)
+
+    with _write(archive) as cur:
+        customer = _load(cur, customer_id)
+        _require_edit(actor, customer.owner, customer_id)
+        new_id = int(fetch_one(cur, """
+            INSERT INTO interactions (customer_id, date, channel, content, result, next_plan, created_by)
+            VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id""",
+            [customer_id, day, how, text, outcome, plan_text, actor.username])[0])
+        detail: dict[str, Any] = {"customer_id": customer_id, "date": day, "channel": how, "content": text,
+                                  "result": outcome, "next_plan": plan_text}
+        if close_follow_up_id is not None:
+            _close(cur, customer_id, close_follow_up_id)
+            detail["closed_follow_up"] = close_follow_up_id
+        if due is not None:
+            detail["planned_follow_up"] = _plan(cur, customer_id, due, None, plan_text, None, customer.owner)
+        before = customer.values.get("last_interaction")
+        if before is None or day > before:
+            cur.execute("UPDATE customers SET last_interaction = ? WHERE customer_id = ?", [day, customer_id])
+            detail["last_interaction"] = {"old": before, "new": day}
+        _audit(cur, actor, "add_interaction", "interactions", str(new_id), detail)
+    return new_id
+
+
+def _close(cur: duckdb.DuckDBPyConnection, customer_id: str, follow_up_id: int) -> None:
+    row = fetch_one(cur, "SELECT customer_id, status FROM follow_ups WHERE id = ?", [follow_up_id])
+    if row is None or row[0] != customer_id:
+        raise EditError("close_follow_up_id", f"跟进任务 {follow_up_id} 不属于该客户")
+    if row[1] != OPEN:
+        raise EditError("close_follow_up_id", f"跟进任务 {follow_up_id} 已是「{row[1]}」，请刷新后重试")
+    cur.execute("UPDATE follow_ups SET status = ?, done_at = current_timestamp WHERE id = ?", [DONE, follow_up_id])
+
+
+def _plan(cur: duckdb.DuckDBPyConnection, customer_id: str, due: dt.date, channel: str | None,
+          content: str | None, goal: str | None, owner: str | None) -> int:
+    """An open follow-up, unless one is already open for that customer and day (as imports do)."""
+    row = fetch_one(cur, "SELECT id FROM follow_ups WHERE customer_id = ? AND due = ? AND status = ? ORDER BY id",
+                    [customer_id, due, OPEN])
+    if row is not None:
+        return int(row[0])
+    return int(fetch_one(cur, """
+        INSERT INTO follow_ups (customer_id, due, channel, content, goal, owner, status, origin)
+        VALUES (?, ?, ?, ?, ?, ?, ?, 'manual') RETURNING id""",
+        [customer_id, due, channel, content, goal, owner, OPEN])[0])
+
+
+# ------------------------------------------------------------------ follow-ups
+def plan_follow_up(archive: Archive, actor: Actor, customer_id: str, due: Any, channel: Any = None,
+                   content: Any = None, goal: Any = None, owner: Any = None) -> int:
+    """Plan a follow-up (owner: the customer's owner unless given); returns its id.
+
+    Sales plan for their own customers and only for themselves; leads and up may assign anyone.
+    """
+    _require_role(actor)
+    errors: dict[str, str] = {}
+    day = _clean_field(errors, "due", "跟进时间", due, clean_date, required=True)
+    if day is not None and day < dt.date.today():
+        errors["due"] = "跟进时间：不能早于今天"
+    how = _clean_field(errors, "channel", "跟进方式", channel, _CHANNEL)
+    text = _clean_field(errors, "content", "跟进内容", content, clean_long_text)
+    aim = _clean_field(errors, "goal", "跟进目标", goal, _GOAL)
+    who = _clean_field(errors, "owner", "负责人", owner, clean_text)
+    _fail(errors)
+
+    with _write(archive) as cur:
+        customer = _load(cur, customer_id)
+        _require_edit(actor, customer.owner, customer_id)
+        who = who or customer.owner or (actor.username if actor.role == SALES else None)
+        if who is not None and who != customer.owner:
+            if actor.role == SALES and who != actor.username:
+                _fail({"owner": "负责人：销售只能为自己安排跟进"})
+            if not _known_user(cur, who):
+                _fail({"owner": f"负责人：系统中没有用户「{who}」"})
+        row = fetch_one(cur, """
+            INSERT INTO follow_ups (customer_id, due, channel, content, goal, owner, status, origin)
+            VALUES (?, ?, ?, ?, ?, ?, ?, 'manual') RETURNING id""", [customer_id, day, how, text, aim, who, OPEN])
+        new_id = int(row[0])  # type: ignore[index]
+        _audit(cur, actor, "plan_follow_up", "follow_ups", str(new_id),
+               {"customer_id": customer_id, "due": day, "channel": how, "content": text, "goal": aim, "owner": who})
+    return new_id
+
+
+def _load_follow_up(cur: duckdb.DuckDBPyConnection, actor: Actor, follow_up_id: int) -> tuple[str, str, dt.date, str | None]:
+    """(customer_id, status, due, owner) of a follow-up the actor may change."""
+    row = fetch_one(cur, """
+        SELECT f.customer_id, f.status, f.due, f.owner, c.owner
+        FROM follow_ups f LEFT JOIN customers c ON c.customer_id = f.customer_id WHERE f.id = ?""", [follow_up_id])
+    if row is None:
+        raise EditError(None, f"跟进任务 {follow_up_id} 不存在，请刷新后重试")
+    customer_id, status, due, owner, customer_owner = row
+    if actor.role == SALES and actor.username not in (owner, customer_owner):
+        raise EditError(None, "销售只能处理自己负责的跟进任务")
+    if status != OPEN:
+        raise EditError(None, f"跟进任务 {follow_up_id} 已是「{status}」，请刷新后重试")
+    return customer_id, status, due, owner
+
+
+def complete_follow_up(archive: Archive, actor: Actor, follow_up_id: int) -> None:
+    """Mark an open follow-up done (the page logs the interaction with add_interaction's close_follow_up_id)."""
+    _require_role(actor)
+    with _write(archive) as cur:
+        customer_id, status, _, _ = _load_follow_up(cur, actor, follow_up_id)
+        cur.execute("UPDATE follow_ups SET status = ?, done_at = current_timestamp WHERE id = ?", [DONE, follow_up_id])
+        _audit(cur, actor, "complete_follow_up", "follow_ups", str(follow_up_id),
+               {"customer_id": customer_id, "status": {"old": status, "new": DONE}})
+
+
+def reschedule_follow_up(archive: Archive, actor: Actor, follow_up_id: int, due: Any) -> None:
+    """Move an open follow-up to another day."""
+    _require_role(actor)
+    errors: dict[str, str] = {}
+    day = _clean_field(errors, "due", "跟进时间", due, clean_date, required=True)
+    if day is not None and day < dt.date.today():
+        errors["due"] = "跟进时间：不能早于今天"
+    _fail(errors)
+    with _write(archive) as cur:
+        customer_id, _, old_due, _ = _load_follow_up(cur, actor, follow_up_id)
+        if old_due == day:
+            return
+        cur.execute("UPDATE follow_ups SET due = ? WHERE id = ?", [day, follow_up_id])
+        _audit(cur, actor, "reschedule_follow_up", "follow_ups", str(follow_up_id),
+               {"customer_id": customer_id, "due": {"old": old_due, "new": day}})
+
+
+def reassign_follow_up(archive: Archive, actor: Actor, follow_up_id: int, owner: str) -> None:
+    """Give an open follow-up to another user: leads and up only (PRODUCT.md, 跟进队列)."""
+    _require_role(actor)
+    if actor.role not in WRITES_ALL:
+        raise EditError("owner", "负责人：只有主管、经理或管理员可以转派跟进任务")
+    errors: dict[str, str] = {}
+    who = _clean_field(errors, "owner", "负责人", owner, clean_text, required=True)
+    _fail(errors)
+    with _write(archive) as cur:
+        customer_id, _, _, old_owner = _load_follow_up(cur, actor, follow_up_id)
+        if old_owner == who:
+            return
+        if not _known_user(cur, who):
+            _fail({"owner": f"负责人：系统中没有用户「{who}」"})
+        cur.execute("UPDATE follow_ups SET owner = ? WHERE id = ?", [who, follow_up_id])
+        _audit(cur, actor, "reassign_follow_up", "follow_ups", str(follow_up_id),
+               {"customer_id": customer_id, "owner": {"old": old_owner, "new": who}})

@@ -1,0 +1,307 @@
+"""客户查询 and the 客户360 profile.
+
+Layout only: searching (crm.search), the profile (crm.profile) and every write (crm.edits) live
+in crm/ and read personal data through crm.access for the acting user. `/customers?id=C…`
+opens a profile directly. Widget and session keys start with `cus_`.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from app import current_actor, ensure_app_navigation, get_archive
+from crm.access import PersonalData
+from crm.edits import EDITABLE, EditError, add_interaction, plan_follow_up, update_customer
+from crm.profile import FIELD_LABELS, SURVEY_LABELS, Profile, load_profile
+from crm.search import SearchFilters, filter_options, search_customers
+from crm.templates import ENUMS
+
+ensure_app_navigation()
+archive = get_archive()
+actor = current_actor()
+reader = PersonalData(archive, actor)
+PAGE_SIZE = 50
+ALL = "全部"
+
+
+def _open(customer_id: str) -> None:
+    st.query_params["id"] = customer_id
+
+
+def _close() -> None:
+    st.query_params.pop("id", None)
+    st.session_state.pop("cus_results", None)
+
+
+def _money(value: float | None) -> str:
+    return "—" if value is None else f"¥{value:,.2f}"
+
+
+def _field_error(errors: dict[str, str], name: str) -> None:
+    """The message beside the field it belongs to."""
+    if name in errors:
+        st.markdown(f":red[{errors[name]}]")
+
+
+# ------------------------------------------------------------------ search
+def search_view() -> None:
+    st.title("客户查询")
+    options = filter_options(archive)
+    text = st.text_input("搜索", key="cus_q", placeholder="姓名 / 拼音或首字母（zhangwei、zw）/ 电话任意几位 / 邮箱 / 公司 / 客户编号 / 标签",
+                         label_visibility="collapsed")
+    cols = st.columns(6)
+    chosen: dict[str, str | None] = {}
+    for col, (key, label, values) in zip(cols, [
+        ("owner", "负责人", options["owners"]), ("stage", "需求阶段", options["stages"]),
+        ("value", "客户价值", options["values"]), ("region", "地区", options["regions"]),
+        ("industry", "行业", options["industries"]), ("tag", "标签", options["tags"]),
+    ]):
+        picked = col.selectbox(label, [ALL, *values], key=f"cus_f_{key}")
+        chosen[key] = None if picked == ALL else picked
+    filters = SearchFilters(**chosen)
+    signature = (text, tuple(sorted((k, v or "") for k, v in chosen.items())))
+    if st.session_state.get("cus_signature") != signature:  # a new search starts on its first page
+        st.session_state["cus_signature"] = signature
+        st.session_state["cus_page"] = 0
+    page_no = st.session_state.get("cus_page", 0)
+    try:
+        result = search_customers(reader, text, filters, page=page_no, page_size=PAGE_SIZE)
+    except ValueError as exc:
+        st.error(str(exc))
+        return
+    pages = max(1, -(-result.total // PAGE_SIZE))
+    st.caption(f"共 {result.total:,} 位客户 · 第 {page_no + 1} / {pages} 页" + ("（个人信息已按权限脱敏）" if not actor.sees_all else ""))
+    if not result.rows:
+        st.info("没有找到符合条件的客户。可以换个关键词，或清除筛选条件。")
+        return
+    frame = pd.DataFrame([{
+        "客户编号": r["customer_id"], "姓名": r["name"], "电话": r.get("phone"), "邮箱": r.get("email"),
+        "公司": r.get("company"), "负责人": r.get("owner"), "地区": r.get("region"), "行业": r.get("industry"),
+        "标签": "、".join(r.get("tags") or []),
+    } for r in result.rows])
+    event = st.dataframe(frame, hide_index=True, on_select="rerun", selection_mode="single-row", key="cus_table",
+                         placeholder="—", width="stretch")
+    rows = event.selection.rows if event and event.selection else []
+    if rows:
+        _open(frame.iloc[rows[0]]["客户编号"])
+        st.rerun()
+    prev, info, nxt = st.columns([1, 6, 1])
+    if prev.button("上一页", key="cus_prev", disabled=page_no == 0):
+        st.session_state["cus_page"] = page_no - 1
+        st.rerun()
+    info.caption("点击表格中的一行打开客户360档案。")
+    if nxt.button("下一页", key="cus_next", disabled=page_no + 1 >= pages):
+        st.session_state["cus_page"] = page_no + 1
+        st.rerun()
+
+
+# ------------------------------------------------------------------ profile
+def _pairs(profile: Profile, section: dict[str, Any]) -> None:
+    rows = [(label, "—" if value in (None, "") else str(value)) for label, value in profile.labelled(section)]
+    st.dataframe(pd.DataFrame(rows, columns=["项目", "内容"]), hide_index=True, width="stretch")
+
+
+def profile_view(customer_id: str) -> None:
+    st.button("← 返回搜索", key="cus_back", on_click=_close)
+    profile = load_profile(reader, customer_id)
+    if profile is None:
+        st.error(f"找不到客户 {customer_id}（可能已被删除，或编号有误）。")
+        return
+    c = profile.customer
+    st.title(f"{c.get('name') or '—'}  ·  {customer_id}")
+    if profile.masked:
+        st.caption("部分个人信息已按你的权限脱敏显示。")
+    if profile.segments:
+        st.markdown("  ".join(f":blue-badge[{s.label}]" for s in profile.segments))
+    if profile.gaps:
+        st.warning("资料缺失：" + "；".join(f"{g.label}（{g.why}）" for g in profile.gaps)
+                   + ("。已标记为 **待跟进**。" if profile.pending else ""), icon=":material/rule:")
+    m = st.columns(5)
+    h = profile.habits
+    m[0].metric("累计消费", _money(h.lifetime_revenue), border=True)
+    m[1].metric("近12个月", _money(h.revenue_12m), border=True)
+    m[2].metric("购买次数", h.purchases, border=True)
+    m[3].metric("最近联系", str(profile.last_contact or "—"), border=True)
+    m[4].metric("待跟进", len(profile.open_follow_ups), border=True)
+
+    tabs = st.tabs(["基本信息", "需求与背景", "联系记录", "交易与购买习惯", "投诉处理", "满意度", "跟进计划", "分类与原因", "编辑"])
+    with tabs[0]:
+        left, right = st.columns(2)
+        with left:
+            _pairs(profile, profile.basic)
+        with right:
+            _pairs(profile, profile.credit)
+            _pairs(profile, profile.tracking)
+            st.caption("标签：" + ("、".join(profile.tags) if profile.tags else "无"))
+    with tabs[1]:
+        left, right = st.columns(2)
+        with left:
+            st.subheader("需求")
+            _pairs(profile, profile.needs)
+        with right:
+            st.subheader("背景")
+            _pairs(profile, profile.background)
+    with tabs[2]:
+        st.caption(f"共 {profile.interaction_count} 次联系，显示最近 {len(profile.interactions)} 次")
+        for item in profile.interactions:
+            with st.container(border=True):
+                st.markdown(f"**{item.date} · {item.channel}**" + (f" · {item.created_by}" if item.created_by else ""))
+                for label, value in (("内容", item.content), ("结果", item.result), ("下次计划", item.next_plan),
+                                     ("关联产品", item.product)):
+                    if value:
+                        st.markdown(f"{label}：{value}")
+        if not profile.interactions:
+            st.info("还没有联系记录。可在「编辑」中记录一次联系。")
+    with tabs[3]:
+        cols = st.columns(4)
+        cols[0].metric("购买频率", f"{h.per_month:.1f} 次/月" if h.per_month else "—")
+        cols[1].metric("平均间隔", f"{h.avg_interval_days:.0f} 天" if h.avg_interval_days else "—")
+        cols[2].metric("偏好渠道", h.preferred_channel or "—")
+        cols[3].metric("平均评价", f"{h.avg_rating:.1f}" if h.avg_rating else "—")
+        st.caption(f"首次购买 {h.first_purchase or '—'} · 最近购买 {h.last_purchase or '—'} · 交易类型："
+                   + "、".join(f"{k} {n}" for k, n in h.kind_counts)
+                   + ("；常购：" + "、".join(f"{k}（{n}）" for k, n in (h.top_products or h.top_notes)[:5])
+                      if (h.top_products or h.top_notes) else ""))
+        if profile.transactions:
+            st.dataframe(pd.DataFrame([{"日期": t.date, "类型": t.kind, "金额": t.amount, "评价": t.rating,
+                                        "备注": t.note} for t in profile.transactions]),
+                         hide_index=True, width="stretch",
+                         column_config={"金额": st.column_config.NumberColumn(format="¥%.2f")})
+            st.caption(f"共 {profile.transaction_count} 笔，显示最近 {len(profile.transactions)} 笔")
+    with tabs[4]:
+        s = profile.complaint_summary
+        st.caption(f"共 {s.total} 起 · 处理中 {s.open} · 按期办结 {s.kept} · 超期办结 {s.breached} · "
+                   f"已超期未结 {s.open_late} · 损失 {_money(s.loss)}")
+        if profile.complaints:
+            st.dataframe(pd.DataFrame([{
+                "受理编号": x.complaint_id, "日期": x.date, "类型": x.kind, "事由": x.reason, "紧急程度": x.urgency,
+                "状态": x.status, "时限": x.sla_label, "承诺期限": x.promised_by, "处理完成": x.resolved_on,
+                "处理方式": x.resolution, "处理结果": x.outcome, "满意度": x.satisfaction,
+            } for x in profile.complaints]), hide_index=True, width="stretch")
+    with tabs[5]:
+        sat = profile.satisfaction
+        st.caption(f"调查 {sat.survey_count} 次（最近 {sat.last_survey or '—'}）· 综合 "
+                   f"{sat.overall:.1f} 分" if sat.overall else f"调查 {sat.survey_count} 次")
+        dims = [(label, score) for label, score in sat.dimensions.items() if score is not None]
+        if dims:
+            st.bar_chart(pd.DataFrame(dims, columns=["维度", "平均分"]).set_index("维度"), horizontal=True)
+        for day, comment in sat.comments:
+            st.markdown(f"- {day}：{comment}")
+    with tabs[6]:
+        if profile.open_follow_ups:
+            st.dataframe(pd.DataFrame([{"计划日期": f.due, "逾期天数": f.overdue_days or None, "方式": f.channel,
+                                        "内容": f.content, "目标": f.goal, "负责人": f.owner}
+                                       for f in profile.open_follow_ups]), hide_index=True, width="stretch")
+        else:
+            st.info("没有待办的跟进计划。")
+        if profile.past_follow_ups:
+            st.caption("过往跟进")
+            st.dataframe(pd.DataFrame([{"计划日期": f.due, "状态": f.status, "完成时间": f.done_at, "内容": f.content}
+                                       for f in profile.past_follow_ups]), hide_index=True, width="stretch")
+    with tabs[7]:
+        for s in profile.segments:
+            st.markdown(f"**{s.dimension} · {s.label}** — {s.reason}")
+        if not profile.segments:
+            st.caption("暂无分类。")
+    with tabs[8]:
+        if not profile.editable:
+            st.info("你没有修改该客户的权限（只能查看）。")
+        else:
+            _edit_forms(profile)
+
+
+def _edit_forms(profile: Profile) -> None:
+    cid = profile.customer_id
+    st.subheader("记录一次联系")
+    errors: dict[str, str] = st.session_state.get("cus_int_errors", {})
+    with st.form("cus_interaction", clear_on_submit=False):
+        c1, c2 = st.columns(2)
+        day = c1.date_input("联系日期", value=dt.date.today(), key="cus_int_date")
+        _field_error(errors, "date")
+        channel = c2.selectbox("方式", list(ENUMS["channel"]), key="cus_int_channel")
+        _field_error(errors, "channel")
+        content = st.text_area("沟通内容", key="cus_int_content")
+        _field_error(errors, "content")
+        result = st.text_input("结果", key="cus_int_result")
+        open_items = {f"{f.due} {f.content or ''}（#{f.id}）": f.id for f in profile.open_follow_ups}
+        close = st.selectbox("同时完成跟进", ["不关联", *open_items], key="cus_int_close")
+        nxt = st.date_input("下次跟进日期（可选）", value=None, key="cus_int_next")
+        _field_error(errors, "next_follow_up")
+        if st.form_submit_button("保存联系记录", type="primary"):
+            try:
+                add_interaction(archive, actor, cid, day, channel, content, result=result or None,
+                                close_follow_up_id=open_items.get(close), next_follow_up=nxt)
+            except EditError as exc:
+                st.session_state["cus_int_errors"] = exc.errors or {"content": exc.message}
+                st.session_state["cus_flash"] = ("error", exc.message)
+            else:
+                st.session_state["cus_int_errors"] = {}
+                st.session_state["cus_flash"] = ("success", "联系记录已保存。")
+            st.rerun()
+
+    st.subheader("计划跟进")
+    perrors: dict[str, str] = st.session_state.get("cus_plan_errors", {})
+    with st.form("cus_plan"):
+        c1, c2, c3 = st.columns(3)
+        due = c1.date_input("跟进时间", value=dt.date.today() + dt.timedelta(days=7), key="cus_plan_due")
+        _field_error(perrors, "due")
+        pchannel = c2.selectbox("跟进方式", list(ENUMS["channel"]), key="cus_plan_channel")
+        goal = c3.selectbox("跟进目标", ["", *ENUMS["goal"]], key="cus_plan_goal")
+        pcontent = st.text_input("跟进内容", key="cus_plan_content")
+        if st.form_submit_button("添加跟进计划"):
+            try:
+                plan_follow_up(archive, actor, cid, due, channel=pchannel, content=pcontent or None, goal=goal or None)
+            except EditError as exc:
+                st.session_state["cus_plan_errors"] = exc.errors
+                st.session_state["cus_flash"] = ("error", exc.message)
+            else:
+                st.session_state["cus_plan_errors"] = {}
+                st.session_state["cus_flash"] = ("success", "跟进计划已添加。")
+            st.rerun()
+
+    st.subheader("修改资料")
+    eerrors: dict[str, str] = st.session_state.get("cus_edit_errors", {})
+    current = profile.customer
+    with st.form("cus_edit"):
+        values: dict[str, Any] = {}
+        cols = st.columns(3)
+        for k, name in enumerate(f for f in EDITABLE if f != "tags"):
+            col = cols[k % 3]
+            label = FIELD_LABELS.get(name, name)
+            old = current.get(name)
+            values[name] = col.text_input(label, value="" if old is None else str(old), key=f"cus_edit_{name}")
+            with col:
+                _field_error(eerrors, name)
+        values["tags"] = st.text_input("标签（用 、 分隔）", value="、".join(profile.tags), key="cus_edit_tags")
+        _field_error(eerrors, "tags")
+        if st.form_submit_button("保存修改", type="primary"):
+            originals = {n: ("" if current.get(n) is None else str(current.get(n))) for n in values if n != "tags"}
+            originals["tags"] = "、".join(profile.tags)
+            changed = {n: (v if v.strip() else None) for n, v in values.items() if v != originals.get(n)}
+            if not changed:
+                st.session_state["cus_flash"] = ("info", "没有需要保存的修改。")
+            else:
+                try:
+                    done = update_customer(archive, actor, cid, changed)
+                except EditError as exc:
+                    st.session_state["cus_edit_errors"] = exc.errors
+                    st.session_state["cus_flash"] = ("error", exc.message)
+                else:
+                    st.session_state["cus_edit_errors"] = {}
+                    st.session_state["cus_flash"] = (
+                        "success", "已保存：" + "；".join(f"{c.label} {c.old or '空'} → {c.new or '空'}" for c in done))
+            st.rerun()
+
+
+# ------------------------------------------------------------------ page
+flash = st.session_state.pop("cus_flash", None)
+if flash:
+    getattr(st, flash[0])(flash[1])
+selected = st.query_params.get("id")
+if selected:
+    profile_view(selected)
+else:
+    search_view()

@@ -1,0 +1,143 @@
+"""客户查询 and the 客户360 profile through AppTest (the real app.py, switched to pages/customers.py)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from conftest import write_xlsx
+from crm.db import open_archive, scalar
+from crm.pipeline import import_path
+from crm.seed import seed_demo
+
+APP = Path(__file__).resolve().parent.parent / "app.py"
+
+
+@pytest.fixture
+def small_archive(tmp_path: Path) -> Path:
+    db = tmp_path / "crm.duckdb"
+    archive = open_archive(db)
+    import_path(archive, write_xlsx(tmp_path / "p.xlsx", {"客户档案": [
+        ["客户编号", "客户姓名", "联系电话", "电子邮箱", "公司", "标签"],
+        ["C001", "张伟", "13812345678", "zw@example.com", "甲公司", "VIP"],
+        ["C002", "李娜", "13912340000", None, "乙公司", None],
+        ["C003", "王芳", "13712345679", None, "丙_公司", None],
+    ]}), user="admin")
+    archive.close()
+    return db
+
+
+@pytest.fixture
+def open_page(tmp_path, monkeypatch):
+    def open_(db: Path, query: dict[str, str] | None = None, user: str = "admin") -> AppTest:
+        monkeypatch.setenv("CRM_DB", str(db))
+        monkeypatch.setenv("CRM_USER", user)
+        st.cache_resource.clear()
+        at = AppTest.from_file(str(APP), default_timeout=60)
+        at.run()
+        for k, v in (query or {}).items():
+            at.query_params[k] = v
+        at.switch_page("pages/customers.py")
+        at.run()
+        assert not at.exception, at.exception
+        return at
+
+    yield open_
+    st.cache_resource.clear()
+
+
+def table_ids(at: AppTest) -> list[str]:
+    frame = at.dataframe[0].value
+    return list(frame["客户编号"])
+
+
+def test_empty_archive_renders_with_a_hint(tmp_path, open_page) -> None:
+    at = open_page(tmp_path / "empty.duckdb")
+    assert any("没有找到" in i.value for i in at.info)
+
+
+def test_seeded_archive_lists_customers_page_by_page(tmp_path, open_page) -> None:
+    db = tmp_path / "seeded.duckdb"
+    archive = open_archive(db)
+    seed_demo(archive, customers=120, seed=3)
+    archive.close()
+    at = open_page(db)
+    assert len(table_ids(at)) == 50
+    assert any("共 120 位客户" in c.value for c in at.caption)
+    at.button(key="cus_next").click().run()
+    assert any("第 2 / 3 页" in c.value for c in at.caption)
+
+
+@pytest.mark.parametrize("query,expected", [("zw", ["C001"]), ("zhangwei", ["C001"]), ("5678", ["C001"]),
+                                            ("乙公司", ["C002"]), ("丙_", ["C003"]), ("%", []), ("VIP", ["C001"])])
+def test_search_box_finds_the_expected_customer(small_archive, open_page, query, expected) -> None:
+    at = open_page(small_archive)
+    at.text_input(key="cus_q").set_value(query).run()
+    assert not at.exception
+    if expected:
+        assert table_ids(at) == expected
+    else:
+        assert not at.dataframe and any("没有找到" in i.value for i in at.info)
+
+
+def test_deep_link_opens_the_profile(small_archive, open_page) -> None:
+    at = open_page(small_archive, {"id": "C001"})
+    assert at.title[0].value.startswith("张伟") and "C001" in at.title[0].value
+    assert any("VIP" in c.value for c in at.caption)
+
+
+def test_unknown_id_says_so(small_archive, open_page) -> None:
+    at = open_page(small_archive, {"id": "C999"})
+    assert any("找不到客户 C999" in e.value for e in at.error)
+
+
+def test_profile_edit_persists_and_is_audited(small_archive, open_page) -> None:
+    at = open_page(small_archive, {"id": "C002"})
+    at.text_input(key="cus_edit_company").set_value("乙集团")
+    at.button(key="FormSubmitter:cus_edit-保存修改").click().run()
+    assert not at.exception, at.exception
+    assert any("乙公司 → 乙集团" in s.value for s in at.success)
+    archive = open_archive(small_archive)
+    try:
+        cur = archive.cursor()
+        assert scalar(cur, "SELECT company FROM customers WHERE customer_id = 'C002'") == "乙集团"
+        assert scalar(cur, "SELECT count(*) FROM audit_log WHERE action LIKE '%edit%' OR action LIKE '%update%'") >= 1
+    finally:
+        archive.close()
+
+
+def test_invalid_phone_is_refused_beside_the_field_and_nothing_written(small_archive, open_page) -> None:
+    at = open_page(small_archive, {"id": "C002"})
+    at.text_input(key="cus_edit_phone").set_value("12345")
+    at.button(key="FormSubmitter:cus_edit-保存修改").click().run()
+    assert not at.exception
+    assert any("联系电话" in e.value for e in at.error)
+    assert any("手机号" in m.value or "号" in m.value for m in at.markdown if ":red[" in m.value)
+    archive = open_archive(small_archive)
+    try:
+        assert scalar(archive.cursor(), "SELECT phone FROM customers WHERE customer_id = 'C002'") == "13912340000"
+    finally:
+        archive.close()
+
+
+def test_add_interaction_shows_in_the_timeline(small_archive, open_page) -> None:
+    at = open_page(small_archive, {"id": "C003"})
+    at.text_area(key="cus_int_content").set_value("电话介绍新品")
+    at.button(key="FormSubmitter:cus_interaction-保存联系记录").click().run()
+    assert not at.exception, at.exception
+    assert any("已保存" in s.value for s in at.success)
+    assert any("电话介绍新品" in m.value for m in at.markdown)
+
+
+def test_viewer_sees_masked_data_and_no_edit_forms(small_archive, open_page) -> None:
+    archive = open_archive(small_archive)
+    with archive.transaction() as tx:
+        tx.execute("INSERT INTO users (username, role) VALUES ('看客', '只读')")
+    archive.close()
+    at = open_page(small_archive, user="看客")
+    frame = at.dataframe[0].value
+    assert "138****5678" in list(frame["电话"])
+    at2 = open_page(small_archive, {"id": "C001"}, user="看客")
+    assert any("没有修改" in i.value for i in at2.info)
