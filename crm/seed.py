@@ -26,6 +26,7 @@ import pandas as pd
 import pyarrow as pa
 
 from crm.db import scalar
+from crm.search import refresh_search_text
 from crm.search_keys import name_initials, name_pinyin
 
 if TYPE_CHECKING:
@@ -1181,6 +1182,7 @@ def seed_demo(archive: "Archive", customers: int = 2000, seed: int = 42, today: 
         users = _insert_users(cur)
         seeder = _Seeder(cur, customers, seed, today, batch_id)
         seeder.run()
+        refresh_search_text(cur, None)  # everything in the archive is new: one UPDATE for all
         counts = dict(seeder.counts, users=users, import_batches=1, audit_log=1)
         detail = {"seed": seed, "today": today.isoformat(), "counts": counts}
         cur.execute(
