@@ -124,7 +124,11 @@ def profile_view(customer_id: str) -> None:
     m[0].metric("累计消费", _money(h.lifetime_revenue), border=True)
     m[1].metric("近12个月", _money(h.revenue_12m), border=True)
     m[2].metric("购买次数", h.purchases, border=True)
-    m[3].metric("最近联系", str(profile.last_contact or "—"), border=True)
+    if profile.last_contact:
+        ago = (profile.as_of - profile.last_contact).days
+        m[3].metric("最近联系", "今天" if ago == 0 else f"{ago} 天前", border=True, help=f"{profile.last_contact}")
+    else:
+        m[3].metric("最近联系", "从未", border=True)
     m[4].metric("待跟进", len(profile.open_follow_ups), border=True)
 
     tabs = st.tabs(["基本信息", "需求与背景", "联系记录", "交易与购买习惯", "投诉处理", "满意度", "跟进计划", "分类与原因", "编辑"])
