@@ -340,6 +340,20 @@ def _anti_duplicates(cur: duckdb.DuckDBPyConnection, table: str, keys: list[str]
     return dup
 
 
+def _skip_duplicates(sheet: CleanSheet, idx: list[int], dup: list[bool], field: str, what: str,
+                     result: SheetResult) -> list[int]:
+    """Positions to keep; each duplicate row is reported (a warning, not a rejection) and marked."""
+    keep: list[int] = []
+    rows = sheet.row_numbers
+    for p, is_dup in enumerate(dup):
+        if is_dup:
+            sheet.warn(idx[p], field, f"与档案中已有的{what}相同，已跳过", sheet.get(field, idx[p]))
+            result.row_actions[rows[idx[p]]] = "duplicate"
+        else:
+            keep.append(p)
+    return keep
+
+
 def _plan_follow_ups(ctx: _Ctx, batch_id: int, items: list[tuple[int, str, dt.date, str | None, str]],
                      sheet: CleanSheet) -> int:
     """Open follow-ups (row, customer, due, content, origin) unless one is already open for that customer and day."""
@@ -583,12 +597,8 @@ def _write_transactions(ctx: _Ctx, batch_id: int, sheet: CleanSheet, result: She
         "amount": _f([amounts[i] for i in idx]),
     })
     dup = _anti_duplicates(ctx.cur, "transactions", ["customer_id", "kind", "date", "amount"], staged)
-    keep = [p for p in range(len(idx)) if not dup[p]]
+    keep = _skip_duplicates(sheet, idx, dup, "kind", "交易记录（客户、类型、日期、金额一致）", result)
     rows = sheet.row_numbers
-    for p in range(len(idx)):
-        if dup[p]:
-            sheet.warn(idx[p], "kind", "与档案中已有的交易记录相同（客户、类型、日期、金额一致），已跳过", kinds[idx[p]])
-            result.row_actions[rows[idx[p]]] = "duplicate"
     kept_rows = [idx[p] for p in keep]
     if keep:
         take = pa.array(keep, pa.int64())
@@ -625,11 +635,7 @@ def _write_interactions(ctx: _Ctx, batch_id: int, sheet: CleanSheet, result: She
         "content": _s([sheet.get("content", i) for i in idx]),
     })
     dup = _anti_duplicates(ctx.cur, "interactions", ["customer_id", "date", "channel", "content"], staged)
-    keep = [p for p in range(len(idx)) if not dup[p]]
-    for p in range(len(idx)):
-        if dup[p]:
-            sheet.warn(idx[p], "date", "与档案中已有的互动记录相同，已跳过", sheet.get("date", idx[p]))
-            result.row_actions[sheet.row_numbers[idx[p]]] = "duplicate"
+    keep = _skip_duplicates(sheet, idx, dup, "date", "互动记录", result)
     if keep:
         take = pa.array(keep, pa.int64())
         _insert(ctx.cur, "interactions", {
@@ -874,11 +880,7 @@ def _write_surveys(ctx: _Ctx, batch_id: int, sheet: CleanSheet, result: SheetRes
         cols[name] = _i8([sheet.get(name, i) for i in idx])
     staged = pa.table(cols)
     dup = _anti_duplicates(ctx.cur, "surveys", ["customer_id", "date", *SCORE_FIELDS], staged)
-    keep = [p for p in range(len(idx)) if not dup[p]]
-    for p in range(len(idx)):
-        if dup[p]:
-            sheet.warn(idx[p], "date", "与档案中已有的调查记录相同，已跳过", sheet.get("date", idx[p]))
-            result.row_actions[sheet.row_numbers[idx[p]]] = "duplicate"
+    keep = _skip_duplicates(sheet, idx, dup, "date", "调查记录", result)
     if keep:
         take = pa.array(keep, pa.int64())
         arrays = {name: staged[name].take(take) for name in ("customer_id", "date", *SCORE_FIELDS)}
