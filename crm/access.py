@@ -22,7 +22,7 @@ SYSTEM_USERS = {"cli": ADMIN, "seed": ADMIN, "bench": ADMIN, "system": ADMIN}
 # Personal columns per table, and how each is masked.
 PERSONAL: dict[str, dict[str, str]] = {
     "customers": {"name": "name", "phone": "phone", "email": "email", "address": "address",
-                  "birth_date": "hide", "name_pinyin": "hide", "name_initials": "hide"},
+                  "birth_date": "hide", "name_pinyin": "hide", "name_initials": "hide", "search_text": "hide"},
     "transactions": {"contact": "contact"},
     "interactions": {},
     "follow_ups": {},

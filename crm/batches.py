@@ -168,6 +168,10 @@ def undo_batch(archive: Archive, batch_id: int, user: str) -> UndoResult:
             cur.execute(f"UPDATE {table} SET {name} = CAST(? AS {sql_type}) WHERE {key_col} = ?",
                         [old, int(key) if key_col == "id" else key])
             restored += 1
+        # Customers whose search text must follow: fields restored, tags removed.
+        touched = {key for table, key, *_ in changes if table == "customers"}
+        touched |= {r[0] for r in cur.execute(
+            "SELECT DISTINCT customer_id FROM customer_tags WHERE batch_id = ?", [batch_id]).fetchall()}
         deleted: dict[str, int] = {}
         cur.execute("DELETE FROM customer_tags WHERE customer_id IN (SELECT customer_id FROM customers WHERE batch_id = ?)",
                     [batch_id])
@@ -175,6 +179,10 @@ def undo_batch(archive: Archive, batch_id: int, user: str) -> UndoResult:
             n = cur.execute(f"DELETE FROM {table} WHERE batch_id = ?", [batch_id]).fetchall()[0][0]
             if n:
                 deleted[table] = int(n)
+        if touched:
+            from crm.search import refresh_search_text
+
+            refresh_search_text(cur, sorted(touched))
         cur.execute("UPDATE import_batches SET status = 'undone', undone_at = current_timestamp, undone_by = ? "
                     "WHERE batch_id = ?", [user, batch_id])
         cur.execute("INSERT INTO audit_log (user_name, action, entity, entity_id, detail) VALUES (?, 'undo', 'batch', ?, ?)",

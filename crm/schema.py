@@ -246,21 +246,21 @@ def _v2(cur: "duckdb.DuckDBPyConnection") -> None:
 
 
 def _v3(cur: "duckdb.DuckDBPyConnection") -> None:
-    """One stored, normalised search column, so the search box is a single `contains()` scan.
+    """One stored, normalised search column, so the search box is a single `contains()` scan;
+    and an index to read a page's tags by customer.
 
     The backfill below is this version's definition, frozen like the rest of the migration;
     crm.search.refresh_search_text keeps the column current on every write from then on.
     """
     # Stored uncompressed: about 100 bytes a customer on disk, but the column is unique per row and
-    # decompressing it (FSST) made every search scan about three times slower.
+    # decompressing it (FSST) made every search scan two to three times slower.
     cur.execute("ALTER TABLE customers ADD COLUMN search_text VARCHAR USING COMPRESSION uncompressed")
     full = "".join(chr(c) for c in range(0xFF01, 0xFF5F)) + "\u3000"
     half = "".join(chr(c) for c in range(0x21, 0x7F)) + " "
     cur.execute(
         """
         UPDATE customers SET search_text = lower(translate(concat_ws(chr(31),
-            customers.customer_id, coalesce(customers.name, ''), coalesce(customers.name_pinyin, ''),
-            customers.name_initials,
+            coalesce(customers.name, ''), customers.customer_id, customers.name_pinyin, customers.name_initials,
             customers.phone,
             CASE WHEN regexp_replace(customers.phone, '[^0-9]', '', 'g') NOT IN ('', customers.phone)
                  THEN regexp_replace(customers.phone, '[^0-9]', '', 'g') END,
@@ -273,16 +273,79 @@ def _v3(cur: "duckdb.DuckDBPyConnection") -> None:
     cur.execute(
         """
         UPDATE customers SET search_text = lower(translate(concat_ws(chr(31),
-            customer_id, coalesce(name, ''), coalesce(name_pinyin, ''), name_initials, phone,
+            coalesce(name, ''), customer_id, name_pinyin, name_initials, phone,
             CASE WHEN regexp_replace(phone, '[^0-9]', '', 'g') NOT IN ('', phone)
                  THEN regexp_replace(phone, '[^0-9]', '', 'g') END,
             email, company), ?, ?))
         WHERE search_text IS NULL""",
         [full, half],
     )
+    # A page of search results (and a profile) reads the tags of a few customers: through this
+    # index rather than a scan of every tag row.
+    cur.execute("CREATE INDEX customer_tags_customer ON customer_tags (customer_id)")
 
 
-MIGRATIONS: list[Callable[["duckdb.DuckDBPyConnection"], None]] = [_v1, _v2, _v3]
+def _v4(cur: "duckdb.DuckDBPyConnection") -> None:
+    """Cached segment results (crm.segments): one run per reference date, data version and thresholds.
+
+    A run's members are every customer of the archive as of that date with their labels (as codes,
+    see crm.segments) and the figures the reasons quote. Month-end runs are the segment history the
+    migration charts compare; other dates are a short-lived cache. Nothing here is source data:
+    any run can be deleted and is recomputed from the dated records on demand.
+    """
+    cur.execute("CREATE SEQUENCE segment_run_seq START 1")
+    cur.execute(
+        """
+        CREATE TABLE segment_runs (
+            run_id BIGINT PRIMARY KEY,
+            as_of DATE NOT NULL,
+            month_end BOOLEAN NOT NULL,
+            data_version VARCHAR NOT NULL,
+            settings_version VARCHAR NOT NULL,
+            customers BIGINT NOT NULL,
+            stats VARCHAR NOT NULL,
+            computed_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            seconds DOUBLE,
+            used_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            UNIQUE (as_of, data_version, settings_version)
+        )"""
+    )
+    cur.execute(
+        """
+        CREATE TABLE segment_members (
+            run_id BIGINT NOT NULL,
+            customer_id VARCHAR NOT NULL,
+            owner VARCHAR,
+            region VARCHAR,
+            industry VARCHAR,
+            stage UTINYINT NOT NULL,
+            value UTINYINT NOT NULL,
+            behaviour UTINYINT NOT NULL,
+            rfm UTINYINT,
+            r UTINYINT,
+            f UTINYINT,
+            m UTINYINT,
+            revenue DECIMAL(18,2) NOT NULL,
+            revenue_1m DECIMAL(18,2) NOT NULL,
+            revenue_3m DECIMAL(18,2) NOT NULL,
+            revenue_12m DECIMAL(18,2) NOT NULL,
+            revenue_recent DECIMAL(18,2) NOT NULL,
+            revenue_before DECIMAL(18,2) NOT NULL,
+            purchases INTEGER NOT NULL,
+            monetary DECIMAL(18,2) NOT NULL,
+            interactions_recent INTEGER NOT NULL,
+            first_contact DATE,
+            first_buy DATE,
+            last_buy DATE,
+            last_contact DATE,
+            last_interaction DATE,
+            last_complaint DATE,
+            tags VARCHAR[]
+        )"""
+    )
+
+
+MIGRATIONS: list[Callable[["duckdb.DuckDBPyConnection"], None]] = [_v1, _v2, _v3, _v4]
 CURRENT_VERSION = len(MIGRATIONS)
 
 

@@ -327,3 +327,16 @@ def test_gb18030_csv_imports(archive: Archive, tmp_path: Path) -> None:
     b = run(archive, path).batches[0]
     assert b.created == 1
     assert q(archive, "SELECT name, region FROM customers") == [("欧阳娜娜", "北京")]
+
+
+def test_undo_keeps_search_in_step(three_customers: Archive, tmp_path: Path) -> None:
+    from crm.access import PersonalData, actor_for
+    from crm.search import search_customers
+
+    reader = PersonalData(three_customers, actor_for(three_customers, "cli"))
+    batch = run(three_customers, profiles(tmp_path, [["C001", "张伟", None, None, "独角兽公司", None, None, "新标签", None, None]]))
+    assert [r["customer_id"] for r in search_customers(reader, "独角兽").rows] == ["C001"]
+    assert [r["customer_id"] for r in search_customers(reader, "新标签").rows] == ["C001"]
+    undo_batch(three_customers, batch.batches[0].batch_id, "tester")
+    assert search_customers(reader, "独角兽").rows == [] and search_customers(reader, "新标签").rows == []
+    assert [r["customer_id"] for r in search_customers(reader, "甲公司").rows] == ["C001"]

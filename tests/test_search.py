@@ -92,10 +92,20 @@ def test_wildcards_and_quotes_are_literal(book: Archive) -> None:
 def test_exact_name_or_id_first_even_with_nothing_else_known(archive: Archive) -> None:
     with archive.transaction() as tx:
         tx.execute("INSERT INTO customers (customer_id, name) VALUES ('A1', '王二小'), ('A2', '王二'), ('Z9', '王二'), "
-                   "('B1', NULL), ('WANG2', 'x')")
+                   "('B1', NULL), ('WANG2', 'x'), ('A0', 'xa2y')")
         refresh_search_text(tx, None)
     assert ids(archive, "王二") == ["A2", "Z9", "A1"]
-    assert ids(archive, "wang2") == ["WANG2"] and ids(archive, "a") == ["A1", "A2", "WANG2"]
+    assert ids(archive, "wang2") == ["WANG2"] and ids(archive, "a") == ["A0", "A1", "A2", "WANG2"]
+    assert ids(archive, "a2") == ["A2", "A0"]  # the exact id first, then the name containing it
+
+
+def test_ids_in_any_case_are_found_and_ordered_as_stored(archive: Archive) -> None:
+    with archive.transaction() as tx:  # not how the app stores ids (upper case), but nothing is lost
+        tx.execute("INSERT INTO customers (customer_id, name) VALUES ('abc1', '小写'), ('AbC2', '混合'), ('ABC3', '大写')")
+        tx.execute("INSERT INTO customer_tags (customer_id, tag) VALUES ('AbC2', '老客户')")
+        refresh_search_text(tx, None)
+    page = search_customers(admin(archive), "abc", SearchFilters())
+    assert page.ids == ["ABC3", "AbC2", "abc1"] and page.rows[1]["tags"] == ["老客户"]
 
 
 def test_sql_in_the_box_is_just_text(book: Archive) -> None:
@@ -153,6 +163,8 @@ def test_paging_totals_and_the_deep_page_path(archive: Archive, monkeypatch: pyt
     pages = [search_customers(reader, "测试", SearchFilters(), page=p, page_size=50) for p in range(4)]
     assert [p.total for p in pages] == [120] * 4 and pages[0].pages == 3
     assert [len(p.rows) for p in pages] == [50, 50, 20, 0]
+    big = search_customers(reader, "测试", SearchFilters(), page_size=120)  # fetched in several batches
+    assert big.ids == [f"P{i:03d}" for i in range(1, 121)] == [r["customer_id"] for r in big.rows]
     assert pages[0].rows[0]["customer_id"] == "P001" and pages[2].rows[-1]["customer_id"] == "P120"
     assert search_customers(reader, "测试客户7", SearchFilters(), page_size=5).rows[0]["customer_id"] == "P007"  # exact first
     monkeypatch.setattr(search, "TOP_N_CAP", 60)  # pages beyond it take ORDER BY … LIMIT/OFFSET
@@ -188,11 +200,12 @@ def test_imports_keep_search_text_current(book: Archive, tmp_path: Path) -> None
 def test_migration_backfills_and_matches_the_live_definition(book: Archive) -> None:
     cur = book.cursor()
     before = cur.execute("SELECT customer_id, search_text FROM customers ORDER BY 1").fetchall()
-    assert before[0][1] == "c001\x1f张伟\x1fzhangwei\x1fzw\x1f13812345678\x1fboss@jia.com\x1f甲公司\x1fvip\x1f重点客户"
+    assert before[0][1] == "张伟\x1fc001\x1fzhangwei\x1fzw\x1f13812345678\x1fboss@jia.com\x1f甲公司\x1fvip\x1f重点客户"
     assert dict(before)["C003"].endswith("\x1f0755-26661234\x1f075526661234\x1fwf@qq.com\x1f深圳(南山)科技有限公司")
     cur.execute("UPDATE customers SET search_text = NULL")
     from crm.schema import MIGRATIONS
     cur.execute("ALTER TABLE customers DROP COLUMN search_text")
+    cur.execute("DROP INDEX customer_tags_customer")
     MIGRATIONS[2](cur)
     assert cur.execute("SELECT customer_id, search_text FROM customers ORDER BY 1").fetchall() == before
 
