@@ -303,9 +303,14 @@ def _email_reason(message: str) -> str:
 _EMAIL_IN_TEXT = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
 
 
+_PLAIN_PHONE = re.compile(r"^\s*\+?[0-9][0-9 \-]{5,}[0-9]\s*$")
+
+
 def clean_contact(raw: Any) -> tuple[str | None, str | None]:
     """A cell holding a phone, an email, or both (`13812345678 / li@x.com`)."""
     if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        return clean_phone(raw), None
+    if raw.__class__ is str and _PLAIN_PHONE.match(raw):  # the common case: just a number
         return clean_phone(raw), None
     text = nfkc(str(raw)).strip()
     emails = _EMAIL_IN_TEXT.findall(text)
