@@ -40,6 +40,13 @@ def _money(value: float | None) -> str:
     return "—" if value is None else f"¥{value:,.2f}"
 
 
+def _money_short(value: float | None) -> str:
+    """Fits a metric tile: ¥24.4万 rather than ¥243,781.50."""
+    if value is None:
+        return "—"
+    return f"¥{value / 10000:,.1f}万" if abs(value) >= 10000 else f"¥{value:,.0f}"
+
+
 def _field_error(errors: dict[str, str], name: str) -> None:
     """The message beside the field it belongs to."""
     if name in errors:
@@ -101,7 +108,7 @@ def search_view() -> None:
 # ------------------------------------------------------------------ profile
 def _pairs(profile: Profile, section: dict[str, Any]) -> None:
     rows = [(label, "—" if value in (None, "") else str(value)) for label, value in profile.labelled(section)]
-    st.dataframe(pd.DataFrame(rows, columns=["项目", "内容"]), hide_index=True, width="stretch")
+    st.dataframe(pd.DataFrame(rows, columns=["项目", "内容"]), hide_index=True, width="stretch", placeholder="—")
 
 
 def profile_view(customer_id: str) -> None:
@@ -121,8 +128,8 @@ def profile_view(customer_id: str) -> None:
                    + ("。已标记为 **待跟进**。" if profile.pending else ""), icon=":material/rule:")
     m = st.columns(5)
     h = profile.habits
-    m[0].metric("累计消费", _money(h.lifetime_revenue), border=True)
-    m[1].metric("近12个月", _money(h.revenue_12m), border=True)
+    m[0].metric("累计消费", _money_short(h.lifetime_revenue), border=True, help=_money(h.lifetime_revenue))
+    m[1].metric("近12个月", _money_short(h.revenue_12m), border=True, help=_money(h.revenue_12m))
     m[2].metric("购买次数", h.purchases, border=True)
     if profile.last_contact:
         ago = (profile.as_of - profile.last_contact).days
@@ -172,7 +179,7 @@ def profile_view(customer_id: str) -> None:
         if profile.transactions:
             st.dataframe(pd.DataFrame([{"日期": t.date, "类型": t.kind, "金额": t.amount, "评价": t.rating,
                                         "备注": t.note} for t in profile.transactions]),
-                         hide_index=True, width="stretch",
+                         hide_index=True, width="stretch", placeholder="—",
                          column_config={"金额": st.column_config.NumberColumn(format="¥%.2f")})
             st.caption(f"共 {profile.transaction_count} 笔，显示最近 {len(profile.transactions)} 笔")
     with tabs[4]:
@@ -184,7 +191,7 @@ def profile_view(customer_id: str) -> None:
                 "受理编号": x.complaint_id, "日期": x.date, "类型": x.kind, "事由": x.reason, "紧急程度": x.urgency,
                 "状态": x.status, "时限": x.sla_label, "承诺期限": x.promised_by, "处理完成": x.resolved_on,
                 "处理方式": x.resolution, "处理结果": x.outcome, "满意度": x.satisfaction,
-            } for x in profile.complaints]), hide_index=True, width="stretch")
+            } for x in profile.complaints]), hide_index=True, width="stretch", placeholder="—")
     with tabs[5]:
         sat = profile.satisfaction
         st.caption(f"调查 {sat.survey_count} 次（最近 {sat.last_survey or '—'}）· 综合 "
@@ -198,13 +205,13 @@ def profile_view(customer_id: str) -> None:
         if profile.open_follow_ups:
             st.dataframe(pd.DataFrame([{"计划日期": f.due, "逾期天数": f.overdue_days or None, "方式": f.channel,
                                         "内容": f.content, "目标": f.goal, "负责人": f.owner}
-                                       for f in profile.open_follow_ups]), hide_index=True, width="stretch")
+                                       for f in profile.open_follow_ups]), hide_index=True, width="stretch", placeholder="—")
         else:
             st.info("没有待办的跟进计划。")
         if profile.past_follow_ups:
             st.caption("过往跟进")
             st.dataframe(pd.DataFrame([{"计划日期": f.due, "状态": f.status, "完成时间": f.done_at, "内容": f.content}
-                                       for f in profile.past_follow_ups]), hide_index=True, width="stretch")
+                                       for f in profile.past_follow_ups]), hide_index=True, width="stretch", placeholder="—")
     with tabs[7]:
         for s in profile.segments:
             st.markdown(f"**{s.dimension} · {s.label}** — {s.reason}")
