@@ -477,7 +477,7 @@ def _apply(clean: Callable[[Any], Any], raw: Any) -> Any:
         return CellError(f"无法识别（{exc}）")
 
 
-def clean_distinct(codes: Any, uniques: list[Any], clean: Callable[[Any], Any]) -> ColumnResult:
+def clean_distinct(codes: Any, uniques: list[Any], clean: Callable[[Any], Any], blank: Any = None) -> ColumnResult:
     """clean_column for a factorized column: the cleaner runs once per distinct value and the
     outcomes are broadcast to rows with numpy (code -1 is an empty cell)."""
     import numpy as np
@@ -490,7 +490,7 @@ def clean_distinct(codes: Any, uniques: list[Any], clean: Callable[[Any], Any]) 
     for k, raw in enumerate(uniques):
         if floats_done and raw.__class__ is float:
             continue
-        if raw.__class__ is str and is_blank(raw):  # numbers and dates are never blank; NaN has code -1
+        if raw.__class__ is str and (blank[k] if blank is not None else is_blank(raw)):  # only text can be blank
             state_u[k] = 1
             continue
         outcome = _apply(clean, raw)

@@ -32,6 +32,7 @@ class Column:
     """One column of the data rows as (codes, uniques): cell i is uniques[codes[i]], code -1 is empty."""
     codes: np.ndarray
     uniques: list[Any]
+    blank: np.ndarray | None = None  # per distinct value: blank-like text ('', '-', '无' …), when known
 
     def raw(self) -> "RawView":
         return RawView(self)
@@ -67,15 +68,18 @@ def _objects(values: tuple[Any, ...] | list[Any]) -> np.ndarray:
     return arr
 
 
-def _mask(uniques: Any, codes: np.ndarray, test: Any, empty: bool) -> np.ndarray:
-    """test() per distinct value, broadcast to rows; `empty` is the answer for an empty cell."""
-    per_unique = np.fromiter((bool(test(u)) for u in uniques), dtype=bool, count=len(uniques))
+def _text_mask(uniques: Any, test: Any) -> np.ndarray:
+    """test() for each distinct value that is text (numbers and dates are never blank or labels)."""
+    per_unique = np.zeros(len(uniques), dtype=bool)
+    for k in [k for k, u in enumerate(uniques) if u.__class__ is str]:
+        if test(uniques[k]):
+            per_unique[k] = True
+    return per_unique
+
+
+def _mask(per_unique: np.ndarray, codes: np.ndarray, empty: bool) -> np.ndarray:
+    """A per-distinct-value answer broadcast to rows; `empty` is the answer for an empty cell."""
     return np.append(per_unique, empty)[codes]
-
-
-def _blank_text(value: Any) -> bool:
-    """Only text can be blank-like ('', '  ', '-'); numbers and dates cannot, NaN is already code -1."""
-    return value.__class__ is str and is_blank(value)
 
 
 def _starts_with_mark(value: Any) -> bool:
@@ -118,17 +122,19 @@ def extract(sheet: RawSheet, header_row: int, mapped: list[int], header_texts: l
         return factorized[c]
 
     blank_row = np.ones(n, dtype=bool)
+    blank_unique: dict[int, np.ndarray] = {}
     for c in mapped:
         codes, uniques = fact(c)
-        blank_row &= _mask(uniques, codes, _blank_text, True)
+        blank_unique[c] = _text_mask(uniques, is_blank)
+        blank_row &= _mask(blank_unique[c], codes, True)
     suspicious = np.zeros(n, dtype=bool)
     for c in range(min(width, _SCAN_COLUMNS)):
         codes, uniques = fact(c)
-        suspicious |= _mask(uniques, codes, _starts_with_mark, False)
+        suspicious |= _mask(_text_mask(uniques, _starts_with_mark), codes, False)
     header_norm = {T.normalise_header(h) for h in header_texts}
     lead_codes, lead_uniques = fact(mapped[0])
-    repeated_header = _mask(lead_uniques, lead_codes,
-                            lambda u: u.__class__ is str and len(u) <= 40 and T.normalise_header(u) in header_norm, False)
+    repeated_header = _mask(_text_mask(lead_uniques, lambda u: len(u) <= 40 and T.normalise_header(u) in header_norm),
+                            lead_codes, False)
     keep = ~blank_row
     stop = n
     for i in np.flatnonzero(suspicious | repeated_header):
@@ -155,5 +161,5 @@ def extract(sheet: RawSheet, header_row: int, mapped: list[int], header_texts: l
     columns = {}
     for c in mapped:
         codes, uniques = fact(c)
-        columns[c] = Column(codes[positions], list(uniques))
+        columns[c] = Column(codes[positions], list(uniques), blank_unique[c])
     return Extracted(row_numbers, columns)

@@ -102,7 +102,7 @@ def clean_extracted(rec: Recognition, ext: Extracted) -> CleanSheet:
         headers[name] = rec.headers.get(col, f.header)
         column = ext.columns[col]
         raws[name] = column.raw()
-        result = C.clean_distinct(column.codes, column.uniques, C.cleaner_for(f))
+        result = C.clean_distinct(column.codes, column.uniques, C.cleaner_for(f), column.blank)
         values[name] = result.values
         for i, message in result.errors.items():
             if f.required or f.kind in (T.DATE, T.AMOUNT, T.PHONE, T.EMAIL, T.CUSTOMER_ID, T.SCORE, T.RATING,
@@ -142,7 +142,9 @@ def _check_required(sheet: CleanSheet) -> None:
     tpl = sheet.template
     for f in tpl.required:
         column = sheet.values.get(f.name)
-        for i in range(len(sheet)):
+        # only rows with the value missing need a look (one comprehension, not a loop over every row)
+        candidates = range(len(sheet)) if column is None else [i for i, v in enumerate(column) if v is None]
+        for i in candidates:
             if i in sheet.rejected:
                 continue
             if column is None or column[i] is None:
@@ -152,7 +154,10 @@ def _check_required(sheet: CleanSheet) -> None:
     ids = sheet.column("customer_id") if tpl.code == "T1" else None
     for group in tpl.any_of:
         names = [n for n in group]
-        for i in range(len(sheet)):
+        present = [sheet.values[n] for n in names if n in sheet.values]
+        candidates = [i for i, vs in enumerate(zip(*present)) if all(v is None for v in vs)] if present \
+            else range(len(sheet))
+        for i in candidates:
             if i in sheet.rejected:
                 continue
             if ids is not None and ids[i] is not None:
