@@ -326,9 +326,6 @@ def _v4(cur: "duckdb.DuckDBPyConnection") -> None:
             f UTINYINT,
             m UTINYINT,
             revenue DECIMAL(18,2) NOT NULL,
-            revenue_1m DECIMAL(18,2) NOT NULL,
-            revenue_3m DECIMAL(18,2) NOT NULL,
-            revenue_12m DECIMAL(18,2) NOT NULL,
             revenue_recent DECIMAL(18,2) NOT NULL,
             revenue_before DECIMAL(18,2) NOT NULL,
             purchases INTEGER NOT NULL,
@@ -339,8 +336,7 @@ def _v4(cur: "duckdb.DuckDBPyConnection") -> None:
             last_buy DATE,
             last_contact DATE,
             last_interaction DATE,
-            last_complaint DATE,
-            tags VARCHAR[]
+            last_complaint DATE
         )"""
     )
 

@@ -1,0 +1,204 @@
+"""Rule thresholds kept in the archive (`settings` table), with the defaults of PRODUCT.md.
+
+Every classification threshold of PRODUCT.md ("all thresholds are settings with these
+defaults") is one row of `settings` under the `segments.` prefix; a key that is not stored
+has its default. Readers call `segment_settings()` each time they need the values, so an admin
+who changes one (`set_segment_setting`) changes every result from the next computation on, with
+no restart. `SegmentSettings.signature` names a set of values: cached segment results are kept
+per signature (crm.segments), so results computed under old thresholds are never reused.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING, Any
+
+from crm.access import ADMIN, Actor
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from crm.db import Archive
+
+PREFIX = "segments."
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    name: str  # field of SegmentSettings; stored as PREFIX + name
+    label: str
+    default: int | float
+    kind: type  # int or float
+    minimum: float
+    maximum: float
+    unit: str
+    help: str
+
+    @property
+    def key(self) -> str:
+        return PREFIX + self.name
+
+
+SPECS: tuple[SettingSpec, ...] = (
+    SettingSpec("new_customer_months", "新成交客户期限", 3, int, 1, 36, "个月",
+                "首次购买距参考日不超过此期限（含当天）为新成交客户，超过为老客户"),
+    SettingSpec("churn_risk_months", "流失风险期限", 6, int, 1, 60, "个月",
+                "曾购买，但最近一次互动或交易距参考日已达此期限，为流失风险客户"),
+    SettingSpec("value_window_months", "客户价值统计期", 12, int, 1, 60, "个月",
+                "高/中/低价值按此期间内的消费（购买、续约减退货）计算"),
+    SettingSpec("high_value_top_percent", "高价值前百分比", 10, float, 0, 100, "%",
+                "统计期消费位列前此百分比（并列者同进）的客户为高价值"),
+    SettingSpec("high_value_floor", "高价值消费下限", 50_000, float, 0, 1e12, "元",
+                "统计期消费不低于此金额的客户，无论排名都是高价值"),
+    SettingSpec("rising_window_days", "潜力客户比较期", 90, int, 7, 365, "天",
+                "比较最近此天数与之前同样天数的消费"),
+    SettingSpec("rising_factor", "潜力客户增长倍数", 1.5, float, 1, 100, "倍",
+                "最近一期消费不低于前一期的此倍数（且大于 0）为潜力客户"),
+    SettingSpec("high_frequency_days", "高频互动统计期", 30, int, 1, 365, "天",
+                "统计最近此天数内的互动次数"),
+    SettingSpec("high_frequency_min", "高频互动次数", 3, int, 1, 1000, "次",
+                "统计期内互动达到此次数为高频互动"),
+    SettingSpec("sleeping_months", "沉睡期限", 3, int, 1, 60, "个月",
+                "最近一次互动距参考日已达此期限为沉睡客户"),
+    SettingSpec("complaint_months", "投诉统计期", 12, int, 1, 60, "个月",
+                "此期限内有投诉的客户为投诉客户"),
+    SettingSpec("rfm_window_months", "RFM 统计期", 12, int, 1, 120, "个月",
+                "F（购买次数）和 M（消费金额）按此期间统计；R 为距最近一次购买的天数"),
+    SettingSpec("rfm_min_customers", "RFM 最少客户数", 5, int, 5, 1_000_000, "位",
+                "有购买记录的客户少于此数时不做五分位打分"),
+)
+SPEC_BY_NAME = {s.name: s for s in SPECS}
+SPEC_BY_KEY = {s.key: s for s in SPECS}
+
+
+@dataclass(frozen=True)
+class SegmentSettings:
+    """The thresholds in force; the defaults are PRODUCT.md's."""
+    new_customer_months: int = 3
+    churn_risk_months: int = 6
+    value_window_months: int = 12
+    high_value_top_percent: float = 10
+    high_value_floor: float = 50_000
+    rising_window_days: int = 90
+    rising_factor: float = 1.5
+    high_frequency_days: int = 30
+    high_frequency_min: int = 3
+    sleeping_months: int = 3
+    complaint_months: int = 12
+    rfm_window_months: int = 12
+    rfm_min_customers: int = 5
+
+    @property
+    def signature(self) -> str:
+        """A stable text naming these values (part of the key of cached results)."""
+        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+
+    def replace(self, **changes: Any) -> "SegmentSettings":
+        values = asdict(self)
+        for name, value in changes.items():
+            values[name] = _validate(SPEC_BY_NAME[name], value)
+        return SegmentSettings(**values)
+
+
+assert [f.name for f in fields(SegmentSettings)] == [s.name for s in SPECS]
+assert all(getattr(SegmentSettings(), s.name) == s.default for s in SPECS)
+
+
+class SettingError(ValueError):
+    """A value that is not acceptable for a setting (the message says why, in Chinese)."""
+
+
+def _validate(spec: SettingSpec, value: Any) -> int | float:
+    if isinstance(value, bool):
+        raise SettingError(f"{spec.label}必须是数字")
+    try:
+        number = float(str(value).strip().replace(",", "").replace("，", "")) if isinstance(value, str) else float(value)
+    except (TypeError, ValueError):
+        raise SettingError(f"{spec.label}必须是数字，收到：{value!r}") from None
+    if not math.isfinite(number):
+        raise SettingError(f"{spec.label}必须是有限的数字")
+    if spec.kind is int:
+        if number != int(number):
+            raise SettingError(f"{spec.label}必须是整数，收到：{value}")
+        number = int(number)
+    if not spec.minimum <= number <= spec.maximum:
+        raise SettingError(f"{spec.label}必须在 {spec.minimum:g} 到 {spec.maximum:g} {spec.unit}之间，收到：{value}")
+    return number
+
+
+def _read(cur: "duckdb.DuckDBPyConnection") -> dict[str, str]:
+    rows = cur.execute("SELECT key, value FROM settings WHERE starts_with(key, ?)", [PREFIX]).fetchall()
+    return dict(rows)
+
+
+def segment_settings(source: "Archive | duckdb.DuckDBPyConnection") -> SegmentSettings:
+    """The thresholds stored in the archive; a missing or unreadable value falls back to its default."""
+    own = hasattr(source, "cursor") and hasattr(source, "transaction")
+    cur = source.cursor() if own else source  # type: ignore[union-attr]
+    try:
+        stored = _read(cur)
+    finally:
+        if own:
+            cur.close()
+    values: dict[str, Any] = {}
+    for spec in SPECS:
+        raw = stored.get(spec.key)
+        if raw is None:
+            continue
+        try:
+            values[spec.name] = _validate(spec, raw)
+        except SettingError:
+            continue  # a value written by hand that no longer validates: the default applies
+    return SegmentSettings(**values)
+
+
+def _require_admin(actor: Actor) -> None:
+    if actor.role != ADMIN:
+        raise PermissionError("只有管理员可以修改分类规则的阈值")
+
+
+def set_segment_setting(archive: "Archive", actor: Actor, name: str, value: Any) -> tuple[Any, Any]:
+    """Store one threshold (by field name, e.g. "high_value_floor"); returns (old, new). Admins only; audited."""
+    _require_admin(actor)
+    spec = SPEC_BY_NAME.get(name) or SPEC_BY_KEY.get(name)
+    if spec is None:
+        raise SettingError(f"没有名为 {name} 的分类阈值")
+    new = _validate(spec, value)
+    with archive.transaction() as tx:
+        old = getattr(segment_settings(tx), spec.name)
+        tx.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", [spec.key, str(new)])
+        tx.execute(
+            "INSERT INTO audit_log (user_name, action, entity, entity_id, detail) VALUES (?, 'setting', 'settings', ?, ?)",
+            [actor.username, spec.key, json.dumps({"old": old, "new": new}, ensure_ascii=False)],
+        )
+    return old, new
+
+
+def reset_segment_setting(archive: "Archive", actor: Actor, name: str) -> tuple[Any, Any]:
+    """Back to the PRODUCT.md default (the row is removed); returns (old, default). Admins only; audited."""
+    _require_admin(actor)
+    spec = SPEC_BY_NAME.get(name) or SPEC_BY_KEY.get(name)
+    if spec is None:
+        raise SettingError(f"没有名为 {name} 的分类阈值")
+    with archive.transaction() as tx:
+        old = getattr(segment_settings(tx), spec.name)
+        tx.execute("DELETE FROM settings WHERE key = ?", [spec.key])
+        tx.execute(
+            "INSERT INTO audit_log (user_name, action, entity, entity_id, detail) VALUES (?, 'setting', 'settings', ?, ?)",
+            [actor.username, spec.key, json.dumps({"old": old, "new": spec.default, "reset": True}, ensure_ascii=False)],
+        )
+    return old, spec.default
+
+
+def settings_rows(archive: "Archive") -> list[dict[str, Any]]:
+    """Every threshold with its label, value, default, unit and meaning (for an admin page or a caption)."""
+    current = segment_settings(archive)
+    return [{"name": s.name, "key": s.key, "label": s.label, "value": getattr(current, s.name), "default": s.default,
+             "unit": s.unit, "help": s.help} for s in SPECS]
+
+
+__all__ = [
+    "SPECS", "SegmentSettings", "SettingError", "SettingSpec", "reset_segment_setting", "segment_settings",
+    "set_segment_setting", "settings_rows",
+]
