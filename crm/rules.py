@@ -11,16 +11,21 @@ from __future__ import annotations
 
 from datetime import date
 
+from crm.settings import SPECS as _SPECS
+
 # ---------------------------------------------------------------- settings (PRODUCT.md defaults)
+# The default values are defined once, in crm.settings (where an admin can change them for the
+# segments engine); these module settings start from them.
+_DEFAULTS = {spec.name: spec.default for spec in _SPECS}
 PURCHASE_KINDS: tuple[str, ...] = ("购买", "续约")  # a purchase, for stage and revenue
 RETURN_KIND = "退货"  # subtracts from revenue, whatever the sign it was entered with
-NEW_CUSTOMER_MONTHS = 3  # first purchase at most this long before D → 新成交客户
-CHURN_RISK_MONTHS = 6  # last interaction/transaction at least this long before D → 流失风险客户
-VALUE_WINDOW_MONTHS = 12  # revenue window for 高价值 and the median
-HIGH_VALUE_TOP_PERCENT = 10  # top share of customers by revenue → 高价值
-HIGH_VALUE_FLOOR = 50_000  # 元; at least this much revenue → 高价值 regardless of rank
-RISING_WINDOW_DAYS = 90  # 潜力客户 compares the last window with the one before
-RISING_FACTOR = 1.5
+NEW_CUSTOMER_MONTHS = int(_DEFAULTS["new_customer_months"])  # first purchase at most this long before D → 新成交客户
+CHURN_RISK_MONTHS = int(_DEFAULTS["churn_risk_months"])  # no interaction/transaction this long → 流失风险客户
+VALUE_WINDOW_MONTHS = int(_DEFAULTS["value_window_months"])  # revenue window for 高价值 and the median
+HIGH_VALUE_TOP_PERCENT = _DEFAULTS["high_value_top_percent"]  # top share of customers by revenue → 高价值
+HIGH_VALUE_FLOOR = _DEFAULTS["high_value_floor"]  # 元; at least this much revenue → 高价值 regardless of rank
+RISING_WINDOW_DAYS = int(_DEFAULTS["rising_window_days"])  # 潜力客户 compares the last window with the one before
+RISING_FACTOR = _DEFAULTS["rising_factor"]
 
 STAGES = ("潜在客户", "新成交客户", "老客户", "流失风险客户")
 VALUES = ("高价值", "中价值", "低价值", "潜力客户")
