@@ -903,18 +903,43 @@ def _members(cur: "duckdb.DuckDBPyConnection", run: SegmentRun, filters: Segment
     return cur.execute(sql, args)
 
 
-def _ranks(cur: "duckdb.DuckDBPyConnection", run: SegmentRun, revenues: list[float]) -> list[int]:
-    """1 + the number of customers of the run earning strictly more, for each revenue."""
-    if not revenues:
-        return []
-    exprs = ", ".join(f"count(*) FILTER (revenue > ?)" for _ in revenues)
-    row = fetch_one(cur, f"SELECT {exprs} FROM segment_members WHERE run_id = ?", [*revenues, run.run_id])
-    return [int(x) + 1 for x in row]
+def _ranks(cur: "duckdb.DuckDBPyConnection", run: SegmentRun, ids: list[str]) -> dict[str, int]:
+    """1 + the number of customers of the run earning strictly more, for 高价值 customers among `ids`.
+
+    Everyone earning more than a 高价值 customer is 高价值 too, so ranking that group alone gives
+    the rank in the whole archive.
+    """
+    if not ids:
+        return {}
+    marks = ", ".join("?" * len(ids))
+    return dict(cur.execute(f"""
+        SELECT customer_id, rnk FROM (
+            SELECT customer_id, rank() OVER (ORDER BY revenue DESC) AS rnk
+            FROM segment_members WHERE run_id = ? AND value = 0)
+        WHERE customer_id IN ({marks})""", [run.run_id, *ids]).fetchall())
+
+
+def _display_row(m: dict[str, Any], run: SegmentRun, rank: int | None, focus: str | None,
+                 name: Any, company: Any, tags: Sequence[str] | None) -> dict[str, Any]:
+    segs = explain(m, run, rank)
+    shown = [s for s in segs if s.dimension == focus] if focus else []
+    if len(shown) == 1:
+        reason = shown[0].reason  # its label is in the list's own column
+    else:
+        reason = "；".join(f"{s.label}：{s.reason}" for s in (shown or segs[:2]))
+    return {
+        "客户编号": m["customer_id"], "姓名": name, "公司": company,
+        "负责人": m["owner"], "地区": m["region"], "行业": m["industry"], "标签": "、".join(tags or []),
+        "需求阶段": STAGES[m["stage"]], "客户价值": VALUES[m["value"]],
+        "行为特征": "、".join(behaviour_labels(m["behaviour"])),
+        "RFM": RFM_SEGMENTS[int(m["rfm"])] if m["rfm"] is not None and not pd.isna(m["rfm"]) else None,
+        "近12个月收入": float(m["revenue"]), "分类原因": reason,
+    }
 
 
 def _drill_rows(reader: "PersonalData", run: SegmentRun, members: list[dict[str, Any]],
                 cur: "duckdb.DuckDBPyConnection", focus: str | None) -> list[dict[str, Any]]:
-    """Members → display rows: personal fields through PersonalData (masked for the actor), labels, reasons."""
+    """A page of members → display rows: personal fields through PersonalData (masked for the actor), labels, reasons."""
     if not members:
         return []
     ids = [m["customer_id"] for m in members]
@@ -924,25 +949,12 @@ def _drill_rows(reader: "PersonalData", run: SegmentRun, members: list[dict[str,
                                             where=f"t.customer_id IN ({marks})", params=ids, cur=cur)}
     tags = dict(cur.execute("SELECT customer_id, list_sort(list_distinct(list(tag))) FROM customer_tags "
                             f"WHERE customer_id IN ({marks}) GROUP BY customer_id", ids).fetchall())
-    high = [m for m in members if m["value"] == 0]
-    ranks = dict(zip([m["customer_id"] for m in high], _ranks(cur, run, [float(m["revenue"]) for m in high])))
+    ranks = _ranks(cur, run, [m["customer_id"] for m in members if m["value"] == 0])
     out = []
     for m in members:
-        segs = explain(m, run, ranks.get(m["customer_id"]))
-        shown = [s for s in segs if s.dimension == focus] if focus else []
-        if len(shown) == 1:
-            reason = shown[0].reason  # its label is in the list's own column
-        else:
-            reason = "；".join(f"{s.label}：{s.reason}" for s in (shown or segs[:2]))
         person = people.get(m["customer_id"], (m["customer_id"], None, None))
-        out.append({
-            "客户编号": m["customer_id"], "姓名": person[1], "公司": person[2],
-            "负责人": m["owner"], "地区": m["region"], "行业": m["industry"], "标签": "、".join(tags.get(m["customer_id"]) or []),
-            "需求阶段": STAGES[m["stage"]], "客户价值": VALUES[m["value"]],
-            "行为特征": "、".join(behaviour_labels(m["behaviour"])),
-            "RFM": RFM_SEGMENTS[int(m["rfm"])] if m["rfm"] is not None and not pd.isna(m["rfm"]) else None,
-            "近12个月收入": float(m["revenue"]), "分类原因": reason,
-        })
+        out.append(_display_row(m, run, ranks.get(m["customer_id"]), focus, person[1], person[2],
+                                tags.get(m["customer_id"])))
     return out
 
 
@@ -967,23 +979,44 @@ def drill_page(reader: "PersonalData", run: SegmentRun, filters: SegmentFilters,
 
 
 def drill_chunks(reader: "PersonalData", run: SegmentRun, filters: SegmentFilters, drill: Drill | None,
-                 chunk: int = 5_000) -> Iterator[list[tuple[Any, ...]]]:
-    """Every customer behind a drill-down, in masked chunks of display rows (for an export)."""
+                 chunk: int = 10_000) -> Iterator[list[tuple[Any, ...]]]:
+    """Every customer behind a drill-down, in chunks of display rows (for an export), masked for the reader.
+
+    One streamed query joins the members to their names (through PersonalData's select list and
+    masking), tags and revenue ranks, so a list of any length costs one pass, not a lookup per chunk.
+    """
+    where, params = filters.sql("sm")
+    cond, cparams = drill.sql("sm") if drill else ("TRUE", [])
+    select, source = reader.select_sql("customers", ["name", "company"], alias="c")
+    columns = [*_MEMBER_COLS, "tags", "rnk", "name", "company"]
+    sql = f"""
+        SELECT {', '.join('sm.' + c for c in _MEMBER_COLS)}, tg.tags, rk.rnk, {select}
+        FROM segment_members sm
+        LEFT JOIN {source} ON c.customer_id = sm.customer_id
+        LEFT JOIN (SELECT customer_id, list_sort(list_distinct(list(tag))) AS tags FROM customer_tags
+                   GROUP BY customer_id) tg ON tg.customer_id = sm.customer_id
+        LEFT JOIN (SELECT customer_id, rank() OVER (ORDER BY revenue DESC) AS rnk FROM segment_members
+                   WHERE run_id = ? AND value = 0) rk ON rk.customer_id = sm.customer_id
+        WHERE sm.run_id = ? AND {where} AND {cond}
+        ORDER BY sm.revenue DESC, sm.customer_id"""
+    focus = _FOCUS.get(drill.kind.split(":")[0] if drill else "", None)
+    if drill and drill.kind.startswith("migration:"):
+        focus = DIMENSIONS[drill.kind.split(":")[2]]
     cur = reader.archive.cursor()
-    side = reader.archive.cursor()
     try:
-        res = _members(cur, run, filters, drill, None)
-        focus = _FOCUS.get(drill.kind.split(":")[0] if drill else "", None)
-        if drill and drill.kind.startswith("migration:"):
-            focus = DIMENSIONS[drill.kind.split(":")[2]]
+        res = cur.execute(sql, [run.run_id, run.run_id, *params, *cparams])
         while True:
             batch = res.fetchmany(chunk)
             if not batch:
                 return
-            rows = _drill_rows(reader, run, [dict(zip(_MEMBER_COLS, r)) for r in batch], side, focus)
-            yield [tuple(r[c] for c in DRILL_COLUMNS) for r in rows]
+            out = []
+            for row in reader.mask_rows("customers", columns, batch):
+                m = dict(zip(columns, row))
+                rank = int(m["rnk"]) if m["rnk"] is not None else None
+                shown = _display_row(m, run, rank, focus, m["name"], m["company"], m["tags"])
+                out.append(tuple(shown[c] for c in DRILL_COLUMNS))
+            yield out
     finally:
-        side.close()
         cur.close()
 
 
@@ -996,7 +1029,7 @@ def customer_segments(archive: "Archive", run: SegmentRun, customer_id: str) -> 
         if row is None:
             return []
         member = dict(zip(_MEMBER_COLS, row))
-        rank = _ranks(cur, run, [float(member["revenue"])])[0] if member["value"] == 0 else None
+        rank = _ranks(cur, run, [customer_id]).get(customer_id) if member["value"] == 0 else None
     finally:
         cur.close()
     segs = explain(member, run, rank)

@@ -301,7 +301,8 @@ def tables_view(run: S.SegmentRun, filters: S.SegmentFilters, version: str, sett
         **_money_config("期初客户数", "本期新增", "本期回流", "本期流失", "期末客户数", "净增减", "老客户收入", "新客户收入", "收入合计")})
     st.caption("客户指有效客户（新成交客户、老客户）。期末 = 期初 + 新增 + 回流 − 流失；新增为本期首次购买，回流为期初已流失、期末重新活跃，"
                "流失为期初有效（或本期新增）而期末不再有效。收入为该期间的购买、续约减退货，按客户首次购买在期前（老客户）或期内（新客户）划分。")
-    _download("导出客户增减分析表（.xlsx）", "seg_dl_growth", "客户增减分析表", [("客户增减分析表", growth)], run.as_of, filters,
+    out = growth.assign(增减率=(growth["增减率"] * 100).round(2)).rename(columns={"增减率": "增减率（%）"})
+    _download("导出客户增减分析表（.xlsx）", "seg_dl_growth", "客户增减分析表", [("客户增减分析表", out)], run.as_of, filters,
               [f"期间：{S.GROWTH_PERIODS[int(months or 1)]}，与上一同长期间比较"])
 
     st.markdown("#### 客户区域分析表")
@@ -317,7 +318,11 @@ def tables_view(run: S.SegmentRun, filters: S.SegmentFilters, version: str, sett
                      "收入占比": st.column_config.NumberColumn(format="%.1f%%"),
                      "收入": st.column_config.NumberColumn(f"近{run.settings.value_window_months}个月收入", format="localized"),
                      **_money_config("户均收入", "客户数", "高价值客户数")})
-    _download("导出客户区域分析表（.xlsx）", "seg_dl_region", "客户区域分析表", [("客户区域分析表", region)], run.as_of, filters,
+    out = region.assign(客户占比=(region["客户占比"] * 100).round(2), 收入占比=(region["收入占比"] * 100).round(2),
+                        收入=region["收入"].round(2), 户均收入=region["户均收入"].round(2)).rename(
+        columns={"客户占比": "客户占比（%）", "收入占比": "收入占比（%）", "收入": f"近{run.settings.value_window_months}个月收入（元）",
+                 "户均收入": "户均收入（元）"})
+    _download("导出客户区域分析表（.xlsx）", "seg_dl_region", "客户区域分析表", [("客户区域分析表", out)], run.as_of, filters,
               [f"收入：近 {run.settings.value_window_months} 个月（购买、续约减退货）"])
 
 
