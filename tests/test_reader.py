@@ -9,11 +9,11 @@ import random
 import zipfile
 from pathlib import Path
 
-from msoffcrypto.format.ooxml import OOXMLFile
-import openpyxl
 import pytest
 import xlwt
+from msoffcrypto.format.ooxml import OOXMLFile
 
+from conftest import write_xlsx
 from crm.reader import FileReadError, Workbook, decode_text, max_upload_bytes, read_workbook
 
 HEADER = ["客户姓名", "联系电话", "金额", "备注"]
@@ -28,17 +28,6 @@ def csv_bytes(encoding: str, delimiter: str = ",", rows: list[list[str]] | None 
     buf = io.StringIO()
     csv.writer(buf, delimiter=delimiter, lineterminator="\r\n").writerows([HEADER, *(rows or ROWS)])
     return buf.getvalue().encode(encoding)
-
-
-def write_xlsx(path: Path, sheets: dict[str, list[list]]) -> Path:
-    wb = openpyxl.Workbook()
-    wb.remove(wb.active)
-    for name, rows in sheets.items():
-        ws = wb.create_sheet(name)
-        for row in rows:
-            ws.append(row)
-    wb.save(path)
-    return path
 
 
 def read_error(*args, **kwargs) -> str:
