@@ -63,6 +63,15 @@ def get_archive() -> Archive:
     return _archive_for(str(resolve_db_path()))
 
 
+EMPTY_CELL = "—"
+
+
+def show_table(frame: object, **options: object) -> object:
+    """Every table in the app: no index column, full width, and "—" in an empty cell
+    (Streamlit's `placeholder` is the text it shows for a missing value)."""
+    return st.dataframe(frame, hide_index=True, width="stretch", placeholder=EMPTY_CELL, **options)
+
+
 def ensure_app_navigation() -> None:
     """Called first by every page file.
 
@@ -108,6 +117,12 @@ def _template_label(code: object) -> object:
     return f"{template.code} {template.title}" if template else code
 
 
+def _alarm_tile(column: object, label: str, count: int, alarm: str, calm: str, help_text: str) -> None:
+    """A count that is only good at zero: red note when above it, grey otherwise."""
+    column.metric(label, count, delta=alarm if count else calm, delta_color="inverse" if count else "off",  # type: ignore[attr-defined]
+                  delta_arrow="off", border=True, height="stretch", help=help_text)
+
+
 def home() -> None:
     st.title("档案概况")
     today = date.today()
@@ -127,26 +142,10 @@ def home() -> None:
     tiles = st.columns(6)
     tiles[0].metric("客户总数", vital["customers"], border=True, height="stretch")
     tiles[1].metric("待跟进", vital["follow_ups_open"], border=True, height="stretch", help="状态为「待跟进」的跟进计划")
-    tiles[2].metric(
-        "已逾期",
-        overdue,
-        delta="需尽快处理" if overdue else "无逾期",
-        delta_color="inverse" if overdue else "off",
-        delta_arrow="off",
-        border=True, height="stretch",
-        help="待跟进且计划日期早于今天",
-    )
+    _alarm_tile(tiles[2], "已逾期", overdue, "需尽快处理", "无逾期", "待跟进且计划日期早于今天")
     tiles[3].metric("今日到期", vital["follow_ups_due_today"], border=True, height="stretch", help=f"计划日期为今天（{today:%Y-%m-%d}）")
     tiles[4].metric("未结投诉", vital["complaints_open"], border=True, height="stretch", help="已受理且尚未解决的投诉")
-    tiles[5].metric(
-        "超期投诉",
-        late,
-        delta="超过承诺期限" if late else "均在期限内",
-        delta_color="inverse" if late else "off",
-        delta_arrow="off",
-        border=True, height="stretch",
-        help="未结且已超过承诺解决日期",
-    )
+    _alarm_tile(tiles[5], "超期投诉", late, "超过承诺期限", "均在期限内", "未结且已超过承诺解决日期")
 
     st.subheader("最近导入")
     if batches.empty:
@@ -156,10 +155,8 @@ def home() -> None:
             template=batches["template"].map(_template_label),
             status=batches["status"].map(lambda s: BATCH_STATUS_LABELS.get(s, s)),
         ).rename(columns=RECENT_BATCH_LABELS)
-        st.dataframe(
+        show_table(
             shown,
-            hide_index=True,
-            placeholder="—",
             column_config={
                 "批次": st.column_config.NumberColumn(format="%d"),
                 "时间": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),

@@ -224,21 +224,20 @@ def segment_run(archive: "Archive", as_of: dt.date, *, version: str | None = Non
     settings = settings or segment_settings(archive)
     version = version or data_version(archive)
     key = [as_of, version, settings.signature]
-    cur = archive.cursor()
-    try:
-        row = fetch_one(cur, "SELECT run_id, as_of, month_end, customers, stats, seconds FROM segment_runs "
-                             "WHERE as_of = ? AND data_version = ? AND settings_version = ?", key)
-    finally:
-        cur.close()
+
+    def cached() -> tuple | None:
+        cur = archive.cursor()
+        try:
+            return fetch_one(cur, "SELECT run_id, as_of, month_end, customers, stats, seconds FROM segment_runs "
+                                  "WHERE as_of = ? AND data_version = ? AND settings_version = ?", key)
+        finally:
+            cur.close()
+
+    row = cached()
     if row:
         return _run_from_row(row, settings)
     with _lock_for(archive):
-        cur = archive.cursor()
-        try:  # another session may have computed it while this one waited
-            row = fetch_one(cur, "SELECT run_id, as_of, month_end, customers, stats, seconds FROM segment_runs "
-                                 "WHERE as_of = ? AND data_version = ? AND settings_version = ?", key)
-        finally:
-            cur.close()
+        row = cached()  # another session may have computed it while this one waited
         if row:
             return _run_from_row(row, settings)
         return _compute(archive, as_of, settings, version)

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from app import current_actor, ensure_app_navigation, get_archive
+from app import current_actor, ensure_app_navigation, get_archive, show_table
 from crm.access import PersonalData
 from crm.edits import EDITABLE, EditError, add_interaction, plan_follow_up, update_customer
 from crm.profile import FIELD_LABELS, SURVEY_LABELS, Profile, load_profile
@@ -57,8 +57,7 @@ def _field_error(errors: dict[str, str], name: str) -> None:
 def search_view() -> None:
     st.title("客户查询")
     options = filter_options(archive)
-    text = st.text_input("搜索", key="cus_q", placeholder="姓名 / 拼音或首字母（zhangwei、zw）/ 电话任意几位 / 邮箱 / 公司 / 客户编号 / 标签",
-                         label_visibility="collapsed")
+    text = st.text_input("搜索：姓名、拼音或首字母（zhangwei、zw）、电话任意几位、邮箱、公司、客户编号、标签", key="cus_q")
     cols = st.columns(6)
     chosen: dict[str, str | None] = {}
     for col, (key, label, values) in zip(cols, [
@@ -89,8 +88,7 @@ def search_view() -> None:
         "公司": r.get("company"), "负责人": r.get("owner"), "地区": r.get("region"), "行业": r.get("industry"),
         "标签": "、".join(r.get("tags") or []),
     } for r in result.rows])
-    event = st.dataframe(frame, hide_index=True, on_select="rerun", selection_mode="single-row", key="cus_table",
-                         placeholder="—", width="stretch")
+    event = show_table(frame, on_select="rerun", selection_mode="single-row", key="cus_table")
     rows = event.selection.rows if event and event.selection else []
     if rows:
         _open(frame.iloc[rows[0]]["客户编号"])
@@ -108,7 +106,7 @@ def search_view() -> None:
 # ------------------------------------------------------------------ profile
 def _pairs(profile: Profile, section: dict[str, Any]) -> None:
     rows = [(label, "—" if value in (None, "") else str(value)) for label, value in profile.labelled(section)]
-    st.dataframe(pd.DataFrame(rows, columns=["项目", "内容"]), hide_index=True, width="stretch", placeholder="—")
+    show_table(pd.DataFrame(rows, columns=["项目", "内容"]))
 
 
 def profile_view(customer_id: str) -> None:
@@ -177,9 +175,8 @@ def profile_view(customer_id: str) -> None:
                    + ("；常购：" + "、".join(f"{k}（{n}）" for k, n in (h.top_products or h.top_notes)[:5])
                       if (h.top_products or h.top_notes) else ""))
         if profile.transactions:
-            st.dataframe(pd.DataFrame([{"日期": t.date, "类型": t.kind, "金额": t.amount, "评价": t.rating,
+            show_table(pd.DataFrame([{"日期": t.date, "类型": t.kind, "金额": t.amount, "评价": t.rating,
                                         "备注": t.note} for t in profile.transactions]),
-                         hide_index=True, width="stretch", placeholder="—",
                          column_config={"金额": st.column_config.NumberColumn(format="¥%.2f")})
             st.caption(f"共 {profile.transaction_count} 笔，显示最近 {len(profile.transactions)} 笔")
     with tabs[4]:
@@ -187,11 +184,11 @@ def profile_view(customer_id: str) -> None:
         st.caption(f"共 {s.total} 起 · 处理中 {s.open} · 按期办结 {s.kept} · 超期办结 {s.breached} · "
                    f"已超期未结 {s.open_late} · 损失 {_money(s.loss)}")
         if profile.complaints:
-            st.dataframe(pd.DataFrame([{
+            show_table(pd.DataFrame([{
                 "受理编号": x.complaint_id, "日期": x.date, "类型": x.kind, "事由": x.reason, "紧急程度": x.urgency,
                 "状态": x.status, "时限": x.sla_label, "承诺期限": x.promised_by, "处理完成": x.resolved_on,
                 "处理方式": x.resolution, "处理结果": x.outcome, "满意度": x.satisfaction,
-            } for x in profile.complaints]), hide_index=True, width="stretch", placeholder="—")
+            } for x in profile.complaints]))
     with tabs[5]:
         sat = profile.satisfaction
         st.caption(f"调查 {sat.survey_count} 次（最近 {sat.last_survey or '—'}）· 综合 "
@@ -203,15 +200,15 @@ def profile_view(customer_id: str) -> None:
             st.markdown(f"- {day}：{comment}")
     with tabs[6]:
         if profile.open_follow_ups:
-            st.dataframe(pd.DataFrame([{"计划日期": f.due, "逾期天数": f.overdue_days or None, "方式": f.channel,
+            show_table(pd.DataFrame([{"计划日期": f.due, "逾期天数": f.overdue_days or None, "方式": f.channel,
                                         "内容": f.content, "目标": f.goal, "负责人": f.owner}
-                                       for f in profile.open_follow_ups]), hide_index=True, width="stretch", placeholder="—")
+                                       for f in profile.open_follow_ups]))
         else:
             st.info("没有待办的跟进计划。")
         if profile.past_follow_ups:
             st.caption("过往跟进")
-            st.dataframe(pd.DataFrame([{"计划日期": f.due, "状态": f.status, "完成时间": f.done_at, "内容": f.content}
-                                       for f in profile.past_follow_ups]), hide_index=True, width="stretch", placeholder="—")
+            show_table(pd.DataFrame([{"计划日期": f.due, "状态": f.status, "完成时间": f.done_at, "内容": f.content}
+                                       for f in profile.past_follow_ups]))
     with tabs[7]:
         for s in profile.segments:
             st.markdown(f"**{s.dimension} · {s.label}** — {s.reason}")

@@ -10,7 +10,7 @@ from functools import partial
 
 import streamlit as st
 
-from app import current_actor, ensure_app_navigation, get_archive
+from app import current_actor, ensure_app_navigation, get_archive, show_table
 from crm import import_view as V
 from crm.batches import UndoError, undo_batch
 from crm.reader import max_upload_bytes
@@ -106,16 +106,16 @@ def show_sheet_preview(entry: V.UploadEntry, batch, task: V.MappingTask | None) 
     warnings = V.problems_frame(batch, "warning")
     if not changes.empty:
         st.markdown(f"将更新的记录（{changes['记录编号'].nunique()} 条，{len(changes)} 处改动）")
-        st.dataframe(changes, hide_index=True, width="stretch",
+        show_table(changes,
                      column_config={"行号": st.column_config.NumberColumn(format="%d", width="small")})
     if not errors.empty:
         st.markdown(f"将被拒绝的行（{len(batch.rejected_rows)} 行）")
-        st.dataframe(errors, hide_index=True, width="stretch",
+        show_table(errors,
                      column_config={"行号": st.column_config.NumberColumn(format="%d", width="small"),
                                     "原因": st.column_config.TextColumn(width="large")})
     if not warnings.empty:
         with st.expander(f"提示（{len(warnings)} 条，不影响导入）"):
-            st.dataframe(warnings, hide_index=True, width="stretch",
+            show_table(warnings,
                          column_config={"行号": st.column_config.NumberColumn(format="%d", width="small"),
                                         "说明": st.column_config.TextColumn(width="large")})
     if task is not None:
@@ -159,7 +159,7 @@ def show_result(entry: V.UploadEntry) -> None:
     _count_tiles(totals)
     rows = [{"工作表": b.sheet, "模板": V.template_label(b.template), "批次": b.batch_id, "读取行数": b.rows_read,
              **V.counts(b)} for b in report.batches]
-    st.dataframe(rows, hide_index=True, width="stretch")
+    show_table(rows)
     if entry.rejects:
         st.download_button("下载被拒绝的行（.xlsx，改正后可直接重新上传）", data=entry.rejects, file_name=entry.rejects_name,
                            mime=V.XLSX_MIME, key=f"imp_rejects_{entry.key}", icon=":material/download:",
@@ -169,7 +169,7 @@ def show_result(entry: V.UploadEntry) -> None:
                 errors = V.problems_frame(b, "error")
                 if not errors.empty:
                     st.caption(f"工作表「{b.sheet}」")
-                    st.dataframe(errors, hide_index=True, width="stretch")
+                    show_table(errors)
     for skipped in report.skipped_sheets:
         st.warning(f"工作表「{skipped.sheet}」已跳过：{skipped.reason}", icon=":material/block:")
 
@@ -247,7 +247,7 @@ st.caption("下载后填写再上传，无需列映射：带 * 的是必填列�
 buttons = st.columns(4)
 for n, (code, label, file_name) in enumerate(V.TEMPLATE_DOWNLOADS):
     buttons[n % 4].download_button(label, data=partial(V.blank_template_bytes, code), file_name=file_name,
-                                   mime=V.XLSX_MIME, key=f"imp_tpl_{code}", on_click="ignore", width="stretch",
+                                   mime=V.XLSX_MIME, key=f"imp_tpl_{code}", on_click="ignore",
                                    icon=":material/download:")
 
 
@@ -265,7 +265,7 @@ def confirm_undo(batch: dict) -> None:
                 f"- 将删除该批次新建的 {batch['created']} 条记录"
                 + (f"，并把它更新过的 {batch['updated']} 条记录恢复为原值" if batch["updated"] else ""))
     left, right = st.columns(2)
-    if left.button("确认撤销", type="primary", key="imp_undo_confirm", width="stretch"):
+    if left.button("确认撤销", type="primary", key="imp_undo_confirm"):
         try:
             result = undo_batch(archive, int(bid), actor.username)
         except UndoError as exc:
@@ -274,7 +274,7 @@ def confirm_undo(batch: dict) -> None:
         _clear_pending()
         _flash("history", "success", V.undo_message(result))
         st.rerun()
-    if right.button("取消", key="imp_undo_cancel", width="stretch"):
+    if right.button("取消", key="imp_undo_cancel"):
         _clear_pending()
         st.rerun()
 

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from app import current_actor, ensure_app_navigation, get_archive
+from app import current_actor, ensure_app_navigation, get_archive, show_table
 from crm import segment_charts as C
 from crm import segments as S
 from crm.access import ADMIN, PersonalData
@@ -115,7 +115,7 @@ def _drill_from_state(state: dict[str, Any] | None, version: str, settings: Any)
 
 def _chart(fig: Any, key: str, before: str | None = None) -> None:
     st.plotly_chart(fig, key=key, on_select=lambda: _on_select(key, before), selection_mode="points",
-                    config=C.CONFIG, width="stretch")
+                    config=C.CONFIG)
 
 
 # ------------------------------------------------------------------ exports
@@ -137,7 +137,7 @@ def settings_panel(settings: Any) -> None:
         st.caption("以下阈值保存在档案中，修改后立即按新阈值重新计算（无需重启）。规则的完整说明见 PRODUCT.md「Classification rules」。")
         rows = [{"阈值": s.label, "当前值": getattr(settings, s.name), "默认值": s.default, "单位": s.unit, "含义": s.help}
                 for s in SPECS]
-        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+        show_table(pd.DataFrame(rows))
         if actor.role != ADMIN:
             st.caption("只有管理员可以修改阈值。")
             return
@@ -274,7 +274,7 @@ def migration_view(run: S.SegmentRun, filters: S.SegmentFilters, version: str, s
         st.markdown("**流向图**")
         st.plotly_chart(C.sankey_figure(frame, sources, targets, f"{start:%m-%d}", f"{end:%m-%d}",
                                         height=max(360, 46 * len(set(frame.source)) + 120)),
-                        config=C.CONFIG, width="stretch", key="seg_sankey")
+                        config=C.CONFIG, key="seg_sankey")
     matrix = frame.pivot_table(index="source", columns="target", values="customers", aggfunc="sum", fill_value=0)
     matrix = matrix.reindex(index=[s for s in sources if s in matrix.index],
                             columns=[t for t in targets if t in matrix.columns]).reset_index()
@@ -296,7 +296,7 @@ def tables_view(run: S.SegmentRun, filters: S.SegmentFilters, version: str, sett
     for col in ("老客户收入", "新客户收入", "收入合计"):
         shown[col] = shown[col].round(0).astype("Int64")
     shown["增减率"] = shown["增减率"] * 100
-    st.dataframe(shown, hide_index=True, width="stretch", placeholder="—", column_config={
+    show_table(shown, column_config={
         "增减率": st.column_config.NumberColumn(format="%.1f%%"),
         **_money_config("期初客户数", "本期新增", "本期回流", "本期流失", "期末客户数", "净增减", "老客户收入", "新客户收入", "收入合计")})
     st.caption("客户指有效客户（新成交客户、老客户）。期末 = 期初 + 新增 + 回流 − 流失；新增为本期首次购买，回流为期初已流失、期末重新活跃，"
@@ -312,7 +312,7 @@ def tables_view(run: S.SegmentRun, filters: S.SegmentFilters, version: str, sett
         shown[col] = shown[col].round(0).astype("Int64")
     for col in ("客户占比", "收入占比"):
         shown[col] = shown[col] * 100
-    st.dataframe(shown, hide_index=True, width="stretch", placeholder="—", height=min(38 + 35 * len(shown), 460),
+    show_table(shown, height=min(38 + 35 * len(shown), 460),
                  column_config={
                      "客户占比": st.column_config.NumberColumn(format="%.1f%%"),
                      "收入占比": st.column_config.NumberColumn(format="%.1f%%"),
@@ -345,8 +345,8 @@ def drill_view(run: S.SegmentRun, filters: S.SegmentFilters, drill: S.Drill | No
     frame = S.drill_page(reader, run, filters, drill, page, PAGE_SIZE)
     frame.insert(1, "档案", ["/customers?id=" + str(c) for c in frame["客户编号"]])
     key = f"seg_list_{abs(hash((drill, filters, run.run_id, page))) % 10**9}"
-    event = st.dataframe(frame, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
-                         key=key, placeholder="—", column_config={
+    event = show_table(frame, on_select="rerun", selection_mode="single-row",
+                         key=key, column_config={
                              "档案": st.column_config.LinkColumn("档案", display_text="打开", width="small"),
                              "姓名": st.column_config.TextColumn(width="medium"),
                              "近12个月收入": st.column_config.NumberColumn(

@@ -32,7 +32,7 @@ def test_search_by_initials_open_profile_log_contact_and_reload(streamlit_app_fa
     assert_no_exception(page)
     expect(page.locator("h1")).to_have_text("客户查询")
 
-    box = page.get_by_placeholder("姓名 / 拼音或首字母", exact=False)
+    box = page.get_by_label("搜索：姓名、拼音或首字母", exact=False)
     box.fill("zw")
     box.press("Enter")
     wait_for_app(page)
