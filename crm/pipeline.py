@@ -810,12 +810,6 @@ def _write_complaints(ctx: _Ctx, batch_id: int, sheet: CleanSheet, result: Sheet
         if sheet.values["urgency"][i] is None:
             sheet.values["urgency"][i] = "一般"
     given = [sheet.get("complaint_id", i) for i in idx]
-    known: dict[str, dict[str, Any]] = {}
-    if any(given):
-        cols = ", ".join(["complaint_id", "customer_id", *_T6_FIELDS])
-        for row in ctx.cur.execute(f"SELECT {cols} FROM complaints WHERE complaint_id IN (SELECT unnest(?))",
-                                   [[g for g in given if g]]).fetchall():
-            known[row[0]] = dict(zip(["complaint_id", "customer_id", *_T6_FIELDS], row))
     # Without an id, the same customer + date + reason is the same complaint.
     same: dict[tuple[str, dt.date, str], str] = {}
     if idx:
@@ -823,20 +817,24 @@ def _write_complaints(ctx: _Ctx, batch_id: int, sheet: CleanSheet, result: Sheet
                 "SELECT customer_id, date, reason, complaint_id FROM complaints WHERE customer_id IN (SELECT unnest(?))",
                 [list({links[i] for i in idx})]).fetchall():
             same.setdefault((cid, day, reason), comp)
+    matched = [comp or same.get((links[i], sheet.get("date", i), sheet.get("reason", i))) for i, comp in zip(idx, given)]
+    known: dict[str, dict[str, Any]] = {}  # archived complaints this sheet refers to, read in one query
+    if any(matched):
+        cols = ["complaint_id", "customer_id", *_T6_FIELDS]
+        for row in ctx.cur.execute(f"SELECT {', '.join(cols)} FROM complaints WHERE complaint_id IN (SELECT unnest(?))",
+                                   [sorted({m for m in matched if m})]).fetchall():
+            known[row[0]] = dict(zip(cols, row))
     changes: list[Change] = []
     new: list[int] = []
     updated: set[str] = set()
     in_file: set[str] = set()
-    for i, comp in zip(idx, given):
+    for i, comp in zip(idx, matched):
         row = sheet.row_numbers[i]
-        comp = comp or same.get((links[i], sheet.get("date", i), sheet.get("reason", i)))
         if comp and comp in in_file:
             sheet.warn(i, "complaint_id", "受理编号在本表中重复，已跳过", comp)
             result.duplicates += 1
             continue
-        if comp and comp in known or (comp and comp in same.values()):
-            if comp not in known:
-                known.update(_load_complaint(ctx.cur, comp))
+        if comp and comp in known:
             in_file.add(comp)
             old = known[comp]
             row_changed = False
@@ -884,13 +882,6 @@ def _write_complaints(ctx: _Ctx, batch_id: int, sheet: CleanSheet, result: Sheet
         _insert(ctx.cur, "complaints", arrays)
     result.created = len(new)
     result.updated = len(updated)
-
-
-def _load_complaint(cur: duckdb.DuckDBPyConnection, comp: str) -> dict[str, dict[str, Any]]:
-    cols = ["complaint_id", "customer_id", *_T6_FIELDS]
-    row = cur.execute(f"SELECT {', '.join(cols)} FROM complaints WHERE complaint_id = ?", [comp]).fetchall()
-    row = row[0] if row else None
-    return {comp: dict(zip(cols, row))} if row else {}
 
 
 # ------------------------------------------------------------------ T7 surveys
