@@ -149,27 +149,28 @@ def undo_batch(archive: Archive, batch_id: int, user: str) -> UndoResult:
         if dependants:
             names = "、".join("手工录入" if b is None else f"批次 {b}" for (b,) in dependants[:5])
             raise UndoError(f"批次 {batch_id} 新建的客户已被后续数据引用（{names}），请先撤销那些批次")
-        changes = cur.execute(
-            "SELECT table_name, row_key, field, old_value, new_value FROM batch_changes WHERE batch_id = ? "
-            "ORDER BY rowid DESC", [batch_id]).fetchall()
         restored, kept = 0, []
-        for table, key, name, old, new in changes:
+        groups = cur.execute("SELECT DISTINCT table_name, field FROM batch_changes WHERE batch_id = ? ORDER BY 1, 2",
+                             [batch_id]).fetchall()
+        for table, name in groups:  # one comparison and one UPDATE per field, however many rows
             key_col, types = UPDATABLE[table]
             sql_type = types[name]
-            current = cur.execute(
-                f"SELECT CAST({name} AS VARCHAR), CAST(CAST(? AS {sql_type}) AS VARCHAR) FROM {table} WHERE {key_col} = ?",
-                [new, int(key) if key_col == "id" else key]).fetchall()
-            current = current[0] if current else None
-            if current is None:
-                continue
-            if current[0] != current[1]:
-                kept.append(f"{table}:{key}.{name}")
-                continue
-            cur.execute(f"UPDATE {table} SET {name} = CAST(? AS {sql_type}) WHERE {key_col} = ?",
-                        [old, int(key) if key_col == "id" else key])
-            restored += 1
+            key = "CAST(c.row_key AS BIGINT)" if key_col == "id" else "c.row_key"
+            # per row: the value before the batch's first change, and what its last change wrote
+            source = ("(SELECT row_key, arg_min(old_value, rowid) AS old_value, arg_max(new_value, rowid) AS new_value "
+                      "FROM batch_changes WHERE batch_id = ? AND table_name = ? AND field = ? GROUP BY row_key) c")
+            still = f"CAST({table}.{name} AS VARCHAR) IS NOT DISTINCT FROM CAST(CAST(c.new_value AS {sql_type}) AS VARCHAR)"
+            args = [batch_id, table, name]
+            kept += [f"{table}:{k}.{name}" for (k,) in cur.execute(
+                f"SELECT c.row_key FROM {source} JOIN {table} ON {table}.{key_col} = {key} WHERE NOT ({still}) "
+                "ORDER BY c.row_key", args).fetchall()]
+            restored += int(cur.execute(
+                f"UPDATE {table} SET {name} = CAST(c.old_value AS {sql_type}) FROM {source} "
+                f"WHERE {table}.{key_col} = {key} AND {still}", args).fetchall()[0][0])
+        changes = cur.execute("SELECT DISTINCT row_key FROM batch_changes WHERE batch_id = ? AND table_name = 'customers'",
+                              [batch_id]).fetchall()
         # Customers whose search text must follow: fields restored, tags removed.
-        touched = {key for table, key, *_ in changes if table == "customers"}
+        touched = {key for (key,) in changes}
         touched |= {r[0] for r in cur.execute(
             "SELECT DISTINCT customer_id FROM customer_tags WHERE batch_id = ?", [batch_id]).fetchall()}
         deleted: dict[str, int] = {}

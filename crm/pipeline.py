@@ -539,8 +539,9 @@ def _write_customers(ctx: _Ctx, batch_id: int, sheet: CleanSheet, result: SheetR
                 sheet.warn(row, name, f"与档案不一致：原为「{display(before)}」，已更新为「{display(value)}」", value)
             updated_keys.add(key)
             if name == "name":
-                changes.append(Change(key, "name_pinyin", None, name_pinyin(value)))
-                changes.append(Change(key, "name_initials", None, name_initials(value)))
+                # the search keys follow the name; their old values derive from the old name, so undo restores them
+                changes.append(Change(key, "name_pinyin", name_pinyin(before or ""), name_pinyin(value)))
+                changes.append(Change(key, "name_initials", name_initials(before or ""), name_initials(value)))
         for tag in record.get("tags", ()):
             if tag not in tags_now.get(key, set()):
                 tag_rows.append((key, tag))

@@ -340,3 +340,11 @@ def test_undo_keeps_search_in_step(three_customers: Archive, tmp_path: Path) -> 
     undo_batch(three_customers, batch.batches[0].batch_id, "tester")
     assert search_customers(reader, "独角兽").rows == [] and search_customers(reader, "新标签").rows == []
     assert [r["customer_id"] for r in search_customers(reader, "甲公司").rows] == ["C001"]
+
+
+def test_undo_of_a_rename_restores_the_pinyin_search_keys(three_customers: Archive, tmp_path: Path) -> None:
+    report = run(three_customers, profiles(tmp_path, [["C001", "李雷", None, None, None, None, None, None, None, None]]))
+    assert q(three_customers, "SELECT name, name_initials FROM customers WHERE customer_id = 'C001'") == [("李雷", "ll")]
+    undo_batch(three_customers, report.batches[0].batch_id, "tester")
+    assert q(three_customers, "SELECT name, name_pinyin, name_initials FROM customers WHERE customer_id = 'C001'") == [
+        ("张伟", "zhangwei", "zw")]
