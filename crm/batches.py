@@ -15,6 +15,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from crm import activity
 from crm.db import Archive
 from crm.schema import CUSTOMER_COLUMNS
 
@@ -173,6 +174,10 @@ def undo_batch(archive: Archive, batch_id: int, user: str) -> UndoResult:
         touched = {key for (key,) in changes}
         touched |= {r[0] for r in cur.execute(
             "SELECT DISTINCT customer_id FROM customer_tags WHERE batch_id = ?", [batch_id]).fetchall()}
+        was_current = activity.is_current(cur)
+        active = [r[0] for r in cur.execute(
+            "SELECT customer_id FROM transactions WHERE batch_id = $b UNION "
+            "SELECT customer_id FROM interactions WHERE batch_id = $b", {"b": batch_id}).fetchall()]
         deleted: dict[str, int] = {}
         cur.execute("DELETE FROM customer_tags WHERE customer_id IN (SELECT customer_id FROM customers WHERE batch_id = ?)",
                     [batch_id])
@@ -186,6 +191,9 @@ def undo_batch(archive: Archive, batch_id: int, user: str) -> UndoResult:
             refresh_search_text(cur, sorted(touched))
         cur.execute("UPDATE import_batches SET status = 'undone', undone_at = current_timestamp, undone_by = ? "
                     "WHERE batch_id = ?", [user, batch_id])
+        activity.recompute(cur, active)  # their records are gone: their summaries are computed again
+        if was_current:
+            activity.mark_current(cur)
         cur.execute("INSERT INTO audit_log (user_name, action, entity, entity_id, detail) VALUES (?, 'undo', 'batch', ?, ?)",
                     [user, str(batch_id), json.dumps({"deleted": deleted, "restored": restored, "kept": kept},
                                                      ensure_ascii=False)])

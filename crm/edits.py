@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 import duckdb
 
+from crm import activity
 from crm import templates as T
 from crm.access import ADMIN, LEAD, MANAGER, SALES, Actor
 from crm.batches import same_value, to_text
@@ -333,10 +334,14 @@ def add_interaction(archive: Archive, actor: Actor, customer_id: str, date: Any,
     with _write(archive) as cur:
         customer = _load(cur, customer_id)
         _require_edit(actor, customer.owner, customer_id)
+        was_current = activity.is_current(cur)
         new_id = int(fetch_one(cur, """
             INSERT INTO interactions (customer_id, date, channel, content, result, next_plan, created_by)
             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id""",
             [customer_id, day, how, text, outcome, plan_text, actor.username])[0])
+        activity.fold_in_interaction(cur, customer_id, day)
+        if was_current:
+            activity.mark_current(cur)
         detail: dict[str, Any] = {"customer_id": customer_id, "date": day, "channel": how, "content": text,
                                   "result": outcome, "next_plan": plan_text}
         if close_follow_up_id is not None:

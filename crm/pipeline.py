@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterator
 import duckdb
 import pyarrow as pa
 
-from crm import linking
+from crm import activity, linking
 from crm.batches import Change, apply_changes, same_value
 from crm.cleaning import display
 from crm.db import Archive
@@ -196,7 +196,7 @@ def _import_workbook(archive: Archive, workbook: Workbook, user: str, *, strict:
     done = 0
     tx = archive.rolled_back() if dry_run else archive.transaction()
     try:
-        with tx as cur:
+        with tx as cur, activity.kept_current(cur):
             for rec, sheet, rows in plans:
                 ctx = _Ctx(cur, user, today, workbook.file_name, sheet.name)
                 result = _import_sheet(ctx, rec, rows, dry_run)
@@ -642,6 +642,7 @@ def _write_transactions(ctx: _Ctx, batch_id: int, sheet: CleanSheet, result: She
             "batch_id": _i64([batch_id] * len(keep)),
             "source_row": pa.array([rows[i] for i in kept_rows], pa.int32()),
         })
+        activity.fold_in(ctx.cur, "transactions", batch_id)
     for i in kept_rows:
         result.row_actions[rows[i]] = "created"
     nexts = sheet.column("next_follow_up")
@@ -679,6 +680,7 @@ def _write_interactions(ctx: _Ctx, batch_id: int, sheet: CleanSheet, result: She
             "batch_id": _i64([batch_id] * len(keep)),
             "source_row": pa.array([sheet.row_numbers[idx[p]] for p in keep], pa.int32()),
         })
+        activity.fold_in(ctx.cur, "interactions", batch_id)
     for p in keep:
         result.row_actions[sheet.row_numbers[idx[p]]] = "created"
     follow = [(idx[p], links[idx[p]], plans[p][1], plans[p][0], "T3") for p in keep if plans[p] and plans[p][1]]

@@ -341,7 +341,18 @@ def _v4(cur: "duckdb.DuckDBPyConnection") -> None:
     )
 
 
-MIGRATIONS: list[Callable[["duckdb.DuckDBPyConnection"], None]] = [_v1, _v2, _v3, _v4]
+def _v5(cur: "duckdb.DuckDBPyConnection") -> None:
+    """Each customer's activity summary (crm.activity) and a small key/value table for the
+    archive's own bookkeeping (the summary's stamp). The columns start empty and unstamped:
+    crm.activity.ensure_current fills them on first use, so this step stays quick on a big file.
+    """
+    for name, sql_type in (("first_purchase", "DATE"), ("last_purchase", "DATE"), ("last_transaction", "DATE"),
+                           ("last_logged_interaction", "DATE")):
+        cur.execute(f"ALTER TABLE customers ADD COLUMN {name} {sql_type}")
+    cur.execute("CREATE TABLE archive_state (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)")
+
+
+MIGRATIONS: list[Callable[["duckdb.DuckDBPyConnection"], None]] = [_v1, _v2, _v3, _v4, _v5]
 CURRENT_VERSION = len(MIGRATIONS)
 
 

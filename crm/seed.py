@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from crm import activity
 from crm.db import scalar
 from crm.search import refresh_search_text
 from crm.search_keys import name_initials, name_pinyin
@@ -1183,6 +1184,8 @@ def seed_demo(archive: "Archive", customers: int = 2000, seed: int = 42, today: 
         seeder = _Seeder(cur, customers, seed, today, batch_id)
         seeder.run()
         refresh_search_text(cur, None)  # everything in the archive is new: one UPDATE for all
+        activity.recompute(cur, None)
+        activity.mark_current(cur)
         counts = dict(seeder.counts, users=users, import_batches=1, audit_log=1)
         detail = {"seed": seed, "today": today.isoformat(), "counts": counts}
         cur.execute(

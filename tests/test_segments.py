@@ -510,3 +510,34 @@ def test_dates() -> None:
     assert S.quarter_end_before(day("2026-11-22")) == day("2026-09-30")
     assert S.quarter_end_before(day("2026-01-01")) == day("2025-12-31")
     assert S.month_ends(day("2026-02-10"), 3) == [day("2026-01-31"), day("2025-12-31"), day("2025-11-30")]
+
+
+# ------------------------------------------------------------------ the two ways of reading the records
+def _facts(archive: Archive, as_of: dt.date, from_summary: bool) -> list[tuple]:
+    sql, params = S.facts_sql(as_of, segment_settings(archive), from_summary=from_summary)
+    cur = archive.cursor()
+    try:
+        return cur.execute(f"SELECT * FROM ({sql}) ORDER BY customer_id", params).fetchall()
+    finally:
+        cur.close()
+
+
+@pytest.mark.parametrize("as_of", [D, D + dt.timedelta(days=9), S.month_end(D), dt.date(2027, 3, 31)])
+def test_figures_from_the_activity_summary_equal_those_from_every_record(archive: Archive, as_of: dt.date) -> None:
+    seed_demo(archive, customers=400, seed=11, today=D)
+    full = _facts(archive, as_of, from_summary=False)
+    assert len(full) == 400 and any(r[5] is not None for r in full)
+    assert _facts(archive, as_of, from_summary=True) == full
+
+
+def test_a_date_before_the_newest_record_is_computed_from_the_records(archive: Archive) -> None:
+    """The summary knows only the last dates ever: as of an earlier day the run reads every record."""
+    build(archive, {"A": {"tx": [("购买", "2026-01-10", 100), ("购买", "2026-11-20", 100)]},
+                    "B": {"tx": [("购买", "2026-11-01", 100)], "int": ["2026-11-21"]}})
+    run = S.compute_run(archive, day("2026-06-30"))
+    cur = archive.cursor()
+    got = cur.execute("SELECT customer_id, stage, first_buy, last_buy, last_contact, last_interaction "
+                      "FROM segment_members WHERE run_id = ? ORDER BY 1", [run.run_id]).fetchall()
+    cur.close()
+    assert got == [("A", 2, day("2026-01-10"), day("2026-01-10"), day("2026-01-10"), None),
+                   ("B", 0, None, None, None, None)]
