@@ -14,7 +14,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from crm import stats
+from crm import segments, stats
 from crm.access import Actor, actor_for
 from crm.db import Archive, ArchiveBusyError, open_archive, resolve_db_path
 
@@ -52,7 +52,9 @@ RECENT_BATCH_LABELS = {
 
 @st.cache_resource(show_spinner=False)
 def _archive_for(db_path: str) -> Archive:
-    return open_archive(db_path)
+    archive = open_archive(db_path)
+    segments.warm_in_background(archive)  # the 客户分类 page's runs, computed while nobody waits
+    return archive
 
 
 def get_archive() -> Archive:

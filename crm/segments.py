@@ -40,6 +40,7 @@ import calendar
 import datetime as dt
 import json
 import math
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -266,6 +267,63 @@ def compute_run(archive: "Archive", as_of: dt.date, *, timings: dict[str, float]
 def snapshot(archive: "Archive", day: dt.date, **kwargs: Any) -> SegmentRun:
     """The month-end run of the month `day` is in (the segment history)."""
     return segment_run(archive, month_end(day), **kwargs)
+
+
+# ------------------------------------------------------------------ computing ahead of the page
+WARM_SWITCH = "CRM_WARM_SEGMENTS"  # "0" turns background warming off (the test suite does, to stay deterministic)
+_warmers: dict[str, threading.Thread] = {}
+_warm_again: set[str] = set()
+
+
+def page_dates(today: dt.date) -> list[dt.date]:
+    """The runs the 客户分类 page opens with: today (every chart), the end of last quarter (客户迁移's
+    default start) and the period starts of the 客户增减分析表's default 近 1 个月 (it compares two periods)."""
+    start = months_before(today, 1)
+    return list(dict.fromkeys([today, quarter_end_before(today), start, months_before(start, 1)]))
+
+
+def warm(archive: "Archive", today: dt.date | None = None) -> list[SegmentRun]:
+    """Compute (or find cached) the runs of page_dates, so that a manager's first visit after an
+    import or a restart reads them instead of waiting for them."""
+    settings = segment_settings(archive)
+    version = data_version(archive)
+    return [segment_run(archive, d, version=version, settings=settings) for d in page_dates(today or dt.date.today())]
+
+
+def warm_in_background(archive: "Archive", today: dt.date | None = None) -> threading.Thread | None:
+    """Run `warm` in a daemon thread (unless WARM_SWITCH is "0"); returns the thread, None when off.
+
+    One warmer per archive: asked again while it works (another import meanwhile), it goes round
+    once more when done, so the runs of the newest data are the ones left computed. A run being
+    computed holds the archive's run lock and a page asking for another date waits for it; the
+    dates come in page order (today first) to make that wait rare. A failure only means the page
+    computes the run itself later, so it is not raised.
+    """
+    if os.environ.get(WARM_SWITCH, "1") == "0":
+        return None
+    key = str(archive.path)
+    with _locks_guard:
+        running = _warmers.get(key)
+        if running is not None:
+            _warm_again.add(key)
+            return running
+
+        def work() -> None:
+            while True:
+                try:
+                    warm(archive, today)
+                except Exception:  # noqa: BLE001 - see the docstring
+                    pass
+                with _locks_guard:
+                    if key not in _warm_again:
+                        del _warmers[key]
+                        return
+                    _warm_again.discard(key)
+
+        thread = threading.Thread(target=work, name=f"segments-warm:{key}", daemon=True)
+        _warmers[key] = thread
+        thread.start()
+    return thread
 
 
 # ------------------------------------------------------------------ the computation

@@ -12,6 +12,7 @@ import streamlit as st
 
 from app import current_actor, ensure_app_navigation, get_archive, show_table
 from crm import import_view as V
+from crm import segments as S
 from crm.batches import UndoError, undo_batch
 from crm.reader import max_upload_bytes
 from crm.templates import TEMPLATES
@@ -233,6 +234,7 @@ if ready:
         V.run_import(archive, ready, actor.username, strict=strict,
                      progress=lambda done, total, name: bar.progress(
                          done / total, text=f"正在导入「{name}」：已处理 {done}/{total} 行"))
+        S.warm_in_background(archive)  # the new data's classification, ready before a manager asks
         st.rerun()
 elif entries and all(e.imported or e.import_error or e.error for e in entries.values()):
     if st.button("清空上传列表，导入其他文件", key="imp_clear", icon=":material/restart_alt:"):
@@ -272,6 +274,7 @@ def confirm_undo(batch: dict) -> None:
             st.error(f"无法撤销：{exc}", icon=":material/error:")
             return
         _clear_pending()
+        S.warm_in_background(archive)
         _flash("history", "success", V.undo_message(result))
         st.rerun()
     if right.button("取消", key="imp_undo_cancel"):

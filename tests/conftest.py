@@ -1,6 +1,7 @@
 """Shared fixtures: a fresh archive file per test, and a helper to build workbooks."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -8,6 +9,10 @@ import openpyxl
 import pytest
 
 from crm.db import Archive, open_archive
+
+# No background computing of segment runs while tests write and read their archives (it would race
+# with them); the warmer has its own tests, which switch it on.
+os.environ["CRM_WARM_SEGMENTS"] = "0"
 
 
 @pytest.fixture

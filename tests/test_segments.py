@@ -541,3 +541,30 @@ def test_a_date_before_the_newest_record_is_computed_from_the_records(archive: A
     cur.close()
     assert got == [("A", 2, day("2026-01-10"), day("2026-01-10"), day("2026-01-10"), None),
                    ("B", 0, None, None, None, None)]
+
+
+# ------------------------------------------------------------------ computing ahead of the page
+def test_page_dates_are_today_last_quarter_end_and_the_growth_periods() -> None:
+    assert S.page_dates(D) == [D, day("2026-09-30"), day("2026-10-22"), day("2026-09-22")]
+    assert S.page_dates(day("2026-10-31")) == [day("2026-10-31"), day("2026-09-30"), day("2026-08-30")]  # as growth_table counts months
+
+
+def test_warming_leaves_the_page_runs_cached(archive: Archive) -> None:
+    seed_demo(archive, customers=200, seed=4, today=D)
+    first = S.warm(archive, D)
+    assert [r.as_of for r in first] == S.page_dates(D) and all(r.computed for r in first)
+    assert not any(r.computed for r in S.warm(archive, D))
+
+
+def test_warming_in_the_background_runs_once_per_archive_and_can_be_switched_off(
+        archive: Archive, monkeypatch: pytest.MonkeyPatch) -> None:
+    seed_demo(archive, customers=200, seed=4, today=D)
+    monkeypatch.setenv(S.WARM_SWITCH, "0")
+    assert S.warm_in_background(archive, D) is None
+    monkeypatch.setenv(S.WARM_SWITCH, "1")
+    thread = S.warm_in_background(archive, D)
+    assert thread is not None
+    assert S.warm_in_background(archive, D) is thread  # asked again while at work: the same warmer goes round again
+    thread.join(timeout=60)
+    assert not thread.is_alive()
+    assert all(not S.segment_run(archive, d).computed for d in S.page_dates(D))
