@@ -21,13 +21,13 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Iterable, Iterator
 
 from crm.db import scalar
+from crm.settings import PURCHASE_KINDS
 
 if TYPE_CHECKING:
     import duckdb
 
     from crm.db import Archive
 
-PURCHASE_KINDS = ("购买", "续约")  # the same purchases crm.segments and crm.rules count
 
 ACTIVITY_COLUMNS: dict[str, str] = {
     "first_purchase": "DATE",  # first 购买/续约 transaction

@@ -20,24 +20,18 @@ from typing import Any, Sequence
 
 import duckdb
 
-from crm import rules
 from crm import templates as T
 from crm.access import PersonalData
 from crm.db import fetch_one
 from crm.edits import can_edit
 from crm.schema import CUSTOMER_COLUMNS
+from crm.settings import COMPLAINT_KIND, PURCHASE_KINDS, RETURN_KIND, SegmentSettings, segment_settings
 
 # ------------------------------------------------------------------ rule thresholds
-# Stage and value thresholds (and the purchase kinds) are crm.rules settings, read at call time,
-# so a profile and the search/segment filters always agree. The behaviour rules are not in
-# crm.rules yet; their PRODUCT.md defaults live here.
-#
-# Window conventions, the same as crm.rules: "in the last N" is (D − N, D]; "nothing for N" means
-# the last one is on or before D − N; "first purchase within N months" includes D − N months.
-HIGH_FREQUENCY_DAYS = 30  # 高频互动: at least HIGH_FREQUENCY_MIN interactions in the last 30 days
-HIGH_FREQUENCY_MIN = 3
-SLEEPING_MONTHS = 3  # 沉睡客户: no interaction for 3 months
-COMPLAINT_MONTHS = 12  # 投诉客户: a complaint (T6, or a T2 投诉 row) in the last 12 months
+# Every threshold is the archive's setting in force (crm.settings, read per profile), the same
+# the segments engine and the search filters use, so an admin's change reaches all three.
+# Window conventions, the same as crm.segments: "in the last N" is (D − N, D]; "nothing for N"
+# means the last one is on or before D − N; "first purchase within N months" includes D − N months.
 
 # Page sizes: a profile shows the newest rows of a long history, with the total beside them.
 INTERACTION_LIMIT = 100
@@ -124,14 +118,14 @@ class TransactionItem:
 
 @dataclass(frozen=True)
 class PurchaseHabits:
-    purchases: int  # transactions of rules.PURCHASE_KINDS up to D
+    purchases: int  # transactions of PURCHASE_KINDS up to D
     first_purchase: dt.date | None
     last_purchase: dt.date | None
     active_months: float | None  # first → last purchase, in months of 30.44 days, at least 1
     per_month: float | None  # purchases / active_months
     avg_interval_days: float | None  # mean days between consecutive purchases (needs two)
-    lifetime_revenue: float  # purchases net of returns up to D (as crm.rules counts revenue)
-    revenue_12m: float  # the same in the last rules.VALUE_WINDOW_MONTHS
+    lifetime_revenue: float  # purchases net of returns up to D (as crm.segments counts revenue)
+    revenue_12m: float  # the same in the value window (SegmentSettings.value_window_months)
     avg_rating: float | None  # T2 评价等级, all kinds
     rating_count: int
     kind_counts: list[tuple[str, int]]  # every transaction kind, most frequent first
@@ -275,20 +269,22 @@ def _money(value: float) -> str:
 # ------------------------------------------------------------------ segments
 @dataclass(frozen=True)
 class Facts:
-    """What the segment rules look at, all as of `as_of` (rows dated after it are ignored)."""
+    """What the segment rules look at, all as of `as_of` (rows dated after it are ignored), and the
+    thresholds in force."""
     as_of: dt.date
+    settings: SegmentSettings = SegmentSettings()
     first_contact: dt.date | None = None
     first_purchase: dt.date | None = None
     last_purchase: dt.date | None = None
     last_transaction: dt.date | None = None  # any kind
     last_interaction: dt.date | None = None  # interactions table or the T4 field, whichever is later
-    interactions_in_window: int = 0  # within HIGH_FREQUENCY_DAYS
-    complaints_12m: int = 0  # T6 complaints plus T2 投诉 rows within COMPLAINT_MONTHS
+    interactions_in_window: int = 0  # within high_frequency_days
+    complaints_12m: int = 0  # T6 complaints plus T2 投诉 rows within complaint_months
     last_complaint: dt.date | None = None
     open_complaints: tuple[tuple[str, dt.date, dt.date | None], ...] = ()  # (id, date, promised_by)
     unvisited_complaints: tuple[tuple[str, dt.date], ...] = ()  # closed, no interaction since: (id, resolved_on)
     revenue_12m: float = 0.0
-    revenue_recent: float = 0.0  # last rules.RISING_WINDOW_DAYS
+    revenue_recent: float = 0.0  # the last rising_window_days
     revenue_before: float = 0.0  # the same number of days before those
 
     @property
@@ -298,7 +294,7 @@ class Facts:
 
 
 def stage_segment(f: Facts) -> Segment:
-    """需求阶段: exactly one of 潜在客户 / 新成交客户 / 老客户 / 流失风险客户, by crm.rules.stage_sql's rule.
+    """需求阶段: exactly one of 潜在客户 / 新成交客户 / 老客户 / 流失风险客户, by crm.segments' rule.
 
     流失风险 outranks 新成交/老客户: it is the one that needs action.
     """
@@ -306,13 +302,13 @@ def stage_segment(f: Facts) -> Segment:
     if f.first_purchase is None:
         since = f"，建档 {f.first_contact}" if f.first_contact else ""
         return Segment("需求阶段", "潜在客户", f"截至 {D} 尚无购买记录{since}")
-    months = rules.CHURN_RISK_MONTHS
+    months = f.settings.churn_risk_months
     last = f.last_activity
     if last is not None and last <= months_before(D, months):
         return Segment("需求阶段", "流失风险客户",
                        f"最近互动或交易 {last}，已 {_days(D, last)} 天无往来（{months} 个月以上）；"
                        f"最近购买 {f.last_purchase}")
-    months = rules.NEW_CUSTOMER_MONTHS
+    months = f.settings.new_customer_months
     if f.first_purchase >= months_before(D, months):
         return Segment("需求阶段", "新成交客户",
                        f"首次购买 {f.first_purchase}，距今 {_days(D, f.first_purchase)} 天（{months} 个月内）")
@@ -321,33 +317,33 @@ def stage_segment(f: Facts) -> Segment:
 
 
 def high_frequency_segment(f: Facts) -> Segment | None:
-    if f.interactions_in_window >= HIGH_FREQUENCY_MIN:
-        return Segment("行为特征", "高频互动",
-                       f"近 {HIGH_FREQUENCY_DAYS} 天互动 {f.interactions_in_window} 次（≥ {HIGH_FREQUENCY_MIN} 次）")
+    days, least = f.settings.high_frequency_days, f.settings.high_frequency_min
+    if f.interactions_in_window >= least:
+        return Segment("行为特征", "高频互动", f"近 {days} 天互动 {f.interactions_in_window} 次（≥ {least} 次）")
     return None
 
 
 def sleeping_segment(f: Facts) -> Segment | None:
-    """No interaction for SLEEPING_MONTHS; a customer never contacted counts from the day on file."""
-    D = f.as_of
-    cutoff = months_before(D, SLEEPING_MONTHS)
+    """No interaction for sleeping_months; a customer never contacted counts from the day on file."""
+    D, months = f.as_of, f.settings.sleeping_months
+    cutoff = months_before(D, months)
     if f.last_interaction is not None:
         if f.last_interaction <= cutoff:
             return Segment("行为特征", "沉睡客户",
                            f"最近互动 {f.last_interaction}，已 {_days(D, f.last_interaction)} 天无互动"
-                           f"（{SLEEPING_MONTHS} 个月以上）")
+                           f"（{months} 个月以上）")
         return None
     if f.first_contact is not None and f.first_contact <= cutoff:
         return Segment("行为特征", "沉睡客户",
                        f"没有互动记录，建档 {f.first_contact}，已 {_days(D, f.first_contact)} 天"
-                       f"（{SLEEPING_MONTHS} 个月以上）")
+                       f"（{months} 个月以上）")
     return None
 
 
 def complainer_segment(f: Facts) -> Segment | None:
     if f.complaints_12m > 0 and f.last_complaint is not None:
         return Segment("行为特征", "投诉客户",
-                       f"近 {COMPLAINT_MONTHS} 个月投诉 {f.complaints_12m} 次，最近一次 {f.last_complaint}")
+                       f"近 {f.settings.complaint_months} 个月投诉 {f.complaints_12m} 次，最近一次 {f.last_complaint}")
     return None
 
 
@@ -371,16 +367,16 @@ def attention_segment(f: Facts) -> Segment | None:
 
 
 def value_segment(f: Facts) -> Segment | None:
-    """The parts of 客户价值 one customer's own figures decide, by crm.rules.value_sql's rule.
+    """The parts of 客户价值 one customer's own figures decide, by crm.segments' rule.
 
     高价值 by the revenue floor, else 潜力客户. The top-10 % part of 高价值 and the 中/低 split rank
     the customer against the whole archive (over a second on a million customers): that is the
     segments page's job, so a customer decided only by rank gets no value label here.
     """
-    months, floor = rules.VALUE_WINDOW_MONTHS, rules.HIGH_VALUE_FLOOR
+    months, floor = f.settings.value_window_months, f.settings.high_value_floor
     if f.revenue_12m > 0 and f.revenue_12m >= floor:
         return Segment("客户价值", "高价值", f"近 {months} 个月消费 {_money(f.revenue_12m)} 元（≥ {floor:,} 元）")
-    days, factor = rules.RISING_WINDOW_DAYS, rules.RISING_FACTOR
+    days, factor = f.settings.rising_window_days, f.settings.rising_factor
     if f.revenue_recent > 0 and f.revenue_recent >= factor * f.revenue_before:
         return Segment("客户价值", "潜力客户",
                        f"近 {days} 天消费 {_money(f.revenue_recent)} 元，此前 {days} 天 {_money(f.revenue_before)} 元"
@@ -473,7 +469,8 @@ def load_profile(reader: PersonalData, customer_id: str, as_of: dt.date | None =
     id, so every statement costs a scan). See _history for where the figures are summed.
     """
     D = as_of or dt.date.today()
-    params = _params(D, customer_id)
+    settings = segment_settings(reader.archive)
+    params = _params(D, customer_id, settings)
     cur = reader.archive.cursor()
     try:
         select, source = reader.select_sql("customers", _CUSTOMER_COLS)
@@ -497,7 +494,7 @@ def load_profile(reader: PersonalData, customer_id: str, as_of: dt.date | None =
         t4_last = None
     last_interaction = max([d for d in (int_agg["last"], t4_last) if d is not None], default=None)
     facts = Facts(
-        as_of=D, first_contact=customer.get("first_contact"),
+        as_of=D, settings=settings, first_contact=customer.get("first_contact"),
         first_purchase=tx_agg["first_purchase"], last_purchase=tx_agg["last_purchase"],
         last_transaction=tx_agg["last_tx"], last_interaction=last_interaction,
         interactions_in_window=int_agg["in_window"],
@@ -536,16 +533,16 @@ def load_profile(reader: PersonalData, customer_id: str, as_of: dt.date | None =
     )
 
 
-def _params(D: dt.date, customer_id: str) -> dict[str, Any]:
+def _params(D: dt.date, customer_id: str, s: SegmentSettings) -> dict[str, Any]:
     """The customer and every rule's cut-off date, bound by name into the section queries."""
     return {
         "cid": customer_id, "d": D,
-        "rev12": months_before(D, rules.VALUE_WINDOW_MONTHS),
-        "c12": months_before(D, COMPLAINT_MONTHS),
-        "hf": D - dt.timedelta(days=HIGH_FREQUENCY_DAYS),
-        "r1": D - dt.timedelta(days=rules.RISING_WINDOW_DAYS),
-        "r2": D - dt.timedelta(days=2 * rules.RISING_WINDOW_DAYS),
-        "buy": list(rules.PURCHASE_KINDS), "ret": rules.RETURN_KIND,
+        "rev12": months_before(D, s.value_window_months),
+        "c12": months_before(D, s.complaint_months),
+        "hf": D - dt.timedelta(days=s.high_frequency_days),
+        "r1": D - dt.timedelta(days=s.rising_window_days),
+        "r2": D - dt.timedelta(days=2 * s.rising_window_days),
+        "buy": list(PURCHASE_KINDS), "ret": RETURN_KIND, "complaint": COMPLAINT_KIND,
     }
 
 
@@ -596,7 +593,7 @@ def _in(day: dt.date, after: dt.date | None, upto: dt.date) -> bool:
 
 
 _BUY = "list_contains($buy, kind) AND date <= $d"
-# Revenue as crm.rules counts it: purchases and renewals, minus returns whatever their sign.
+# Revenue as crm.segments counts it: purchases and renewals, minus returns whatever their sign.
 _MONEY = "CASE WHEN list_contains($buy, kind) THEN amount WHEN kind = $ret THEN -abs(amount) END"
 _TX_SQL = f"""
     SELECT
@@ -611,8 +608,8 @@ _TX_SQL = f"""
         coalesce(sum({_MONEY}) FILTER (date <= $r1 AND date > $r2), 0),
         avg(rating),
         count(rating),
-        count(*) FILTER (kind = '投诉' AND date <= $d AND date > $c12),
-        max(date) FILTER (kind = '投诉' AND date <= $d AND date > $c12),
+        count(*) FILTER (kind = $complaint AND date <= $d AND date > $c12),
+        max(date) FILTER (kind = $complaint AND date <= $d AND date > $c12),
         histogram(kind),
         histogram(note) FILTER ({_BUY} AND trim(note) <> '')
     FROM transactions WHERE customer_id = $cid
@@ -628,7 +625,7 @@ def _tx_sums(rows: list[tuple], p: dict[str, Any]) -> tuple:
     past = [r[1] for r in rows if r[1] <= D]
     revenue = rev12 = recent = before = zero
     ratings = [r[4] for r in rows if r[4] is not None]
-    complaints = [r[1] for r in rows if r[2] == "投诉" and _in(r[1], p["c12"], D)]
+    complaints = [r[1] for r in rows if r[2] == p["complaint"] and _in(r[1], p["c12"], D)]
     kinds: dict[str, int] = {}
     notes: dict[str, int] = {}
     for _, day, kind, amount, _, _, note in rows:

@@ -16,11 +16,11 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, Callable
 
 import duckdb
 
-from crm import rules
+from crm import segments
 from crm.access import PersonalData
 from crm.db import Archive
 
@@ -109,8 +109,12 @@ class SearchPage:
         return max(1, -(-self.total // self.page_size))
 
 
-def _where(words: list[str], filters: SearchFilters, as_of: date) -> tuple[list[str], list[Any]]:
-    """SQL conditions on `customers c` and their parameters; user values only ever as parameters."""
+def _where(words: list[str], filters: SearchFilters, run: Callable[[], segments.SegmentRun]) -> tuple[list[str], list[Any]]:
+    """SQL conditions on `customers c` and their parameters; user values only ever as parameters.
+
+    Stage and value filters read the segments engine's run (`run()`, asked for only when one of
+    them is set): the labels the 客户分类 page shows, by the thresholds in force, from its cache.
+    """
     conds: list[str] = []
     params: list[Any] = []
     for word in words:
@@ -130,11 +134,12 @@ def _where(words: list[str], filters: SearchFilters, as_of: date) -> tuple[list[
     if filters.tag:
         conds.append("c.customer_id IN (SELECT customer_id FROM customer_tags WHERE tag = ?)")
         params.append(filters.tag)
-    for label, rule in ((filters.stage, rules.stage_sql), (filters.value, rules.value_sql)):
+    for column, label, labels in (("stage", filters.stage, segments.STAGES), ("value", filters.value, segments.VALUES)):
         if label:
-            sql, rule_params = rule(as_of)
-            conds.append(f"c.customer_id IN (SELECT customer_id FROM ({sql}) r WHERE r.label = ?)")
-            params += [*rule_params, label]
+            if label not in labels:
+                raise ValueError(f"没有「{label}」这一分类")
+            conds.append(f"c.customer_id IN (SELECT customer_id FROM segment_members WHERE run_id = ? AND {column} = ?)")
+            params += [run().run_id, labels.index(label)]
     return conds, params
 
 
@@ -175,7 +180,7 @@ def search_customers(reader: PersonalData, text: str, filters: SearchFilters | N
         raise ValueError(f"每页条数须在 1–{MAX_PAGE_SIZE} 之间")
     filters = filters or SearchFilters()
     words = normalise_query(text)
-    conds, params = _where(words, filters, as_of or date.today())
+    conds, params = _where(words, filters, lambda: segments.segment_run(reader.archive, as_of or date.today()))
     with reader.archive.rolled_back() as cur:  # one snapshot for the count and the rows; reads only
         total, ids = _page_ids(cur, words, conds, params, page * page_size, page_size)
         rows = _fetch(reader, cur, ids)
@@ -228,8 +233,8 @@ def filter_options(archive: Archive) -> dict[str, list[str]]:
             ("tags", "SELECT DISTINCT tag FROM customer_tags ORDER BY 1"),
         ):
             out[key] = [r[0] for r in cur.execute(sql).fetchall()]
-        out["stages"] = list(rules.STAGES)
-        out["values"] = list(rules.VALUES)
+        out["stages"] = list(segments.STAGES)
+        out["values"] = list(segments.VALUES)
         return out
     finally:
         cur.close()

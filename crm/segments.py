@@ -11,7 +11,7 @@ shown. Month-end runs are the segment history: computed on demand for any past m
 dated records, kept, and compared by `migration`. Charts, tables and drill-downs aggregate a
 run in DuckDB; pandas only receives aggregates and the page of customers being shown.
 
-Rules (window conventions as crm.rules and crm.profile: "in the last N" is (D − N, D]; "nothing
+Rules (window conventions shared with crm.profile: "in the last N" is (D − N, D]; "nothing
 for N" means the last one is on or before D − N; months are calendar months, clamped to the
 month's end):
 - 需求阶段, exactly one: 潜在客户 no purchase (购买/续约) on or before D · 流失风险客户 bought, but
@@ -52,7 +52,7 @@ import pandas as pd
 
 from crm import activity
 from crm.db import fetch_one, scalar
-from crm.settings import SegmentSettings, segment_settings
+from crm.settings import COMPLAINT_KIND, PURCHASE_KINDS, RETURN_KIND, SegmentSettings, segment_settings
 
 if TYPE_CHECKING:
     import duckdb
@@ -61,9 +61,6 @@ if TYPE_CHECKING:
     from crm.db import Archive
 
 # ------------------------------------------------------------------ labels (stored as codes)
-PURCHASE_KINDS = ("购买", "续约")
-RETURN_KIND = "退货"
-COMPLAINT_KIND = "投诉"
 
 STAGES = ("潜在客户", "新成交客户", "老客户", "流失风险客户")
 VALUES = ("高价值", "潜力客户", "中价值", "低价值")
@@ -81,7 +78,7 @@ LABELS: dict[str, tuple[str, ...]] = {"stage": STAGES, "value": VALUES, "behavio
 MIGRATION_DIMENSIONS = ("stage", "value", "rfm")
 
 MAX_ADHOC_RUNS = 8  # runs for dates that are not month ends kept besides the month-end history
-TRIM_MEMORY_TO = "64MB"  # see _release_memory
+TRIM_MEMORY_TO = "64MB"  # see release_memory
 BUSY_WORKING_MEMORY = 16 * 1024 * 1024  # more working memory than this: another query is running
 QUINTILES = (0.2, 0.4, 0.6, 0.8)
 GROWTH_PERIODS = {1: "近 1 个月", 3: "近 3 个月", 12: "近 12 个月"}
@@ -272,7 +269,7 @@ def snapshot(archive: "Archive", day: dt.date, **kwargs: Any) -> SegmentRun:
 # ------------------------------------------------------------------ computing ahead of the page
 WARM_SWITCH = "CRM_WARM_SEGMENTS"  # "0" turns background warming off (the test suite does, to stay deterministic)
 _warmers: dict[str, threading.Thread] = {}
-_warm_again: set[str] = set()
+_warm_again: dict[str, bool] = {}  # archive → go round again (True: today only)
 
 
 def page_dates(today: dt.date) -> list[dt.date]:
@@ -282,22 +279,26 @@ def page_dates(today: dt.date) -> list[dt.date]:
     return list(dict.fromkeys([today, quarter_end_before(today), start, months_before(start, 1)]))
 
 
-def warm(archive: "Archive", today: dt.date | None = None) -> list[SegmentRun]:
-    """Compute (or find cached) the runs of page_dates, so that a manager's first visit after an
-    import or a restart reads them instead of waiting for them."""
+def warm(archive: "Archive", today: dt.date | None = None, *, today_only: bool = False) -> list[SegmentRun]:
+    """Compute (or find cached) the runs of page_dates — or only today's — so that a manager's
+    first visit after an import, an edit or a restart reads them instead of waiting for them."""
     settings = segment_settings(archive)
     version = data_version(archive)
-    return [segment_run(archive, d, version=version, settings=settings) for d in page_dates(today or dt.date.today())]
+    dates = page_dates(today or dt.date.today())
+    return [segment_run(archive, d, version=version, settings=settings) for d in dates[:1 if today_only else None]]
 
 
-def warm_in_background(archive: "Archive", today: dt.date | None = None) -> threading.Thread | None:
+def warm_in_background(archive: "Archive", today: dt.date | None = None, *,
+                       today_only: bool = False) -> threading.Thread | None:
     """Run `warm` in a daemon thread (unless WARM_SWITCH is "0"); returns the thread, None when off.
 
-    One warmer per archive: asked again while it works (another import meanwhile), it goes round
-    once more when done, so the runs of the newest data are the ones left computed. A run being
-    computed holds the archive's run lock and a page asking for another date waits for it; the
-    dates come in page order (today first) to make that wait rare. A failure only means the page
-    computes the run itself later, so it is not raised.
+    `today_only` after a single edit: it changes every run, but only today's is worth computing
+    at once (a million-customer archive spends a couple of seconds on each run). One warmer per
+    archive: asked again while it works (another import meanwhile), it goes round once more when
+    done, so the runs of the newest data are the ones left computed. A run being computed holds
+    the archive's run lock and a page asking for another date waits for it; the dates come in
+    page order (today first) to make that wait rare. A failure only means the page computes the
+    run itself later, so it is not raised.
     """
     if os.environ.get(WARM_SWITCH, "1") == "0":
         return None
@@ -305,20 +306,21 @@ def warm_in_background(archive: "Archive", today: dt.date | None = None) -> thre
     with _locks_guard:
         running = _warmers.get(key)
         if running is not None:
-            _warm_again.add(key)
+            _warm_again[key] = _warm_again.get(key, True) and today_only
             return running
 
         def work() -> None:
+            only_today = today_only
             while True:
                 try:
-                    warm(archive, today)
+                    warm(archive, today, today_only=only_today)
                 except Exception:  # noqa: BLE001 - see the docstring
                     pass
                 with _locks_guard:
                     if key not in _warm_again:
                         del _warmers[key]
                         return
-                    _warm_again.discard(key)
+                    only_today = _warm_again.pop(key)
 
         thread = threading.Thread(target=work, name=f"segments-warm:{key}", daemon=True)
         _warmers[key] = thread
@@ -549,11 +551,11 @@ def _compute(archive: "Archive", D: dt.date, s: SegmentSettings, version: str,
     if timings is not None:
         timings.update(summary=marks["summary"] - marks["start"], facts=marks["facts"] - marks["summary"], cuts=marks["cuts"] - marks["facts"],
                        store=marks["store"] - marks["cuts"], total=time.perf_counter() - started)
-    _release_memory(archive)
+    release_memory(archive)
     return SegmentRun(run_id, D, is_month_end(D), int(n), stats, s, True, seconds)
 
 
-def _release_memory(archive: "Archive") -> None:
+def release_memory(archive: "Archive") -> None:
     """Hand back what computing a run (or the growth table's revenue pass) pulled into memory.
 
     Such a pass reads every transaction once; DuckDB keeps the table blocks it read cached (up to
@@ -793,7 +795,7 @@ def growth_table(archive: "Archive", as_of: dt.date, months: int = 1, filters: S
             })
     finally:
         cur.close()
-    _release_memory(archive)  # the revenue pass read the transactions: nothing on the page reads them again
+    release_memory(archive)  # the revenue pass read the transactions: nothing on the page reads them again
     cur_row, prev_row = rows
     change: dict[str, Any] = {"期间": "增减", "起始日": None, "截止日": None}
     for col in GROWTH_COLUMNS[3:]:

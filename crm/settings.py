@@ -23,6 +23,12 @@ if TYPE_CHECKING:
 
 PREFIX = "segments."
 
+# The rules' vocabulary (T2 交易类型 values): what counts as a purchase (stage, revenue, RFM), what
+# subtracts from revenue, and a complaint entered as a transaction (投诉客户).
+PURCHASE_KINDS: tuple[str, ...] = ("购买", "续约")
+RETURN_KIND = "退货"
+COMPLAINT_KIND = "投诉"
+
 
 @dataclass(frozen=True)
 class SettingSpec:

@@ -13,6 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from app import current_actor, ensure_app_navigation, get_archive, show_table
+from crm import segments as S
 from crm.access import PersonalData
 from crm.edits import EDITABLE, EditError, add_interaction, plan_follow_up, update_customer
 from crm.profile import FIELD_LABELS, SURVEY_LABELS, Profile, load_profile
@@ -248,6 +249,7 @@ def _edit_forms(profile: Profile) -> None:
             else:
                 st.session_state["cus_int_errors"] = {}
                 st.session_state["cus_flash"] = ("success", "联系记录已保存。")
+                S.warm_in_background(archive, today_only=True)  # today's classification, with this contact
             st.rerun()
 
     st.subheader("计划跟进")
@@ -298,6 +300,7 @@ def _edit_forms(profile: Profile) -> None:
                     st.session_state["cus_edit_errors"] = exc.errors
                     st.session_state["cus_flash"] = ("error", exc.message)
                 else:
+                    S.warm_in_background(archive, today_only=True)
                     st.session_state["cus_edit_errors"] = {}
                     st.session_state["cus_flash"] = (
                         "success", "已保存：" + "；".join(f"{c.label} {c.old or '空'} → {c.new or '空'}" for c in done))

@@ -439,3 +439,7 @@ with tabs[4]:
 drill = _drill_from_state(st.session_state.get("seg_drill"), version, settings)
 st.divider()
 drill_view(run, filters, drill)
+
+# The tag-combination and drill-down queries build large hash tables; hand their memory back once
+# the page is drawn, so a million-customer archive keeps the server small between visits (≈ 25 ms).
+S.release_memory(archive)

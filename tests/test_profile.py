@@ -1,5 +1,5 @@
 """The 客户360 profile: figures known by construction, SLA states, segments at their exact
-boundaries (and in agreement with crm.rules), data-quality gaps and masking by reader."""
+boundaries (and in agreement with the segments engine), data-quality gaps and masking by reader."""
 from __future__ import annotations
 
 from datetime import date, timedelta
@@ -10,13 +10,17 @@ import pytest
 
 import crm.profile as profile_module
 from conftest import write_xlsx
-from crm import rules
+from crm import segments
 from crm.access import ADMIN, LEAD, SALES, VIEWER, Actor, PersonalData
 from crm.db import Archive
 from crm.pipeline import import_path
-from crm.profile import (COMPLAINT_MONTHS, HIGH_FREQUENCY_DAYS, INTERACTION_LIMIT, SLA_BREACHED, SLA_KEPT,
-                         SLA_NO_DEADLINE, SLA_NOT_ACCEPTED, SLA_OPEN, SLA_OPEN_LATE, SLEEPING_MONTHS, Facts,
-                         complaint_sla, load_profile, months_before, stage_segment)
+from crm.profile import (INTERACTION_LIMIT, SLA_BREACHED, SLA_KEPT, SLA_NO_DEADLINE, SLA_NOT_ACCEPTED, SLA_OPEN,
+                         SLA_OPEN_LATE, Facts, complaint_sla, load_profile, months_before, stage_segment)
+from crm.settings import SegmentSettings, set_segment_setting
+
+DEFAULTS = SegmentSettings()
+COMPLAINT_MONTHS, HIGH_FREQUENCY_DAYS, SLEEPING_MONTHS = (DEFAULTS.complaint_months, DEFAULTS.high_frequency_days,
+                                                          DEFAULTS.sleeping_months)
 
 D = date(2024, 7, 1)
 ADMIN_ACTOR = Actor("admin", ADMIN)
@@ -170,17 +174,14 @@ def test_complaint_sla_function_boundaries() -> None:
 
 # ------------------------------------------------------------------ segments at their boundaries
 def stage_rows(archive: Archive) -> dict[str, str]:
-    sql, params = rules.stage_sql(D)
-    cur = archive.cursor()
-    try:
-        return {cid: label for cid, label, _ in cur.execute(sql, params).fetchall()}
-    finally:
-        cur.close()
+    """需求阶段 per customer as the segments engine (the 客户分类 page, the search filter) gives it."""
+    run = segments.compute_run(archive, D)
+    return dict(zip(*[segments.labels_frame(archive, run)[c] for c in ("customer_id", "stage")]))
 
 
-def test_stage_boundaries_agree_with_rules(archive: Archive) -> None:
-    new_edge = months_before(D, rules.NEW_CUSTOMER_MONTHS)  # 2024-04-01
-    churn_edge = months_before(D, rules.CHURN_RISK_MONTHS)  # 2024-01-01
+def test_stage_boundaries_agree_with_the_engine(archive: Archive) -> None:
+    new_edge = months_before(D, DEFAULTS.new_customer_months)  # 2024-04-01
+    churn_edge = months_before(D, DEFAULTS.churn_risk_months)  # 2024-01-01
     with archive.transaction() as cur:
         add_customer(cur, "P", first_contact=date(2024, 6, 1))
         add_tx(cur, "P", "咨询", day(-3))
@@ -371,3 +372,19 @@ def test_profile_of_an_imported_customer(archive: Archive, tmp_path: Path) -> No
     assert p.tags == ["VIP", "紧急需求"]
     assert p.gaps and {g.field for g in p.gaps} == {"region", "source"}
     assert next(s.label for s in p.segments if s.dimension == "需求阶段") == "潜在客户"
+
+
+def test_the_thresholds_in_force_are_the_archive_settings(archive: Archive) -> None:
+    """An admin's change reaches the profile at once, as it reaches the 客户分类 page."""
+    with archive.transaction() as cur:
+        add_customer(cur, "HF")
+        for offset in (0, -1):
+            add_interaction(cur, "HF", day(offset))
+        add_customer(cur, "BUY")
+        add_tx(cur, "BUY", "购买", day(-50), 100)
+    assert "高频互动" not in labels(profile(archive, "HF"))
+    assert labels(profile(archive, "BUY"))["新成交客户"].endswith("（3 个月内）")
+    set_segment_setting(archive, ADMIN_ACTOR, "high_frequency_min", 2)
+    set_segment_setting(archive, ADMIN_ACTOR, "new_customer_months", 1)
+    assert labels(profile(archive, "HF"))["高频互动"] == "近 30 天互动 2 次（≥ 2 次）"
+    assert labels(profile(archive, "BUY"))["老客户"].startswith("首次购买 2024-05-12，已超过 1 个月")

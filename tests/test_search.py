@@ -140,16 +140,19 @@ def test_filters(book: Archive) -> None:
     assert ids(book, "", SearchFilters(owner="没有这个人")) == []
 
 
-def test_stage_and_value_filters_use_the_rules_as_of_a_date(book: Archive) -> None:
+def test_stage_and_value_filters_use_the_segments_as_of_a_date(book: Archive) -> None:
     assert ids(book, "", SearchFilters(stage="新成交客户")) == ["C001"]
     assert ids(book, "", SearchFilters(stage="流失风险客户")) == ["C002"]
     assert ids(book, "", SearchFilters(stage="老客户")) == ["C003"]
     assert ids(book, "张伟", SearchFilters(stage="潜在客户")) == ["C008", "C005"]
     assert ids(book, "", SearchFilters(value="高价值")) == ["C001"]
     assert ids(book, "", SearchFilters(stage="新成交客户", value="低价值")) == []
-    # a year earlier nobody had bought yet
-    early = search_customers(admin(book), "", SearchFilters(stage="潜在客户"), as_of=dt.date(2024, 1, 1))
-    assert early.total == len(ROWS)
+    # as of an earlier day, the labels of then: only C002 had bought, five months before
+    early = search_customers(admin(book), "", SearchFilters(stage="老客户"), as_of=dt.date(2025, 6, 30))
+    assert early.ids == ["C002"]
+    assert search_customers(admin(book), "", SearchFilters(stage="新成交客户"), as_of=dt.date(2025, 6, 30)).ids == []
+    with pytest.raises(ValueError, match="没有「VIP」这一分类"):
+        search_customers(admin(book), "", SearchFilters(stage="VIP"))
 
 
 def test_paging_totals_and_the_deep_page_path(archive: Archive, monkeypatch: pytest.MonkeyPatch) -> None:
