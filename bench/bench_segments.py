@@ -13,7 +13,9 @@ Measured in one run:
    - segments: crm.segments.compute_run — every segment of every customer as of D, computed in
      DuckDB from the dated records and stored as a run (what the page caches); its steps are
      reported too (facts = the aggregate over transactions, interactions and complaints joined to
-     the customers; cuts = the archive-wide figures the rules rank against; store = writing the run).
+     the customers; cuts = the archive-wide figures the rules rank against; store = writing the run);
+   - floor: the 12-month net revenue of every customer (window rows summed per customer, joined
+     to the customers) — one figure of one rule, the least any classification must do.
    Target: segments (classification, i.e. facts + cuts, and also with store) ≤ 3 × baseline.
 2. The page's script run (AppTest, the real app.py switched to pages/segments.py, as of D):
    cold (no cached run: the page computes it), then warm (a fresh session, runs cached in the
@@ -54,6 +56,15 @@ BASELINE_SQL = """
 SELECT count(*), sum(n), sum(s), min(a), max(b) FROM (
     SELECT customer_id, count(*) AS n, sum(amount) AS s, min(date) AS a, max(date) AS b
     FROM transactions GROUP BY customer_id)"""
+# The floor: one figure the value rule needs (12-month net revenue) for every customer, i.e. the
+# purchases and returns of the window summed per customer and joined to the customers — no other
+# figure, no rule, no cut. Whatever computes the segments does at least this.
+FLOOR_SQL = """
+SELECT count(*), sum(rev) FROM (
+    SELECT c.customer_id, coalesce(w.rev, 0) AS rev FROM customers c LEFT JOIN (
+        SELECT customer_id, sum(CASE WHEN kind = '退货' THEN -abs(amount) ELSE amount END) AS rev
+        FROM transactions WHERE date > ? AND date <= ? AND kind IN ('购买', '续约', '退货') GROUP BY customer_id) w
+    ON w.customer_id = c.customer_id)"""
 TARGET_RATIO = 3.0
 TARGET_PAGE_SECONDS = 3.0
 TARGET_MEMORY_RATIO = 1.5
@@ -97,12 +108,15 @@ def bench_engine(path: Path, D: dt.date, repeat: int) -> dict:
     def version() -> None:
         S.data_version(archive)
 
+    def floor() -> None:
+        cur.execute(FLOOR_SQL, [S.months_before(D, 12), D]).fetchall()
+
     baseline()
     segments()  # warm-up: caches, and a stored run for the later phases
     steps.clear()
-    times: dict[str, list[float]] = {"baseline": [], "segments": [], "data_version": []}
+    times: dict[str, list[float]] = {"baseline": [], "segments": [], "data_version": [], "floor": []}
     for _ in range(repeat):
-        for name, fn in (("baseline", baseline), ("segments", segments), ("data_version", version)):
+        for name, fn in (("baseline", baseline), ("segments", segments), ("data_version", version), ("floor", floor)):
             t0 = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t0)
@@ -121,6 +135,8 @@ def bench_engine(path: Path, D: dt.date, repeat: int) -> dict:
         "ratio_classification_to_baseline": round(classify / med["baseline"], 2),
         "ratio_compute_and_store_to_baseline": round(med["segments"] / med["baseline"], 2),
         "data_version_s": round(med["data_version"], 3),
+        "floor_window_revenue_joined_s": round(med["floor"], 3),
+        "ratio_floor_to_baseline": round(med["floor"] / med["baseline"], 2),
         "target_ratio": TARGET_RATIO,
         "runs": {k: [round(x, 3) for x in v] for k, v in times.items()},
         "run_customers": run.customers,
