@@ -34,6 +34,7 @@ import openpyxl  # noqa: E402
 import pandas as pd  # noqa: E402
 import python_calamine as pc  # noqa: E402
 
+from crm import activity  # noqa: E402
 from crm.db import open_archive  # noqa: E402
 from crm.pipeline import import_path  # noqa: E402
 from crm.seed import seed_demo  # noqa: E402
@@ -90,6 +91,7 @@ def main() -> None:
         seed_demo(open_archive(big_db), customers=args.big, seed=1)
         result["seed_big_s"] = round(time.perf_counter() - t0, 1)
     big = open_archive(big_db)
+    activity.ensure_current(big)  # an archive made by an older version: its activity summary, once
     cur = big.cursor()
     sample = cur.execute("SELECT customer_id, name, phone FROM customers USING SAMPLE 10000 ROWS (reservoir, 3)").fetchall()
     result["big_transactions"] = cur.execute("SELECT count(*) FROM transactions").fetchall()[0][0]

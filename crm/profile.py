@@ -25,6 +25,7 @@ from crm.access import PersonalData
 from crm.db import fetch_one
 from crm.edits import can_edit
 from crm.schema import CUSTOMER_COLUMNS
+from crm.segments import Segment, cached_run, member_segments
 from crm.settings import COMPLAINT_KIND, PURCHASE_KINDS, RETURN_KIND, SegmentSettings, segment_settings
 
 # ------------------------------------------------------------------ rule thresholds
@@ -76,13 +77,6 @@ SLA_LABELS = {SLA_KEPT: "按期办结", SLA_BREACHED: "超期办结", SLA_OPEN_L
 
 
 # ------------------------------------------------------------------ the profile
-@dataclass(frozen=True)
-class Segment:
-    dimension: str  # 需求阶段 / 客户价值 / 行为特征 / 服务标记
-    label: str
-    reason: str
-
-
 @dataclass(frozen=True)
 class Gap:
     field: str  # customer column(s), e.g. "phone,email"
@@ -528,9 +522,25 @@ def load_profile(reader: PersonalData, customer_id: str, as_of: dt.date | None =
         complaints=complaints, complaint_summary=c_summary,
         satisfaction=_satisfaction(surveys, customer.get("satisfaction"), tx_agg, c_facts["sat"]),
         open_follow_ups=open_fu, past_follow_ups=past_fu,
-        segments=compute_segments(facts, gaps), gaps=gaps,
+        segments=_ranked(compute_segments(facts, gaps), reader, customer_id, D, settings), gaps=gaps,
         last_contact=last_interaction, last_activity=facts.last_activity, facts=facts,
     )
+
+
+def _ranked(own: list[Segment], reader: PersonalData, customer_id: str, D: dt.date,
+            settings: SegmentSettings) -> list[Segment]:
+    """The profile's own segments, with 客户价值 and RFM 分群 from the 客户分类 run as of D when one is
+    already computed (they rank the customer against the whole archive, which one profile cannot
+    afford to do); without one, 客户价值 only where the customer's own figures decide it."""
+    run = cached_run(reader.archive, D, settings)
+    ranked = {seg.dimension: seg for seg in member_segments(reader.archive, run, customer_id)} if run else {}
+    if not ranked:
+        return own
+    out = [seg for seg in own if seg.dimension != "客户价值"]
+    out.insert(1, ranked["客户价值"])
+    if "RFM 分群" in ranked:
+        out.insert(2, ranked["RFM 分群"])
+    return out
 
 
 def _params(D: dt.date, customer_id: str, s: SegmentSettings) -> dict[str, Any]:

@@ -213,6 +213,16 @@ def _run_from_row(row: Sequence[Any], settings: SegmentSettings, computed: bool 
                       computed, seconds)
 
 
+def _cached_row(archive: "Archive", as_of: dt.date, version: str, settings: SegmentSettings) -> tuple | None:
+    cur = archive.cursor()
+    try:
+        return fetch_one(cur, "SELECT run_id, as_of, month_end, customers, stats, seconds FROM segment_runs "
+                              "WHERE as_of = ? AND data_version = ? AND settings_version = ?",
+                         [as_of, version, settings.signature])
+    finally:
+        cur.close()
+
+
 def segment_run(archive: "Archive", as_of: dt.date, *, version: str | None = None,
                 settings: SegmentSettings | None = None) -> SegmentRun:
     """The classification as of `as_of`, from the cache when the data and thresholds are unchanged.
@@ -222,24 +232,34 @@ def segment_run(archive: "Archive", as_of: dt.date, *, version: str | None = Non
     """
     settings = settings or segment_settings(archive)
     version = version or data_version(archive)
-    key = [as_of, version, settings.signature]
-
-    def cached() -> tuple | None:
-        cur = archive.cursor()
-        try:
-            return fetch_one(cur, "SELECT run_id, as_of, month_end, customers, stats, seconds FROM segment_runs "
-                                  "WHERE as_of = ? AND data_version = ? AND settings_version = ?", key)
-        finally:
-            cur.close()
-
-    row = cached()
+    row = _cached_row(archive, as_of, version, settings)
     if row:
         return _run_from_row(row, settings)
     with _lock_for(archive):
-        row = cached()  # another session may have computed it while this one waited
+        row = _cached_row(archive, as_of, version, settings)  # another session may have computed it meanwhile
         if row:
             return _run_from_row(row, settings)
         return _compute(archive, as_of, settings, version)
+
+
+def cached_run(archive: "Archive", as_of: dt.date, settings: SegmentSettings | None = None) -> SegmentRun | None:
+    """The run as of `as_of` if it is already computed for the current data and thresholds, else
+    None — for readers that must stay quick (the profile) and do without it otherwise."""
+    settings = settings or segment_settings(archive)
+    row = _cached_row(archive, as_of, data_version(archive), settings)
+    return _run_from_row(row, settings) if row else None
+
+
+def member_segments(archive: "Archive", run: SegmentRun, customer_id: str) -> list[Segment]:
+    """One customer's segments in a run, with reasons, read from the stored row alone (no ranking
+    query: a 高价值 by rank says "在前 10% 之内" without the place)."""
+    cur = archive.cursor()
+    try:
+        row = fetch_one(cur, f"SELECT {', '.join(_MEMBER_COLS)} FROM segment_members WHERE run_id = ? AND customer_id = ?",
+                        [run.run_id, customer_id])
+    finally:
+        cur.close()
+    return explain(dict(zip(_MEMBER_COLS, row)), run) if row else []
 
 
 def compute_run(archive: "Archive", as_of: dt.date, *, timings: dict[str, float] | None = None) -> SegmentRun:

@@ -587,3 +587,20 @@ def test_after_an_edit_only_today_is_warmed(archive: Archive, monkeypatch: pytes
     cur = archive.cursor()
     assert cur.execute("SELECT list(as_of) FROM segment_runs").fetchall()[0][0] == [D]
     cur.close()
+
+
+def test_the_profile_shows_value_and_rfm_from_a_computed_run(archive: Archive) -> None:
+    seed_demo(archive, customers=200, seed=8, today=D)
+    reader = PersonalData(archive, ADMIN)
+
+    def profile_labels(cid: str) -> dict[str, str]:
+        return {seg.dimension: seg.label for seg in load_profile(reader, cid, as_of=D).segments}
+
+    assert S.cached_run(archive, D) is None
+    mine = labels(archive)  # computes the run
+    middle = next(cid for cid, v in sorted(mine.items()) if v["value"] == "中价值" and v["rfm"])
+    got = profile_labels(middle)
+    assert got["客户价值"] == "中价值" and got["RFM 分群"] == mine[middle]["rfm"]
+    assert got["需求阶段"] == mine[middle]["stage"]
+    S.clear_cache(archive)
+    assert "RFM 分群" not in profile_labels(middle) and "客户价值" not in profile_labels(middle)
