@@ -94,12 +94,15 @@ def fold_in_interaction(cur: "duckdb.DuckDBPyConnection", customer_id: str, day:
 
 
 def _merge(cur: "duckdb.DuckDBPyConnection", aggregate: str, params: dict[str, object]) -> None:
-    cur.execute(f"""
+    # The aggregate is materialised first: UPDATE … FROM (subquery) planned three to four times slower.
+    cur.execute(f"CREATE OR REPLACE TEMP TABLE activity_delta AS {aggregate}", params)
+    cur.execute("""
         UPDATE customers SET first_purchase = least(customers.first_purchase, a.fb),
                              last_purchase = greatest(customers.last_purchase, a.lb),
                              last_transaction = greatest(customers.last_transaction, a.lt),
                              last_logged_interaction = greatest(customers.last_logged_interaction, a.li)
-        FROM ({aggregate}) a WHERE customers.customer_id = a.customer_id""", params)
+        FROM activity_delta a WHERE customers.customer_id = a.customer_id""")
+    cur.execute("DROP TABLE activity_delta")
 
 
 def recompute(cur: "duckdb.DuckDBPyConnection", customer_ids: Iterable[str] | None = None) -> None:
@@ -112,12 +115,15 @@ def recompute(cur: "duckdb.DuckDBPyConnection", customer_ids: Iterable[str] | No
             return
         scope = "list_contains($ids, customer_id)"
     cur.execute(f"""
+        CREATE OR REPLACE TEMP TABLE activity_fresh AS
+        SELECT c.customer_id, s.fb, s.lb, s.lt, s.li
+        FROM (SELECT customer_id FROM customers WHERE {scope}) c
+        LEFT JOIN ({_aggregate_sql(scope, scope)}) s ON s.customer_id = c.customer_id""", params)
+    cur.execute("""
         UPDATE customers SET first_purchase = a.fb, last_purchase = a.lb, last_transaction = a.lt,
                              last_logged_interaction = a.li
-        FROM (SELECT c.customer_id, s.fb, s.lb, s.lt, s.li
-              FROM (SELECT customer_id FROM customers WHERE {scope}) c
-              LEFT JOIN ({_aggregate_sql(scope, scope)}) s ON s.customer_id = c.customer_id) a
-        WHERE customers.customer_id = a.customer_id""", params)
+        FROM activity_fresh a WHERE customers.customer_id = a.customer_id""")
+    cur.execute("DROP TABLE activity_fresh")
 
 
 def ensure_current(archive: "Archive") -> bool:
