@@ -525,25 +525,32 @@ def _compute(archive: "Archive", D: dt.date, s: SegmentSettings, version: str,
         tx.execute("DROP TABLE IF EXISTS temp.seg_facts")
         tx.execute(f"CREATE TEMP TABLE seg_facts AS {sql}", params)
         marks["facts"] = time.perf_counter()
-        n, buyers, median, r_cuts, f_cuts, m_cuts = fetch_one(tx, f"""
-            SELECT count(*), count(first_buy), coalesce(median(revenue), 0),
+        # 高价值 by rank: in when fewer than top% of all customers earn strictly more, i.e. at least
+        # the k-th largest revenue with k = ceil(n × top% / 100) (ties at the cut are all in). The
+        # k-th largest is read as a discrete quantile in the same pass as the other cuts (a top-k
+        # sort was a third of the cuts' time) and checked exactly in the second pass.
+        n = int(scalar(tx, "SELECT count(*) FROM seg_facts"))
+        k = math.ceil(Fraction(n) * Fraction(str(s.high_value_top_percent)) / 100) if n else 0
+        q_k = (n - k + 0.5) / n if k >= 1 else 0.5  # ascending position n − k, half a place from either side
+        buyers, median, r_cuts, f_cuts, m_cuts, hv_cut = fetch_one(tx, f"""
+            SELECT count(first_buy), coalesce(median(revenue), 0),
                    quantile_disc(last_buy, {list(QUINTILES)}) FILTER (first_buy IS NOT NULL),
                    quantile_disc(purchases, {list(QUINTILES)}) FILTER (first_buy IS NOT NULL),
-                   quantile_disc(monetary, {list(QUINTILES)}) FILTER (first_buy IS NOT NULL)
-            FROM seg_facts""")
-        # 高价值 by rank: in when fewer than top% of all customers earn strictly more, i.e. at least
-        # the k-th largest revenue with k = ceil(n × top% / 100) (ties at the cut are all in).
-        k = math.ceil(Fraction(n) * Fraction(str(s.high_value_top_percent)) / 100) if n else 0
-        hv_cut = None
-        if k >= 1:
-            hv_cut = scalar(tx, "SELECT min(revenue) FROM (SELECT revenue FROM seg_facts ORDER BY revenue DESC LIMIT ?)",
-                            [k])
+                   quantile_disc(monetary, {list(QUINTILES)}) FILTER (first_buy IS NOT NULL),
+                   quantile_disc(revenue, ?)
+            FROM seg_facts""", [q_k])
         rfm = buyers >= s.rfm_min_customers and buyers > 0
         named = {"rfm": rfm, "r_cuts": _cuts(r_cuts) or [D] * 4, "f_cuts": _cuts(f_cuts) or [0] * 4,
                  "m_cuts": _cuts(m_cuts) or [0.0] * 4}
-        avg = tx.execute(f"SELECT avg(r), avg(f), avg(m) FROM (SELECT {_scores_sql()} FROM seg_facts)",
-                         named).fetchall()[0] if rfm else (None, None, None)
-        r_avg, f_avg, m_avg = (float(a) if a is not None else 0.0 for a in avg)
+        r_avg, f_avg, m_avg, above, at_least = tx.execute(
+            f"SELECT avg(r), avg(f), avg(m), count(*) FILTER (revenue > $cut), count(*) FILTER (revenue >= $cut) "
+            f"FROM (SELECT {_scores_sql()}, revenue FROM seg_facts)", {**named, "cut": hv_cut}).fetchall()[0]
+        if k < 1:
+            hv_cut = None
+        elif not above < k <= at_least:  # not the k-th largest after all: sort for it
+            hv_cut = scalar(tx, "SELECT min(revenue) FROM (SELECT revenue FROM seg_facts ORDER BY revenue DESC LIMIT ?)",
+                            [k])
+        r_avg, f_avg, m_avg = (float(a) if a is not None and rfm else 0.0 for a in (r_avg, f_avg, m_avg))
         run_id = int(scalar(tx, "SELECT nextval('segment_run_seq')"))
         marks["cuts"] = time.perf_counter()
         tx.execute(_INSERT_SQL.replace("{scores}", _scores_sql()), {

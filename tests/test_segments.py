@@ -604,3 +604,18 @@ def test_the_profile_shows_value_and_rfm_from_a_computed_run(archive: Archive) -
     assert got["需求阶段"] == mine[middle]["stage"]
     S.clear_cache(archive)
     assert "RFM 分群" not in profile_labels(middle) and "客户价值" not in profile_labels(middle)
+
+
+@pytest.mark.parametrize("customers,top", [(57, 10), (120, 10), (333, 7.5), (200, 1)])
+def test_the_high_value_cut_is_the_kth_largest_revenue(archive: Archive, customers: int, top: float) -> None:
+    """The cut comes from a quantile in one pass; whatever the count, it is exactly the k-th largest."""
+    seed_demo(archive, customers=customers, seed=customers, today=D)
+    set_segment_setting(archive, ADMIN, "high_value_top_percent", top)
+    run = S.segment_run(archive, D)
+    cur = archive.cursor()
+    revenues = sorted((float(r) for (r,) in cur.execute(
+        "SELECT revenue FROM segment_members WHERE run_id = ?", [run.run_id]).fetchall()), reverse=True)
+    cur.close()
+    k = -(-len(revenues) * top // 100)
+    assert run.stats["high_value_k"] == k
+    assert run.stats["high_value_cut"] == revenues[int(k) - 1]
