@@ -25,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from crm import segments  # noqa: E402
 from crm.access import ADMIN, VIEWER, Actor, PersonalData  # noqa: E402
 from crm.db import open_archive, scalar  # noqa: E402
 from crm.profile import load_profile  # noqa: E402
@@ -115,6 +116,13 @@ def main() -> None:
                           "segments": [s.label for s in profile.segments]}
     result["profile_admin"] = summary(timed(admin, customer_id, args.runs))
     result["profile_viewer"] = summary(timed(viewer, customer_id, args.runs))
+    # With today's 客户分类 run computed (the app keeps it so), the profile also reads the
+    # customer's value and RFM segments from it.
+    t0 = time.perf_counter()
+    segments.segment_run(archive, dt.date.today())
+    result["todays_run_s"] = round(time.perf_counter() - t0, 2)
+    result["profile_admin_with_run"] = summary(timed(admin, customer_id, args.runs))
+    result["customer"]["segments_with_run"] = [s.label for s in load_profile(admin, customer_id).segments]  # type: ignore[index]
     random_ms = []
     for cid in sample:
         t0 = time.perf_counter()
@@ -122,7 +130,8 @@ def main() -> None:
         random_ms.append((time.perf_counter() - t0) * 1000)
     result["random_customers_first_load"] = summary(random_ms)
     result["target_median_ms"] = 100
-    result["meets_target"] = result["profile_admin"]["median_ms"] < 100  # type: ignore[index]
+    result["meets_target"] = max(result["profile_admin"]["median_ms"],  # type: ignore[index]
+                                 result["profile_admin_with_run"]["median_ms"]) < 100  # type: ignore[index]
     print(json.dumps(result, ensure_ascii=False, indent=2))
 
 
