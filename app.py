@@ -14,7 +14,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from crm import segments, stats
+from crm import activity, segments, stats
 from crm.access import Actor, actor_for
 from crm.db import Archive, ArchiveBusyError, open_archive, resolve_db_path
 
@@ -53,6 +53,7 @@ RECENT_BATCH_LABELS = {
 @st.cache_resource(show_spinner=False)
 def _archive_for(db_path: str) -> Archive:
     archive = open_archive(db_path)
+    activity.ensure_current(archive)  # once after an upgrade (≈ 2 s at 1 M), before any write can race it
     segments.warm_in_background(archive)  # the 客户分类 page's runs, computed while nobody waits
     return archive
 

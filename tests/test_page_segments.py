@@ -173,3 +173,27 @@ def test_an_admin_changes_a_threshold_and_the_figures_follow(page, seeded_db, tm
     assert not at.exception, at.exception
     assert any("新成交客户期限 3 → 6" in s.value for s in at.success)
     assert int(metrics(at)["新成交客户"].replace(",", "")) > int(before.replace(",", ""))
+
+
+def test_opening_the_app_computes_the_pages_runs_in_the_background(tmp_path: Path, monkeypatch) -> None:
+    """With the warmer on (as in production), the first page run of the app starts computing today's
+    runs; a manager who comes a moment later finds them cached."""
+    db = tmp_path / "warm.duckdb"
+    archive = open_archive(db)
+    seed_demo(archive, customers=150, seed=5, today=dt.date.today())
+    archive.close()
+    monkeypatch.setenv("CRM_DB", str(db))
+    monkeypatch.setenv(S.WARM_SWITCH, "1")
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.run()
+    assert not at.exception
+    from crm import db as crm_db
+    opened = crm_db._open[str(db.resolve())]
+    warmer = S._warmers.get(str(opened.path))
+    if warmer is not None:  # None: already done
+        warmer.join(timeout=60)
+    assert all(S.cached_run(opened, d) is not None for d in S.page_dates(dt.date.today()))
+    st.cache_resource.clear()
+    for archive in list(crm_db._open.values()):
+        archive.close()
