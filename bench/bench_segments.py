@@ -189,6 +189,9 @@ def bench_page(path: Path, D: dt.date) -> dict:
         out[f"tab_{tab}_first_s"] = timed(at)  # 客户迁移 / 分析报表 compute their other dates once
         at = session(seg_tab=tab)
         out[f"tab_{tab}_warm_s"] = timed(at)
+    for months in (3, 12):  # the growth table over a longer period: its own boundaries, same run
+        at = session(seg_tab="分析报表", seg_growth_months=months)
+        out[f"tab_分析报表_{months}_months_first_s"] = timed(at)
     at = session(seg_drill={"kind": "value", "labels": ["高价值"], "title": "客户价值：高价值",
                             "source": "seg_chart_value", "before": None})
     out["drill_down_list_s"] = timed(at)

@@ -161,6 +161,14 @@ class SegmentFilters:
             params.append(self.tag)
         return (" AND ".join(parts) or "TRUE"), params
 
+    def named_sql(self, alias: str = "sm", prefix: str = "filter") -> tuple[str, dict[str, Any]]:
+        """The same condition with named parameters ($filter0, …), for queries that bind by name."""
+        condition, values = self.sql(alias)
+        names = [f"{prefix}{i}" for i in range(len(values))]
+        for name in names:
+            condition = condition.replace("?", f"${name}", 1)
+        return condition, dict(zip(names, values))
+
     def lines(self) -> list[str]:
         """The filters in words, for an export's header."""
         return [f"负责人：{self.owner or '全部'}", f"地区：{self.region or '全部'}",
@@ -293,10 +301,9 @@ _warm_again: dict[str, bool] = {}  # archive → go round again (True: today onl
 
 
 def page_dates(today: dt.date) -> list[dt.date]:
-    """The runs the 客户分类 page opens with: today (every chart), the end of last quarter (客户迁移's
-    default start) and the period starts of the 客户增减分析表's default 近 1 个月 (it compares two periods)."""
-    start = months_before(today, 1)
-    return list(dict.fromkeys([today, quarter_end_before(today), start, months_before(start, 1)]))
+    """The runs the 客户分类 page opens with: today (every chart and both classic tables) and the
+    end of last quarter (客户迁移's default start)."""
+    return list(dict.fromkeys([today, quarter_end_before(today)]))
 
 
 def warm(archive: "Archive", today: dt.date | None = None, *, today_only: bool = False) -> list[SegmentRun]:
@@ -773,6 +780,11 @@ def growth_table(archive: "Archive", as_of: dt.date, months: int = 1, filters: S
     and active again at the end, 流失 a customer active at the start (or new in the period) who is
     not active at the end. Revenue is that of the period, from customers whose first purchase was
     before it (老客户收入) or in it (新客户收入).
+
+    Only the run as of D is needed: whether a customer was active at the two earlier period
+    boundaries follows from their first purchase (the run's, as of D) and whether any record, or
+    the profile's 最近互动日期, falls in the churn window before each boundary — one pass over
+    the records of those windows instead of two more full runs.
     """
     if months not in GROWTH_PERIODS:
         raise ValueError(f"period of {months} months is not supported")
@@ -780,16 +792,18 @@ def growth_table(archive: "Archive", as_of: dt.date, months: int = 1, filters: S
     version = version or data_version(archive)
     start = months_before(as_of, months)
     prev_start = months_before(start, months)
-    runs = {d: segment_run(archive, d, version=version, settings=settings) for d in (prev_start, start, as_of)}
+    run = segment_run(archive, as_of, version=version, settings=settings)
     active = ", ".join(str(x) for x in ACTIVE_STAGES)
     buy = ", ".join(_quote(k) for k in PURCHASE_KINDS)
     money = f"CASE WHEN t.kind IN ({buy}) THEN t.amount WHEN t.kind = {_quote(RETURN_KIND)} THEN -abs(t.amount) END"
-    rows = []
+    where, params = filters.sql("sm")
+    named_where, named_params = filters.named_sql("sm")
+    cuts = {"d0": prev_start, "c0": months_before(prev_start, settings.churn_risk_months),
+            "d1": start, "c1": months_before(start, settings.churn_risk_months)}
     cur = archive.cursor()
     try:
         # revenue of both periods in one pass over their transactions; a customer's first purchase
         # (as of D, the same as of any earlier date it is before) says old or new
-        where, params = filters.sql("sm")
         revenue = fetch_one(cur, f"""
             SELECT coalesce(sum({money}) FILTER (t.date > ? AND sm.first_buy <= ?), 0),
                    coalesce(sum({money}) FILTER (t.date > ? AND sm.first_buy > ?), 0),
@@ -797,32 +811,47 @@ def growth_table(archive: "Archive", as_of: dt.date, months: int = 1, filters: S
                    coalesce(sum({money}) FILTER (t.date <= ? AND sm.first_buy > ?), 0)
             FROM transactions t JOIN segment_members sm ON sm.customer_id = t.customer_id AND sm.run_id = ?
             WHERE t.date > ? AND t.date <= ? AND t.amount IS NOT NULL AND {where}""",
-            [start, start, start, start, start, prev_start, start, prev_start, runs[as_of].run_id, prev_start, as_of,
+            [start, start, start, start, start, prev_start, start, prev_start, run.run_id, prev_start, as_of,
              *params])
-        rev = {"本期": (revenue[0], revenue[1]), "上期": (revenue[2], revenue[3])}
-        for label, (d0, d1) in (("本期", (start, as_of)), ("上期", (prev_start, start))):
-            where, params = filters.sql("b")
-            start_n, new_n, back_n, lost_n, end_n = fetch_one(cur, f"""
-                SELECT count(*) FILTER (a.stage IN ({active})),
-                       count(*) FILTER (b.first_buy > ?),
-                       count(*) FILTER (b.stage IN ({active}) AND coalesce(a.stage NOT IN ({active}), true)
-                                        AND NOT coalesce(b.first_buy > ?, false)),
-                       count(*) FILTER ((a.stage IN ({active}) OR b.first_buy > ?) AND b.stage NOT IN ({active})),
-                       count(*) FILTER (b.stage IN ({active}))
-                FROM segment_members b LEFT JOIN segment_members a ON a.customer_id = b.customer_id AND a.run_id = ?
-                WHERE b.run_id = ? AND {where}""",
-                [d0, d0, d0, runs[d0].run_id, runs[d1].run_id, *params])
-            rev_old, rev_new = (float(x) for x in rev[label])
-            net = end_n - start_n
-            rows.append({
-                "期间": label, "起始日": d0 + dt.timedelta(days=1), "截止日": d1,
-                "期初客户数": int(start_n), "本期新增": int(new_n), "本期回流": int(back_n), "本期流失": int(lost_n),
-                "期末客户数": int(end_n), "净增减": int(net), "增减率": (net / start_n) if start_n else None,
-                "老客户收入": rev_old, "新客户收入": rev_new, "收入合计": rev_old + rev_new,
-            })
+        # active at d_k: bought on or before d_k, and in touch within the churn window (c_k, d_k]
+        counts = cur.execute(f"""
+            WITH touched AS (
+                SELECT customer_id, bool_or(date > $c0 AND date <= $d0) AS t0, bool_or(date > $c1 AND date <= $d1) AS t1
+                FROM (SELECT customer_id, date FROM transactions WHERE date > $c0 AND date <= $d1
+                      UNION ALL SELECT customer_id, date FROM interactions WHERE date > $c0 AND date <= $d1
+                      UNION ALL SELECT customer_id, last_interaction FROM customers
+                                WHERE last_interaction > $c0 AND last_interaction <= $d1)
+                GROUP BY customer_id
+            ),
+            flags AS (
+                SELECT sm.first_buy <= $d0 AND coalesce(t.t0, false) AS a0,
+                       sm.first_buy <= $d1 AND coalesce(t.t1, false) AS a1,
+                       sm.stage IN ({active}) AS a2,
+                       sm.first_buy > $d0 AND sm.first_buy <= $d1 AS new1,
+                       sm.first_buy > $d1 AS new2
+                FROM segment_members sm LEFT JOIN touched t ON t.customer_id = sm.customer_id
+                WHERE sm.run_id = $run AND {named_where}
+            )
+            SELECT count(*) FILTER (a1), count(*) FILTER (new2), count(*) FILTER (a2 AND NOT a1 AND NOT new2),
+                   count(*) FILTER ((a1 OR new2) AND NOT a2), count(*) FILTER (a2),
+                   count(*) FILTER (a0), count(*) FILTER (new1), count(*) FILTER (a1 AND NOT a0 AND NOT new1),
+                   count(*) FILTER ((a0 OR new1) AND NOT a1), count(*) FILTER (a1)
+            FROM flags""", {**cuts, "run": run.run_id, **named_params}).fetchall()[0]
     finally:
         cur.close()
-    release_memory(archive)  # the revenue pass read the transactions: nothing on the page reads them again
+    release_memory(archive)  # the passes read the transactions: nothing on the page reads them again
+    rows = []
+    rev = {"本期": (revenue[0], revenue[1]), "上期": (revenue[2], revenue[3])}
+    for label, (d0, d1), figures in (("本期", (start, as_of), counts[:5]), ("上期", (prev_start, start), counts[5:])):
+        start_n, new_n, back_n, lost_n, end_n = (int(x) for x in figures)
+        rev_old, rev_new = (float(x) for x in rev[label])
+        net = end_n - start_n
+        rows.append({
+            "期间": label, "起始日": d0 + dt.timedelta(days=1), "截止日": d1,
+            "期初客户数": start_n, "本期新增": new_n, "本期回流": back_n, "本期流失": lost_n,
+            "期末客户数": end_n, "净增减": net, "增减率": (net / start_n) if start_n else None,
+            "老客户收入": rev_old, "新客户收入": rev_new, "收入合计": rev_old + rev_new,
+        })
     cur_row, prev_row = rows
     change: dict[str, Any] = {"期间": "增减", "起始日": None, "截止日": None}
     for col in GROWTH_COLUMNS[3:]:

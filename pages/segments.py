@@ -287,7 +287,7 @@ def tables_view(run: S.SegmentRun, filters: S.SegmentFilters, version: str, sett
     st.markdown("#### 客户增减分析表")
     months = st.segmented_control("期间", list(S.GROWTH_PERIODS), default=1, format_func=S.GROWTH_PERIODS.get,
                                   key="seg_growth_months", required=True)
-    with st.spinner("正在计算期初、期末的客户分类…"):
+    with st.spinner("正在计算期初、期末的有效客户…"):
         growth = _growth(DB, run.as_of, int(months or 1), filters, version, settings.signature)
     shown = growth.copy()
     shown.insert(1, "日期", [f"{a:%m-%d} ~ {b:%m-%d}" if a is not None and not pd.isna(a) else "" for a, b in

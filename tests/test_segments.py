@@ -551,9 +551,9 @@ def test_a_date_before_the_newest_record_is_computed_from_the_records(archive: A
 
 
 # ------------------------------------------------------------------ computing ahead of the page
-def test_page_dates_are_today_last_quarter_end_and_the_growth_periods() -> None:
-    assert S.page_dates(D) == [D, day("2026-09-30"), day("2026-10-22"), day("2026-09-22")]
-    assert S.page_dates(day("2026-10-31")) == [day("2026-10-31"), day("2026-09-30"), day("2026-08-30")]  # as growth_table counts months
+def test_page_dates_are_today_and_last_quarter_end() -> None:
+    assert S.page_dates(D) == [D, day("2026-09-30")]
+    assert S.page_dates(day("2026-09-30")) == [day("2026-09-30"), day("2026-06-30")]
 
 
 def test_warming_leaves_the_page_runs_cached(archive: Archive) -> None:
@@ -619,3 +619,35 @@ def test_the_high_value_cut_is_the_kth_largest_revenue(archive: Archive, custome
     k = -(-len(revenues) * top // 100)
     assert run.stats["high_value_k"] == k
     assert run.stats["high_value_cut"] == revenues[int(k) - 1]
+
+
+def _growth_from_full_runs(archive: Archive, as_of: dt.date, months: int, filters: S.SegmentFilters) -> list[tuple]:
+    """The 客户增减分析表's customer counts by definition: the full classification at each boundary."""
+    start = S.months_before(as_of, months)
+    prev = S.months_before(start, months)
+    out = []
+    cur = archive.cursor()
+    for d0, d1 in ((start, as_of), (prev, start)):
+        a, b = S.segment_run(archive, d0), S.segment_run(archive, d1)
+        where, params = filters.sql("b")
+        out.append(cur.execute(f"""
+            SELECT count(*) FILTER (a.stage IN (1, 2)), count(*) FILTER (b.first_buy > ?),
+                   count(*) FILTER (b.stage IN (1, 2) AND coalesce(a.stage NOT IN (1, 2), true)
+                                    AND NOT coalesce(b.first_buy > ?, false)),
+                   count(*) FILTER ((a.stage IN (1, 2) OR b.first_buy > ?) AND b.stage NOT IN (1, 2)),
+                   count(*) FILTER (b.stage IN (1, 2))
+            FROM segment_members b LEFT JOIN segment_members a ON a.customer_id = b.customer_id AND a.run_id = ?
+            WHERE b.run_id = ? AND {where}""", [d0, d0, d0, a.run_id, b.run_id, *params]).fetchall()[0])
+    cur.close()
+    return out
+
+
+@pytest.mark.parametrize("months", [1, 3, 12])
+def test_growth_counts_equal_those_of_full_runs_at_each_boundary(archive: Archive, months: int) -> None:
+    seed_demo(archive, customers=500, seed=21, today=D)
+    for filters in (S.SegmentFilters(), S.SegmentFilters(region="广东")):
+        table = S.growth_table(archive, D, months, filters)
+        got = [tuple(int(r[c]) for c in ("期初客户数", "本期新增", "本期回流", "本期流失", "期末客户数"))
+               for r in table.to_dict("records")[:2]]
+        assert got == _growth_from_full_runs(archive, D, months, filters)
+        assert sum(got[0]) > 0
