@@ -1,15 +1,19 @@
 """客户分类: every classification rule of PRODUCT.md, computed in DuckDB as of a reference date D.
 
 One *run* classifies every customer of the archive as of D in a few set-based statements
-(`_compute`): one aggregate over transactions, interactions and complaints (all dated on or
-before D) joined to the customers, then the archive-wide figures the rules rank against
-(the 高价值 cut, the median, the RFM quintile cuts), then one INSERT of every customer's labels
+(`_compute`): one aggregate per kind of record (transactions, interactions, complaints, all
+dated on or before D) joined to the customers — or, when D is on or after every customer's
+activity summary (crm.activity: today, this month's end), only the records inside the rules'
+windows joined to that summary —, then the archive-wide figures the rules rank against (the
+高价值 cut, the median, the RFM quintile cuts), then one INSERT of every customer's labels
 and the figures their reasons quote into `segment_members`. Runs are cached in the archive
 (`segment_runs`), keyed by D, a version of the data and the thresholds in force
 (crm.settings), so a changed threshold or an import gives a new run and nothing stale is ever
 shown. Month-end runs are the segment history: computed on demand for any past month from the
 dated records, kept, and compared by `migration`. Charts, tables and drill-downs aggregate a
-run in DuckDB; pandas only receives aggregates and the page of customers being shown.
+run in DuckDB; pandas only receives aggregates and the page of customers being shown. The app
+computes the runs its page opens with ahead of time (`warm_in_background`), and the search
+filters and the 客户360 profile read the day's run rather than applying the rules again.
 
 Rules (window conventions shared with crm.profile: "in the last N" is (D − N, D]; "nothing
 for N" means the last one is on or before D − N; months are calendar months, clamped to the

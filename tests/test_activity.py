@@ -128,3 +128,9 @@ def test_a_stale_summary_stays_stale_through_a_write(seeded: Archive, tmp_path: 
     assert not current(seeded)
     activity.ensure_current(seeded)
     assert_summary_true(seeded)
+
+
+def test_the_summary_columns_are_on_the_customers_table(archive: Archive) -> None:
+    got = dict(rows(archive, "SELECT column_name, data_type FROM information_schema.columns "
+                             "WHERE table_name = 'customers'"))
+    assert {name: got.get(name) for name in activity.ACTIVITY_COLUMNS} == activity.ACTIVITY_COLUMNS
