@@ -28,6 +28,7 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
+from crm.activity import ACTIVITY_COLUMNS
 from crm.templates import BOOL_ENUM, ENUMS, TEMPLATES, Template
 
 if TYPE_CHECKING:
@@ -67,7 +68,9 @@ TABLE_TEMPLATES: dict[str, tuple[str, ...]] = {
     "complaints": ("T6",),
     "surveys": ("T7",),
 }
-EXCLUDED_COLUMNS = frozenset({"name_pinyin", "name_initials"})
+# Derived columns the app recomputes from the rest (search keys, the activity summary): not data
+# a user keeps or brings back.
+EXCLUDED_COLUMNS = frozenset({"name_pinyin", "name_initials", "search_text", *ACTIVITY_COLUMNS})
 # Stable row order, so two exports of the same data compare equal.
 _ORDER_KEYS = {"customers": "customer_id", "complaints": "complaint_id", "import_batches": "batch_id"}
 
