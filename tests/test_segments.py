@@ -651,3 +651,41 @@ def test_growth_counts_equal_those_of_full_runs_at_each_boundary(archive: Archiv
                for r in table.to_dict("records")[:2]]
         assert got == _growth_from_full_runs(archive, D, months, filters)
         assert sum(got[0]) > 0
+
+
+def test_an_import_and_an_edit_go_through_while_a_run_is_being_written(
+        archive: Archive, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The warmer writes a run in its own transaction while users keep writing: neither waits for
+    nor breaks the other (they touch different rows), and the run of the old data is not kept."""
+    import threading
+
+    from conftest import write_xlsx
+    from crm.access import actor_for
+    from crm.edits import add_interaction
+    from crm.pipeline import import_path
+
+    seed_demo(archive, customers=300, seed=6, today=D)
+    cur = archive.cursor()
+    (cid, name), = cur.execute("SELECT customer_id, name FROM customers ORDER BY 1 LIMIT 1").fetchall()
+    cur.close()
+    inside, release = threading.Event(), threading.Event()
+    evict = S._evict
+
+    def slow_evict(*args: Any) -> None:  # the run's rows are written, its transaction still open
+        inside.set()
+        release.wait(30)
+        evict(*args)
+
+    monkeypatch.setattr(S, "_evict", slow_evict)
+    monkeypatch.setenv(S.WARM_SWITCH, "1")
+    thread = S.warm_in_background(archive, D, today_only=True)
+    assert inside.wait(30)
+    report = import_path(archive, write_xlsx(tmp_path / "t.xlsx", {"交易": [
+        ["客户编号", "客户名称", "交易类型", "购买时间", "金额"], [cid, name, "购买", "2026-11-20", 10]]}),
+        user="tester", today=D)
+    add_interaction(archive, actor_for(archive, "admin"), cid, D, "电话", "回访")
+    release.set()
+    thread.join(30)
+    assert report.batches[0].created == 1
+    assert S.cached_run(archive, D) is None  # computed from the data before the writes: not served
+    assert S.segment_run(archive, D).computed
