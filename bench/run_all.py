@@ -18,7 +18,7 @@ def main() -> int:
         "bench_import.py": ["--workdir", str(WORK)],
         "bench_search.py": [str(shared)],
         "bench_profile.py": [str(WORK / "profile_1m.duckdb")],
-        "bench_segments.py": ["--workdir", str(WORK)],
+        "bench_segments.py": ["--workdir", str(WORK), "--date-ordered"],  # both layouts, as in BENCHMARKS.md
     }
     for script in sorted(HERE.glob("bench_*.py")):
         print(f"== {script.name}", flush=True)
