@@ -20,16 +20,12 @@ from crm.db import Archive, ArchiveBusyError, open_archive, resolve_db_path
 
 ROOT = Path(__file__).resolve().parent
 
-# Pages in pages/, in menu order: (file, title, icon, url_path). Adding a page is one line here;
-# a line whose file does not exist yet is skipped, so pages can land in any order.
+# The built pages in pages/, in menu order: (file, title, icon, url_path); the file name is the
+# url path. A page joins the menu with its line here, in the change that builds it.
 PAGES: list[tuple[str, str, str, str]] = [
     ("pages/import.py", "数据导入", ":material/upload_file:", "import"),
     ("pages/customers.py", "客户查询", ":material/person_search:", "customers"),
     ("pages/segments.py", "客户分类", ":material/donut_small:", "segments"),
-    ("pages/follow-ups.py", "跟进队列", ":material/event_upcoming:", "follow-ups"),
-    ("pages/complaints.py", "投诉分析", ":material/report:", "complaints"),
-    ("pages/satisfaction.py", "满意度", ":material/sentiment_satisfied:", "satisfaction"),
-    ("pages/admin.py", "系统管理", ":material/admin_panel_settings:", "admin"),
 ]
 
 # import_batches.status as shown to users; unknown values are shown as they are.
@@ -169,9 +165,7 @@ def home() -> None:
 
 def build_navigation() -> list[st.Page]:
     pages = [st.Page(home, title="档案概况", icon=":material/dashboard:", url_path="home", default=True)]
-    for file, title, icon, url_path in PAGES:
-        if (ROOT / file).is_file():
-            pages.append(st.Page(ROOT / file, title=title, icon=icon, url_path=url_path))
+    pages += [st.Page(ROOT / file, title=title, icon=icon, url_path=url_path) for file, title, icon, url_path in PAGES]
     return pages
 
 

@@ -72,3 +72,11 @@ def test_each_run_follows_crm_db(run_app, tmp_path):
     build_known_archive(db)
     assert metrics(run_app(db))["客户总数"] == "6"
     assert metrics(run_app(tmp_path / "other.duckdb"))["客户总数"] == "0"
+
+
+def test_the_menu_lists_exactly_the_pages_that_are_built():
+    import app
+
+    built = sorted(p.relative_to(app.ROOT).as_posix() for p in (app.ROOT / "pages").glob("*.py"))
+    assert sorted(file for file, *_ in app.PAGES) == built
+    assert all(Path(file).stem == url for file, _, _, url in app.PAGES)  # a deep link's path is the file's name
