@@ -25,7 +25,7 @@ from crm.access import PersonalData
 from crm.db import fetch_one
 from crm.edits import can_edit
 from crm.schema import CUSTOMER_COLUMNS
-from crm.segments import Segment, cached_run, member_segments
+from crm.segments import Segment, cached_run, customer_segments
 from crm.settings import COMPLAINT_KIND, PURCHASE_KINDS, RETURN_KIND, SegmentSettings, segment_settings
 
 # ------------------------------------------------------------------ rule thresholds
@@ -399,28 +399,26 @@ def compute_segments(f: Facts, gaps: Sequence[Gap] = ()) -> list[Segment]:
 
 
 # ------------------------------------------------------------------ data-quality gaps
+# A gap is reported when every field it names (comma-separated) is blank; follow_up marks the
+# gaps that make the customer 待跟进.
+GAP_RULES: tuple[Gap, ...] = (
+    Gap("phone,email", "联系电话/电子邮箱", "无法联系客户，也无法按电话或邮箱识别重复档案", True),
+    Gap("product_need", "产品需求", "核心需求不明，需负责人跟进确认", True),
+    Gap("owner", "负责人", "没有负责人，跟进任务无人认领", False),
+    Gap("region", "地区", "无法参与地区统计与分配", False),
+    Gap("industry", "行业", "无法参与行业分类与分析", False),
+    Gap("first_contact", "首次接触日期", "无法判断客户建档时长与生命周期", False),
+    Gap("source", "客户来源", "无法评估获客渠道效果", False),
+)
+
+
 def data_gaps(customer: dict[str, Any]) -> list[Gap]:
     """Missing fields the archive needs, each with why it matters. Masking keeps blanks blank."""
     def blank(name: str) -> bool:
         value = customer.get(name)
         return value is None or (isinstance(value, str) and not value.strip())
 
-    gaps: list[Gap] = []
-    if blank("phone") and blank("email"):
-        gaps.append(Gap("phone,email", "联系电话/电子邮箱", "无法联系客户，也无法按电话或邮箱识别重复档案", True))
-    if blank("product_need"):
-        gaps.append(Gap("product_need", "产品需求", "核心需求不明，需负责人跟进确认", True))
-    if blank("owner"):
-        gaps.append(Gap("owner", "负责人", "没有负责人，跟进任务无人认领", False))
-    if blank("region"):
-        gaps.append(Gap("region", "地区", "无法参与地区统计与分配", False))
-    if blank("industry"):
-        gaps.append(Gap("industry", "行业", "无法参与行业分类与分析", False))
-    if blank("first_contact"):
-        gaps.append(Gap("first_contact", "首次接触日期", "无法判断客户建档时长与生命周期", False))
-    if blank("source"):
-        gaps.append(Gap("source", "客户来源", "无法评估获客渠道效果", False))
-    return gaps
+    return [gap for gap in GAP_RULES if all(blank(name) for name in gap.field.split(","))]
 
 
 # ------------------------------------------------------------------ complaints
@@ -533,7 +531,7 @@ def _ranked(own: list[Segment], reader: PersonalData, customer_id: str, D: dt.da
     already computed (they rank the customer against the whole archive, which one profile cannot
     afford to do); without one, 客户价值 only where the customer's own figures decide it."""
     run = cached_run(reader.archive, D, settings)
-    ranked = {seg.dimension: seg for seg in member_segments(reader.archive, run, customer_id)} if run else {}
+    ranked = {seg.dimension: seg for seg in customer_segments(reader.archive, run, customer_id, ranked=False)} if run else {}
     if not ranked:
         return own
     out = [seg for seg in own if seg.dimension != "客户价值"]

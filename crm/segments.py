@@ -262,18 +262,6 @@ def cached_run(archive: "Archive", as_of: dt.date, settings: SegmentSettings | N
     return _run_from_row(row, settings) if row else None
 
 
-def member_segments(archive: "Archive", run: SegmentRun, customer_id: str) -> list[Segment]:
-    """One customer's segments in a run, with reasons, read from the stored row alone (no ranking
-    query: a 高价值 by rank says "在前 10% 之内" without the place)."""
-    cur = archive.cursor()
-    try:
-        row = fetch_one(cur, f"SELECT {', '.join(_MEMBER_COLS)} FROM segment_members WHERE run_id = ? AND customer_id = ?",
-                        [run.run_id, customer_id])
-    finally:
-        cur.close()
-    return explain(dict(zip(_MEMBER_COLS, row)), run) if row else []
-
-
 def compute_run(archive: "Archive", as_of: dt.date, *, timings: dict[str, float] | None = None) -> SegmentRun:
     """Classify every customer as of `as_of` now, replacing a cached run of the same key (benchmarks, repairs).
 
@@ -380,6 +368,15 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def _net_amount_sql(alias: str = "") -> str:
+    """A transaction's contribution to revenue: purchases and renewals add, returns subtract
+    whatever sign they were entered with, other kinds count nothing (NULL)."""
+    col = f"{alias}." if alias else ""
+    buy = ", ".join(_quote(k) for k in PURCHASE_KINDS)
+    return (f"CASE WHEN {col}kind IN ({buy}) THEN {col}amount "
+            f"WHEN {col}kind = {_quote(RETURN_KIND)} THEN -abs({col}amount) END")
+
+
 def facts_sql(D: dt.date, s: SegmentSettings, *, from_summary: bool = False) -> tuple[str, dict[str, Any]]:
     """(customer_id, owner, region, industry, first_contact, and every figure the rules use) for
     every customer that exists as of D.
@@ -406,7 +403,7 @@ def facts_sql(D: dt.date, s: SegmentSettings, *, from_summary: bool = False) -> 
             params[f"{aliases[w[key]]}_from"] = w[key]
     columns = {"revenue": aliases[w["value_from"]], "monetary": aliases[w["rfm_from"]]}
     sums = ", ".join(f"sum(money) FILTER (date > ${alias}_from) AS {alias}" for alias in aliases.values())
-    money = f"CASE WHEN kind IN ({buy}) THEN amount WHEN kind = {_quote(RETURN_KIND)} THEN -abs(amount) END"
+    money = _net_amount_sql()
     windowed = f"""
                sum(money) FILTER (date > $r1) AS revenue_recent,
                sum(money) FILTER (date > $r2 AND date <= $r1) AS revenue_before,
@@ -798,8 +795,7 @@ def growth_table(archive: "Archive", as_of: dt.date, months: int = 1, filters: S
     prev_start = months_before(start, months)
     run = segment_run(archive, as_of, version=version, settings=settings)
     active = ", ".join(str(x) for x in ACTIVE_STAGES)
-    buy = ", ".join(_quote(k) for k in PURCHASE_KINDS)
-    money = f"CASE WHEN t.kind IN ({buy}) THEN t.amount WHEN t.kind = {_quote(RETURN_KIND)} THEN -abs(t.amount) END"
+    money = _net_amount_sql("t")
     where, params = filters.sql("sm")
     named_where, named_params = filters.named_sql("sm")
     cuts = {"d0": prev_start, "c0": months_before(prev_start, settings.churn_risk_months),
@@ -1177,8 +1173,12 @@ def drill_chunks(reader: "PersonalData", run: SegmentRun, filters: SegmentFilter
         cur.close()
 
 
-def customer_segments(archive: "Archive", run: SegmentRun, customer_id: str) -> list[Segment]:
-    """The segments of one customer in a run, with reasons (what the profile could show)."""
+def customer_segments(archive: "Archive", run: SegmentRun, customer_id: str, *, ranked: bool = True) -> list[Segment]:
+    """The segments of one customer in a run, with reasons.
+
+    `ranked=False` leaves out the ranking query, for readers that must stay quick (the profile): a
+    高价值 by rank then says "在前 10% 之内" without the place.
+    """
     cur = archive.cursor()
     try:
         row = fetch_one(cur, f"SELECT {', '.join(_MEMBER_COLS)} FROM segment_members WHERE run_id = ? AND customer_id = ?",
@@ -1186,7 +1186,7 @@ def customer_segments(archive: "Archive", run: SegmentRun, customer_id: str) -> 
         if row is None:
             return []
         member = dict(zip(_MEMBER_COLS, row))
-        rank = _ranks(cur, run, [customer_id]).get(customer_id) if member["value"] == 0 else None
+        rank = _ranks(cur, run, [customer_id]).get(customer_id) if ranked and member["value"] == 0 else None
     finally:
         cur.close()
     segs = explain(member, run, rank)

@@ -16,7 +16,7 @@ from app import current_actor, ensure_app_navigation, get_archive, show_table
 from crm import segments as S
 from crm.access import PersonalData
 from crm.edits import EDITABLE, EditError, add_interaction, plan_follow_up, update_customer
-from crm.profile import FIELD_LABELS, SURVEY_LABELS, Profile, load_profile
+from crm.profile import FIELD_LABELS, Profile, load_profile
 from crm.search import SearchFilters, filter_options, search_customers
 from crm.templates import ENUMS
 
