@@ -40,11 +40,17 @@ _BUY = ", ".join("'" + k + "'" for k in PURCHASE_KINDS)
 STAMP_KEY = "activity_stamp"
 
 
+# The import batches with their undo marks: an import or an undo moves it. Part of this stamp and
+# of crm.segments.data_version.
+BATCHES_SIGNATURE_SQL = ("(SELECT concat_ws(':', count(*), max(batch_id), count(undone_at), max(undone_at)) "
+                         "FROM import_batches)")
+
+
 def stamp(cur: "duckdb.DuckDBPyConnection") -> str:
     """What the summary depends on, cheap to read: bare counts come from DuckDB's metadata."""
-    return str(scalar(cur, """
+    return str(scalar(cur, f"""
         SELECT concat_ws('|', (SELECT count(*) FROM transactions), (SELECT count(*) FROM interactions),
-            (SELECT concat_ws(':', count(*), max(batch_id), count(undone_at), max(undone_at)) FROM import_batches))"""))
+            {BATCHES_SIGNATURE_SQL})"""))
 
 
 def is_current(cur: "duckdb.DuckDBPyConnection") -> bool:

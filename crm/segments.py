@@ -204,11 +204,11 @@ def data_version(archive_or_cur: "Archive | duckdb.DuckDBPyConnection") -> str:
     do not throw the cached runs away. A change made behind the app's back (hand-written SQL) is
     not seen: clear_cache() forgets the runs.
     """
-    sql = """
+    sql = f"""
     SELECT concat_ws('|',
         (SELECT count(*) FROM customers), (SELECT count(*) FROM transactions), (SELECT count(*) FROM interactions),
         (SELECT count(*) FROM complaints), (SELECT count(*) FROM customer_tags),
-        (SELECT concat_ws(':', count(*), max(batch_id), count(undone_at), max(undone_at)) FROM import_batches),
+        {activity.BATCHES_SIGNATURE_SQL},
         (SELECT max(updated_at) FROM customers))"""
     own = hasattr(archive_or_cur, "transaction")
     cur = archive_or_cur.cursor() if own else archive_or_cur  # type: ignore[union-attr]
