@@ -15,7 +15,7 @@ DEV_STAMP := $(VENV)/.dev-$(DEV_HASH)
 # apt-get as root, else through sudo when there is one.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || ! command -v sudo >/dev/null 2>&1 || echo sudo)
 
-.PHONY: venv run test-deps test bench
+.PHONY: venv run test-deps test test-fast test-shifted lint bench
 
 venv: $(VENV_STAMP)
 
@@ -36,17 +36,28 @@ $(DEV_STAMP): $(VENV_STAMP) requirements-dev.txt
 	@rm -f $(VENV)/.dev-*
 	@touch $@
 
-# Browser tests drive the Debian chromium (Playwright's own download is not used) and need CJK fonts.
+# Browser tests drive the Debian chromium (Playwright's own download is not used) and need CJK fonts;
+# the shifted-clock pass runs the suite under Debian's faketime.
 .PHONY: system-deps
 system-deps:
-	@if [ ! -x /usr/bin/chromium ] || ! dpkg -s fonts-noto-cjk >/dev/null 2>&1; then \
-		echo "installing chromium and fonts-noto-cjk"; \
+	@if [ ! -x /usr/bin/chromium ] || ! dpkg -s fonts-noto-cjk >/dev/null 2>&1 || ! command -v faketime >/dev/null; then \
+		echo "installing chromium, fonts-noto-cjk and faketime"; \
 		$(SUDO) apt-get update && \
-		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium fonts-noto-cjk; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium fonts-noto-cjk faketime; \
 	fi
 
 test: test-deps
 	$(PY) -m pytest -q
+
+# Every test but the browser ones (quicker while working).
+test-fast: test-deps
+	$(PY) -m pytest -q -m "not browser"
+
+# The non-browser tests once more with the system clock moved SHIFT ahead (default 400 days): a
+# test that only passes on the day it was written fails here. `-f '+Nd'` keeps time.sleep working.
+SHIFT ?= +400d
+test-shifted: test-deps
+	faketime -f '$(SHIFT)' $(PY) -m pytest -q -m "not browser" -p no:cacheprovider
 
 bench: venv
 	$(PY) bench/run_all.py

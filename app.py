@@ -7,14 +7,12 @@ app itself only starts under `streamlit run`, where this file is `__main__`).
 """
 from __future__ import annotations
 
-import os
 from contextlib import closing
-from datetime import date
 from pathlib import Path
 
 import streamlit as st
 
-from crm import activity, segments, stats
+from crm import activity, clock, config, segments, stats
 from crm.access import Actor, actor_for
 from crm.db import Archive, ArchiveBusyError, open_archive, resolve_db_path
 
@@ -95,14 +93,14 @@ def current_actor() -> Actor:
     users (default: CRM_USER, else admin). Every personal-data read goes through crm.access with it.
     """
     archive = get_archive()
-    username = st.session_state.get("app_user") or os.environ.get("CRM_USER", "admin")
+    username = st.session_state.get("app_user") or config.default_user()
     return actor_for(archive, username)
 
 
 def _user_picker() -> None:
     with closing(get_archive().cursor()) as cur:
         users = [u for (u,) in cur.execute("SELECT username FROM users WHERE active ORDER BY role, username").fetchall()]
-    default = os.environ.get("CRM_USER", "admin")
+    default = config.default_user()
     options = list(dict.fromkeys([default, *users]))
     st.sidebar.selectbox("当前用户", options, key="app_user", help="登录功能上线前，用于切换演示身份（影响数据脱敏）")
 
@@ -124,7 +122,7 @@ def _alarm_tile(column: object, label: str, count: int, alarm: str, calm: str, h
 
 def home() -> None:
     st.title("档案概况")
-    today = date.today()
+    today = clock.today()
     with closing(get_archive().cursor()) as cur:
         vital = stats.vital_signs(cur, today)
         batches = stats.recent_batches(cur, limit=5)

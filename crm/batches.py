@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from crm import activity
+from crm import activity, clock
 from crm.db import Archive
 from crm.schema import CUSTOMER_COLUMNS
 
@@ -93,8 +93,9 @@ def apply_changes(cur: duckdb.DuckDBPyConnection, batch_id: int | None, table: s
         })
         cur.register("chg", staged)
         try:
-            extra = ", updated_at = current_timestamp" if table == "customers" else ""
-            cur.execute(f"UPDATE {table} SET {name} = CAST(chg.v AS {sql_type}){extra} FROM chg WHERE {table}.{key_col} = chg.k")
+            extra = ", updated_at = ?" if table == "customers" else ""
+            cur.execute(f"UPDATE {table} SET {name} = CAST(chg.v AS {sql_type}){extra} FROM chg WHERE {table}.{key_col} = chg.k",
+                        [clock.now()] if extra else [])
         finally:
             cur.unregister("chg")
     if batch_id is not None:
@@ -189,8 +190,8 @@ def undo_batch(archive: Archive, batch_id: int, user: str) -> UndoResult:
             from crm.search import refresh_search_text
 
             refresh_search_text(cur, sorted(touched))
-        cur.execute("UPDATE import_batches SET status = 'undone', undone_at = current_timestamp, undone_by = ? "
-                    "WHERE batch_id = ?", [user, batch_id])
+        cur.execute("UPDATE import_batches SET status = 'undone', undone_at = ?, undone_by = ? "
+                    "WHERE batch_id = ?", [clock.now(), user, batch_id])
         activity.recompute(cur, active)  # their records are gone: their summaries are computed again
         if was_current:
             activity.mark_current(cur)

@@ -14,6 +14,8 @@ from typing import Iterator
 
 import duckdb
 
+from crm import config
+
 DEFAULT_DB_PATH = Path(__file__).resolve().parent.parent / "data" / "crm.duckdb"
 
 
@@ -21,7 +23,7 @@ def resolve_db_path(explicit: str | os.PathLike[str] | None = None) -> Path:
     """`--db`, else the CRM_DB environment variable, else data/crm.duckdb."""
     if explicit:
         return Path(explicit)
-    env = os.environ.get("CRM_DB")
+    env = config.db_path()
     if env:
         return Path(env)
     return DEFAULT_DB_PATH
@@ -91,8 +93,8 @@ def open_archive(path: str | os.PathLike[str] | None = None, *, migrate: bool = 
             # A bounded buffer pool: DuckDB spills to disk beyond it instead of taking 80% of RAM,
             # which keeps imports and the app's process small even at a million customers.
             con = duckdb.connect(str(db_path), config={
-                "memory_limit": os.environ.get("CRM_DB_MEMORY_LIMIT", "1GB"),
-                "threads": int(os.environ.get("CRM_DB_THREADS", str(min(os.cpu_count() or 2, 4)))),
+                "memory_limit": config.db_memory_limit(),
+                "threads": config.db_threads(),
             })
         except duckdb.IOException as exc:
             raise ArchiveBusyError(f"数据库文件 {db_path} 无法打开（可能被另一个程序占用）：{exc}") from exc

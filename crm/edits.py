@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 import duckdb
 
-from crm import activity
+from crm import activity, clock
 from crm import templates as T
 from crm.access import ADMIN, LEAD, MANAGER, SALES, Actor
 from crm.batches import same_value, to_text
@@ -121,7 +121,7 @@ def _clean_value(name: str, raw: Any) -> Any:
         raise CellError(value.message)
     if name == "credit_limit" and value < 0:
         raise CellError("不能为负数")
-    if name == "birth_date" and value > dt.date.today():
+    if name == "birth_date" and value > clock.today():
         raise CellError("不能晚于今天")
     return value
 
@@ -250,8 +250,8 @@ def update_customer(archive: Archive, actor: Actor, customer_id: str, changes: M
             columns["name_initials"] = name_initials(columns["name"])
         if columns:
             sets = ", ".join(f"{c} = ?" for c in columns)
-            cur.execute(f"UPDATE customers SET {sets}, updated_at = current_timestamp WHERE customer_id = ?",
-                        [*columns.values(), customer_id])
+            cur.execute(f"UPDATE customers SET {sets}, updated_at = ? WHERE customer_id = ?",
+                        [*columns.values(), clock.now(), customer_id])
         tag_change = next((c for c in done if c.field == "tags"), None)
         if tag_change is not None:
             cur.execute("DELETE FROM customer_tags WHERE customer_id = ?", [customer_id])
@@ -259,8 +259,8 @@ def update_customer(archive: Archive, actor: Actor, customer_id: str, changes: M
                 cur.executemany("INSERT INTO customer_tags (customer_id, tag) VALUES (?, ?)",
                                 [(customer_id, t) for t in tag_change.new])
             if not columns:
-                cur.execute("UPDATE customers SET updated_at = current_timestamp WHERE customer_id = ?",
-                            [customer_id])
+                cur.execute("UPDATE customers SET updated_at = ? WHERE customer_id = ?",
+                            [clock.now(), customer_id])
         _refresh_search(cur, customer_id)
         _audit(cur, actor, "edit", "customers", customer_id,
                {"changes": {c.field: {"old": _json(c.old), "new": _json(c.new)} for c in done}})
@@ -317,7 +317,7 @@ def add_interaction(archive: Archive, actor: Actor, customer_id: str, date: Any,
     _require_role(actor)
     errors: dict[str, str] = {}
     day = _clean_field(errors, "date", "互动日期", date, clean_date, required=True)
-    if day is not None and day > dt.date.today():
+    if day is not None and day > clock.today():
         errors["date"] = "互动日期：不能晚于今天"
     how = _clean_field(errors, "channel", "互动类型", channel, _CHANNEL, required=True)
     text = _clean_field(errors, "content", "互动内容", content, clean_long_text)
@@ -363,7 +363,7 @@ def _close(cur: duckdb.DuckDBPyConnection, customer_id: str, follow_up_id: int) 
         raise EditError("close_follow_up_id", f"跟进任务 {follow_up_id} 不属于该客户")
     if row[1] != OPEN:
         raise EditError("close_follow_up_id", f"跟进任务 {follow_up_id} 已是「{row[1]}」，请刷新后重试")
-    cur.execute("UPDATE follow_ups SET status = ?, done_at = current_timestamp WHERE id = ?", [DONE, follow_up_id])
+    cur.execute("UPDATE follow_ups SET status = ?, done_at = ? WHERE id = ?", [DONE, clock.now(), follow_up_id])
 
 
 def _plan(cur: duckdb.DuckDBPyConnection, customer_id: str, due: dt.date, channel: str | None,
@@ -389,7 +389,7 @@ def plan_follow_up(archive: Archive, actor: Actor, customer_id: str, due: Any, c
     _require_role(actor)
     errors: dict[str, str] = {}
     day = _clean_field(errors, "due", "跟进时间", due, clean_date, required=True)
-    if day is not None and day < dt.date.today():
+    if day is not None and day < clock.today():
         errors["due"] = "跟进时间：不能早于今天"
     how = _clean_field(errors, "channel", "跟进方式", channel, _CHANNEL)
     text = _clean_field(errors, "content", "跟进内容", content, clean_long_text)
@@ -435,7 +435,7 @@ def complete_follow_up(archive: Archive, actor: Actor, follow_up_id: int) -> Non
     _require_role(actor)
     with _write(archive) as cur:
         customer_id, status, _, _ = _load_follow_up(cur, actor, follow_up_id)
-        cur.execute("UPDATE follow_ups SET status = ?, done_at = current_timestamp WHERE id = ?", [DONE, follow_up_id])
+        cur.execute("UPDATE follow_ups SET status = ?, done_at = ? WHERE id = ?", [DONE, clock.now(), follow_up_id])
         _audit(cur, actor, "complete_follow_up", "follow_ups", str(follow_up_id),
                {"customer_id": customer_id, "status": {"old": status, "new": DONE}})
 
@@ -445,7 +445,7 @@ def reschedule_follow_up(archive: Archive, actor: Actor, follow_up_id: int, due:
     _require_role(actor)
     errors: dict[str, str] = {}
     day = _clean_field(errors, "due", "跟进时间", due, clean_date, required=True)
-    if day is not None and day < dt.date.today():
+    if day is not None and day < clock.today():
         errors["due"] = "跟进时间：不能早于今天"
     _fail(errors)
     with _write(archive) as cur:

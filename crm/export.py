@@ -28,6 +28,7 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
+from crm import clock
 from crm.activity import ACTIVITY_COLUMNS
 from crm.templates import BOOL_ENUM, ENUMS, TEMPLATES, Template
 
@@ -362,7 +363,7 @@ def export_table(archive: "Archive", table: str, path: str | os.PathLike[str], u
                     ]
                 yield rows
 
-        exported_at = dt.datetime.now().replace(microsecond=0)
+        exported_at = clock.now()
         header_lines = [
             f"数据表: {EXPORTABLE_TABLES[table]}（{table}）",
             f"导出时间: {exported_at:%Y-%m-%d %H:%M:%S}",

@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterator
 import duckdb
 import pyarrow as pa
 
-from crm import activity, linking
+from crm import activity, clock, linking
 from crm.batches import Change, apply_changes, same_value
 from crm.cleaning import display
 from crm.db import Archive
@@ -95,6 +95,7 @@ class _Ctx:
     today: dt.date
     file: str
     sheet: str
+    now: dt.datetime  # stamps what the import creates (created_at, done_at, the batch's time)
 
 
 class StrictAbort(Exception):
@@ -166,7 +167,10 @@ def import_workbook(archive: Archive, workbook: Workbook, user: str = "cli", *, 
 def _import_workbook(archive: Archive, workbook: Workbook, user: str, *, strict: bool, dry_run: bool,
                      today: dt.date | None, progress: Progress | None,
                      overrides: dict[str, Recognition] | None) -> ImportReport:
-    today = today or dt.date.today()
+    # The import's day also stamps what it creates: an archive imported "as of" a day looks as if
+    # it had been imported that day, whatever the machine's clock says (tests pin the day).
+    stamp = clock.now() if today is None else dt.datetime.combine(today, clock.now().time())
+    today = today or clock.today()
     report = ImportReport()
     if not any(any(c not in (None, "") for c in row) for s in workbook.sheets for row in s.rows):
         raise FileReadError(f"文件「{workbook.file_name}」中没有任何数据（所有工作表都是空的）")
@@ -198,7 +202,7 @@ def _import_workbook(archive: Archive, workbook: Workbook, user: str, *, strict:
     try:
         with tx as cur, activity.kept_current(cur):
             for rec, sheet, rows in plans:
-                ctx = _Ctx(cur, user, today, workbook.file_name, sheet.name)
+                ctx = _Ctx(cur, user, today, workbook.file_name, sheet.name, stamp)
                 result = _import_sheet(ctx, rec, rows, dry_run)
                 report.batches.append(result)
                 done += len(rows.row_numbers)
@@ -220,8 +224,8 @@ def _import_sheet(ctx: _Ctx, rec: Recognition, rows: Extracted, dry_run: bool) -
     for dup in rec.duplicates:
         sheet.problems.insert(0, Problem(None, dup, "", "与另一列表示同一字段，此列未使用", WARNING))
     batch_id = int(ctx.cur.execute("SELECT nextval('batch_id_seq')").fetchall()[0][0])
-    ctx.cur.execute("INSERT INTO import_batches (batch_id, file, sheet, template, user_name) VALUES (?, ?, ?, ?, ?)",
-                    [batch_id, ctx.file, ctx.sheet, tpl.code, ctx.user])
+    ctx.cur.execute("INSERT INTO import_batches (batch_id, file, sheet, template, user_name, started_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?)", [batch_id, ctx.file, ctx.sheet, tpl.code, ctx.user, ctx.now])
     result = SheetResult(batch_id, ctx.file, ctx.sheet, tpl.code, rows_read=len(rows.row_numbers),
                          header_row=rec.header_row)
     WRITERS[tpl.code](ctx, batch_id, sheet, result)
@@ -239,8 +243,21 @@ def _import_sheet(ctx: _Ctx, rec: Recognition, rows: Extracted, dry_run: bool) -
 
 
 # ------------------------------------------------------------------ helpers
-def _insert(cur: duckdb.DuckDBPyConnection, table: str, columns: dict[str, pa.Array]) -> None:
-    """Bulk insert of column arrays (names come from code, never from users)."""
+# Tables whose rows carry when they were made (and, for customers, last changed).
+_STAMPED = {"customers": ("created_at", "updated_at"), "follow_ups": ("created_at",)}
+
+
+def _insert(cur: duckdb.DuckDBPyConnection, table: str, columns: dict[str, pa.Array],
+            stamp: dt.datetime | None = None) -> None:
+    """Bulk insert of column arrays (names come from code, never from users).
+
+    `stamp` is the import's clock: it fills created_at/updated_at of the tables that have them,
+    instead of the database's own clock.
+    """
+    if stamp is not None and columns:
+        n = len(next(iter(columns.values())))
+        for name in _STAMPED.get(table, ()):
+            columns = {**columns, name: pa.array([stamp] * n, pa.timestamp("us"))}
     staged = pa.table(columns)
     cur.register("ins_rows", staged)
     try:
@@ -338,7 +355,7 @@ def _create_customers_from_refs(ctx: _Ctx, batch_id: int, sheet: CleanSheet, ref
         "name_pinyin": _s([name_pinyin(r[1].name or "") for r in rows]),
         "name_initials": _s([name_initials(r[1].name or "") for r in rows]),
         "batch_id": _i64([batch_id] * len(rows)),
-    })
+    }, stamp=ctx.now)
     refresh_search_text(ctx.cur, [r[0] for r in rows])
     for cid, ref, i in rows:
         sheet.warn(i, "name", f"档案中没有该客户，已按联系方式新建客户 {cid}", ref.name)
@@ -409,7 +426,7 @@ def _plan_follow_ups(ctx: _Ctx, batch_id: int, items: list[tuple[int, str, dt.da
         "content": _s([v[3] for v in fresh]), "origin": _s([v[4] for v in fresh]),
         "owner": _s([owners.get(v[1]) for v in fresh]), "status": _s(["待跟进"] * len(fresh)),
         "batch_id": _i64([batch_id] * len(fresh)), "source_row": pa.array([sheet.row_numbers[v[0]] for v in fresh], pa.int32()),
-    })
+    }, stamp=ctx.now)
     return len(fresh)
 
 
@@ -565,7 +582,7 @@ def _write_customers(ctx: _Ctx, batch_id: int, sheet: CleanSheet, result: SheetR
         arrays["name_pinyin"] = _s([name_pinyin(merged[k].get("name") or "") for k in new_keys])
         arrays["name_initials"] = _s([name_initials(merged[k].get("name") or "") for k in new_keys])
         arrays["batch_id"] = _i64([batch_id] * len(new_keys))
-        _insert(cur, "customers", arrays)
+        _insert(cur, "customers", arrays, stamp=ctx.now)
         for k in new_keys:
             for tag in merged[k].get("tags", ()):
                 tag_rows.append((final_id[k], tag))
@@ -756,7 +773,7 @@ def _write_follow_ups(ctx: _Ctx, batch_id: int, sheet: CleanSheet, result: Sheet
             if st != status[p]:
                 changes.append(Change(str(fid), "status", st, status[p]))
                 if status[p] == "已完成":
-                    changes.append(Change(str(fid), "done_at", None, dt.datetime.now()))
+                    changes.append(Change(str(fid), "done_at", None, ctx.now))
                 result.changes.append({"row": row, "key": str(fid), "field": "status", "header": sheet.headers.get("status", "状态"),
                                        "old": st, "new": status[p]})
                 result.updated += 1
@@ -775,7 +792,7 @@ def _write_follow_ups(ctx: _Ctx, batch_id: int, sheet: CleanSheet, result: Sheet
         result.row_actions[row] = "created"
     apply_changes(ctx.cur, batch_id, "follow_ups", changes)
     if new:
-        now = dt.datetime.now()
+        now = ctx.now
         _insert(ctx.cur, "follow_ups", {
             "customer_id": _s([links[idx[p]] for p in new]), "due": _d([sheet.get("due", idx[p]) for p in new]),
             "channel": _s([sheet.get("channel", idx[p]) for p in new]),
@@ -787,7 +804,7 @@ def _write_follow_ups(ctx: _Ctx, batch_id: int, sheet: CleanSheet, result: Sheet
             "done_at": pa.array([now if status[p] == "已完成" else None for p in new], pa.timestamp("us")),
             "batch_id": _i64([batch_id] * len(new)),
             "source_row": pa.array([sheet.row_numbers[idx[p]] for p in new], pa.int32()),
-        })
+        }, stamp=ctx.now)
     result.created = len(new)
 
 

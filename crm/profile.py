@@ -20,6 +20,7 @@ from typing import Any, Sequence
 
 import duckdb
 
+from crm import clock
 from crm import templates as T
 from crm.access import PersonalData
 from crm.db import fetch_one
@@ -460,7 +461,7 @@ def load_profile(reader: PersonalData, customer_id: str, as_of: dt.date | None =
     One statement per table, each scanning that table once (no table is indexed on the customer
     id, so every statement costs a scan). See _history for where the figures are summed.
     """
-    D = as_of or dt.date.today()
+    D = as_of or clock.today()
     settings = segment_settings(reader.archive)
     params = _params(D, customer_id, settings)
     cur = reader.archive.cursor()

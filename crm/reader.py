@@ -42,7 +42,9 @@ class Workbook:
 def max_upload_bytes() -> int:
     """The size limit: CRM_MAX_UPLOAD_MB (default 50 MB)."""
     try:
-        return int(float(os.environ.get("CRM_MAX_UPLOAD_MB", "50")) * 1024 * 1024)
+        from crm import config
+
+        return config.max_upload_bytes()
     except ValueError:
         return DEFAULT_MAX_BYTES
 

@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import duckdb
 
-from crm import segments
+from crm import clock, segments
 from crm.access import PersonalData
 from crm.db import Archive
 
@@ -180,7 +180,7 @@ def search_customers(reader: PersonalData, text: str, filters: SearchFilters | N
         raise ValueError(f"每页条数须在 1–{MAX_PAGE_SIZE} 之间")
     filters = filters or SearchFilters()
     words = normalise_query(text)
-    conds, params = _where(words, filters, lambda: segments.segment_run(reader.archive, as_of or date.today()))
+    conds, params = _where(words, filters, lambda: segments.segment_run(reader.archive, as_of or clock.today()))
     with reader.archive.rolled_back() as cur:  # one snapshot for the count and the rows; reads only
         total, ids = _page_ids(cur, words, conds, params, page * page_size, page_size)
         rows = _fetch(reader, cur, ids)

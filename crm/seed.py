@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from crm import activity
+from crm import activity, clock
 from crm.db import scalar
 from crm.search import refresh_search_text
 from crm.search_keys import name_initials, name_pinyin
@@ -1170,7 +1170,7 @@ def seed_demo(archive: "Archive", customers: int = 2000, seed: int = 42, today: 
     """
     if customers < 1:
         raise ValueError("演示客户数必须大于 0")
-    today = today or _dt.date.today()
+    today = today or clock.today()
     with archive.transaction() as cur:
         if scalar(cur, "SELECT count(*) FROM customers"):
             raise ValueError("档案库已有客户数据，不再生成演示数据")

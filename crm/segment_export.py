@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import pandas as pd
 from openpyxl import Workbook
 
-from crm import export
+from crm import clock, export
 from crm.segments import DRILL_COLUMNS, Drill, SegmentFilters, SegmentRun, drill_chunks
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 def header_lines(title: str, as_of: dt.date, filters: SegmentFilters, actor: "Actor",
                  extra: Sequence[str] = ()) -> list[str]:
     """What the sheet is, as of when, under which filters, exported by whom and when."""
-    now = dt.datetime.now().replace(microsecond=0)
+    now = clock.now()
     return [f"报表：{title}", f"截至日期：{as_of:%Y-%m-%d}", "筛选条件：" + "；".join(filters.lines()), *extra,
             f"导出时间：{now:%Y-%m-%d %H:%M:%S}", f"导出人：{actor.username}"]
 

@@ -44,7 +44,6 @@ import calendar
 import datetime as dt
 import json
 import math
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -54,7 +53,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import pandas as pd
 
-from crm import activity
+from crm import activity, clock, config
 from crm.db import fetch_one, scalar
 from crm.settings import COMPLAINT_KIND, PURCHASE_KINDS, RETURN_KIND, SegmentSettings, segment_settings
 
@@ -303,7 +302,7 @@ def warm(archive: "Archive", today: dt.date | None = None, *, today_only: bool =
     first visit after an import, an edit or a restart reads them instead of waiting for them."""
     settings = segment_settings(archive)
     version = data_version(archive)
-    dates = page_dates(today or dt.date.today())
+    dates = page_dates(today or clock.today())
     return [segment_run(archive, d, version=version, settings=settings) for d in dates[:1 if today_only else None]]
 
 
@@ -319,7 +318,7 @@ def warm_in_background(archive: "Archive", today: dt.date | None = None, *,
     page order (today first) to make that wait rare. A failure only means the page computes the
     run itself later, so it is not raised.
     """
-    if os.environ.get(WARM_SWITCH, "1") == "0":
+    if not config.warm_segments():
         return None
     key = str(archive.path)
     with _locks_guard:

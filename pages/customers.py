@@ -13,6 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from app import current_actor, ensure_app_navigation, get_archive, show_table
+from crm import clock
 from crm import segments as S
 from crm.access import PersonalData
 from crm.edits import EDITABLE, EditError, add_interaction, plan_follow_up, update_customer
@@ -228,7 +229,7 @@ def _edit_forms(profile: Profile) -> None:
     errors: dict[str, str] = st.session_state.get("cus_int_errors", {})
     with st.form("cus_interaction", clear_on_submit=False):
         c1, c2 = st.columns(2)
-        day = c1.date_input("联系日期", value=dt.date.today(), key="cus_int_date")
+        day = c1.date_input("联系日期", value=clock.today(), key="cus_int_date")
         _field_error(errors, "date")
         channel = c2.selectbox("方式", list(ENUMS["channel"]), key="cus_int_channel")
         _field_error(errors, "channel")
@@ -256,7 +257,7 @@ def _edit_forms(profile: Profile) -> None:
     perrors: dict[str, str] = st.session_state.get("cus_plan_errors", {})
     with st.form("cus_plan"):
         c1, c2, c3 = st.columns(3)
-        due = c1.date_input("跟进时间", value=dt.date.today() + dt.timedelta(days=7), key="cus_plan_due")
+        due = c1.date_input("跟进时间", value=clock.today() + dt.timedelta(days=7), key="cus_plan_due")
         _field_error(perrors, "due")
         pchannel = c2.selectbox("跟进方式", list(ENUMS["channel"]), key="cus_plan_channel")
         goal = c3.selectbox("跟进目标", ["", *ENUMS["goal"]], key="cus_plan_goal")

@@ -15,6 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from app import current_actor, ensure_app_navigation, get_archive, show_table
+from crm import clock
 from crm import segment_charts as C
 from crm import segments as S
 from crm.access import ADMIN, PersonalData
@@ -381,7 +382,7 @@ settings = segment_settings(archive)
 options = _options(DB, version)
 
 controls = st.columns([1.2, 1, 1, 1, 1])
-as_of = controls[0].date_input("截至日期", value=dt.date.today(), max_value=dt.date(2100, 12, 31), format="YYYY-MM-DD",
+as_of = controls[0].date_input("截至日期", value=clock.today(), max_value=dt.date(2100, 12, 31), format="YYYY-MM-DD",
                                key="seg_as_of", help="按这一天及以前的数据计算分类；过去的日期得到当时的分类。")
 chosen: dict[str, str | None] = {}
 for col, (name, label, values) in zip(controls[1:], [

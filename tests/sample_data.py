@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from crm import clock
 from crm.db import open_archive
 
 # What the home page must show for build_known_archive(...), by its Chinese tile label.
@@ -25,7 +26,7 @@ KNOWN_BATCH_FILES = ("客户档案模板.xlsx", "投诉登记表.xlsx")
 
 def build_known_archive(path: Path, today: date | None = None) -> dict[str, int]:
     """Create the archive at `path`, fill it by SQL, close it; returns KNOWN_TILES."""
-    today = today or date.today()
+    today = today or clock.today()
     d = lambda days: today + timedelta(days=days)  # noqa: E731
     archive = open_archive(path)
     try:

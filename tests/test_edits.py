@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 
+from crm import clock
 from crm.access import ADMIN, LEAD, MANAGER, SALES, VIEWER, Actor
 from crm.db import Archive, fetch_one, scalar
 from crm.edits import (CONFLICT_MESSAGE, EditError, FieldChange, add_interaction, can_edit, complete_follow_up,
                        plan_follow_up, reassign_follow_up, reschedule_follow_up, update_customer)
 
-TODAY = date.today()
+TODAY = clock.today()
 ADMIN_ACTOR = Actor("admin", ADMIN)
 OWNER = Actor("王磊", SALES)
 OTHER_SALES = Actor("李娜", SALES)

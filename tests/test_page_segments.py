@@ -8,6 +8,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from crm import clock
 from crm import segments as S
 from crm.db import open_archive
 from crm.seed import seed_demo
@@ -180,7 +181,7 @@ def test_opening_the_app_computes_the_pages_runs_in_the_background(tmp_path: Pat
     runs; a manager who comes a moment later finds them cached."""
     db = tmp_path / "warm.duckdb"
     archive = open_archive(db)
-    seed_demo(archive, customers=150, seed=5, today=dt.date.today())
+    seed_demo(archive, customers=150, seed=5, today=clock.today())
     archive.close()
     monkeypatch.setenv("CRM_DB", str(db))
     monkeypatch.setenv(S.WARM_SWITCH, "1")
@@ -193,7 +194,7 @@ def test_opening_the_app_computes_the_pages_runs_in_the_background(tmp_path: Pat
     warmer = S._warmers.get(str(opened.path))
     if warmer is not None:  # None: already done
         warmer.join(timeout=60)
-    assert all(S.cached_run(opened, d) is not None for d in S.page_dates(dt.date.today()))
+    assert all(S.cached_run(opened, d) is not None for d in S.page_dates(clock.today()))
     st.cache_resource.clear()
     for archive in list(crm_db._open.values()):
         archive.close()

@@ -1,10 +1,10 @@
 """客户分类 in a real browser: click a bar, see the customers behind it, open one's profile."""
 from __future__ import annotations
 
-import datetime as dt
 
 from playwright.sync_api import Page, expect
 
+from crm import clock
 from crm import segments as S
 from crm.access import Actor, PersonalData
 from crm.db import open_archive
@@ -28,7 +28,7 @@ def _click_mark(page: Page, chart_key: str, index: int) -> None:
 
 def test_click_a_bar_lists_its_customers_and_a_row_opens_the_profile(streamlit_app_factory, tmp_path_factory,
                                                                       page: Page) -> None:
-    today = dt.date.today()  # the page opens as of today
+    today = clock.today()  # the page opens as of today
     db = tmp_path_factory.mktemp("segments-browser") / "crm.duckdb"
     archive = open_archive(db)
     seed_demo(archive, customers=3000, seed=42, today=today)
@@ -67,7 +67,7 @@ def test_click_a_bar_lists_its_customers_and_a_row_opens_the_profile(streamlit_a
 
 
 def test_click_a_migration_cell_lists_who_moved(streamlit_app_factory, tmp_path_factory, page: Page) -> None:
-    today = dt.date.today()
+    today = clock.today()
     db = tmp_path_factory.mktemp("segments-migration") / "crm.duckdb"
     archive = open_archive(db)
     seed_demo(archive, customers=1500, seed=9, today=today)
