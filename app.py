@@ -12,8 +12,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from crm import activity, clock, config, segments, stats
-from crm.access import Actor, actor_for
+from crm import clock, config, segments, stats
+
+from crm.customers import activity
+from crm.auth.personal import Actor, actor_for
 from crm.db import Archive, ArchiveBusyError, open_archive, resolve_db_path
 
 ROOT = Path(__file__).resolve().parent
@@ -107,7 +109,7 @@ def _user_picker() -> None:
 
 def _template_label(code: object) -> object:
     try:
-        from crm.templates import TEMPLATES
+        from crm.imports.templates import TEMPLATES
     except Exception:  # the registry is optional for this page
         return code
     template = TEMPLATES.get(code) if isinstance(code, str) else None

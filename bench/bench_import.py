@@ -36,7 +36,7 @@ import python_calamine as pc  # noqa: E402
 
 from crm import activity  # noqa: E402
 from crm.db import open_archive  # noqa: E402
-from crm.pipeline import import_path  # noqa: E402
+from crm.imports.pipeline import import_path  # noqa: E402
 from crm.seed import seed_demo  # noqa: E402
 
 KINDS = ["购买"] * 8 + ["咨询", "续约", "退货"]

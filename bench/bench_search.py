@@ -31,9 +31,9 @@ sys.path.insert(0, str(ROOT))
 import duckdb  # noqa: E402
 
 from crm import segments  # noqa: E402
-from crm.access import PersonalData, actor_for  # noqa: E402
+from crm.auth.personal import PersonalData, actor_for  # noqa: E402
 from crm.db import open_archive, scalar  # noqa: E402
-from crm.search import SearchFilters, search_customers  # noqa: E402
+from crm.customers.search import SearchFilters, search_customers  # noqa: E402
 from crm.seed import seed_demo  # noqa: E402
 
 BASELINE_SQL = "SELECT count(*) FROM customers WHERE name LIKE '%伟%'"

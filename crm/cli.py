@@ -36,8 +36,8 @@ def _json_default(value: Any) -> Any:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from crm.pipeline import ImportReport, import_path
-    from crm.reader import FileReadError
+    from crm.imports.pipeline import ImportReport, import_path
+    from crm.imports.reader import FileReadError
 
     archive = _archive(args)
     report = ImportReport()
@@ -89,7 +89,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_undo(args: argparse.Namespace) -> int:
-    from crm.batches import UndoError, undo_batch
+    from crm.imports.batches import UndoError, undo_batch
 
     archive = _archive(args)
     try:
@@ -104,7 +104,7 @@ def cmd_undo(args: argparse.Namespace) -> int:
 
 
 def cmd_batches(args: argparse.Namespace) -> int:
-    from crm.batches import list_batches
+    from crm.imports.batches import list_batches
 
     rows = list_batches(_archive(args))
     if args.json:
@@ -119,7 +119,7 @@ def cmd_batches(args: argparse.Namespace) -> int:
 
 
 def cmd_template(args: argparse.Namespace) -> int:
-    from crm.outbound import write_blank_templates
+    from crm.imports.blank_templates import write_blank_templates
 
     codes = ["all"] if any(c.lower() == "all" for c in args.codes) else [c.upper() for c in args.codes]
     try:

@@ -78,6 +78,14 @@ _open: dict[str, Archive] = {}
 _lock = threading.Lock()
 
 
+def close_all() -> None:
+    """Close every archive this process has open (tests, and a process about to exit)."""
+    with _lock:
+        archives = list(_open.values())
+    for archive in archives:
+        archive.close()
+
+
 def open_archive(path: str | os.PathLike[str] | None = None, *, migrate: bool = True) -> Archive:
     """The process-wide archive for `path` (see resolve_db_path), migrated to the current schema."""
     from crm import schema  # local import: schema imports nothing from here at module level

@@ -29,8 +29,8 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from crm import clock
-from crm.activity import ACTIVITY_COLUMNS
-from crm.templates import BOOL_ENUM, ENUMS, TEMPLATES, Template
+from crm.customers.activity import ACTIVITY_COLUMNS
+from crm.imports.templates import BOOL_ENUM, ENUMS, TEMPLATES, Template
 
 if TYPE_CHECKING:
     from crm.db import Archive
@@ -349,7 +349,7 @@ def export_table(archive: "Archive", table: str, path: str | os.PathLike[str], u
         order = _ORDER_KEYS.get(table, "id")
         order = order if order in columns else None
         # Personal data is read through crm.access, which masks what this user may not see.
-        from crm.access import PersonalData, actor_for
+        from crm.auth.personal import PersonalData, actor_for
 
         reader = PersonalData(archive, actor_for(archive, user))
         stream = reader.stream(table, columns, order=f"t.{_quote(order)}" if order else "", chunk=CHUNK_ROWS)

@@ -25,10 +25,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from crm import activity, clock
+from crm import clock
+
+from crm.customers import activity
 from crm.db import scalar
-from crm.search import refresh_search_text
-from crm.search_keys import name_initials, name_pinyin
+from crm.customers.search import refresh_search_text
+from crm.customers.search_keys import name_initials, name_pinyin
 
 if TYPE_CHECKING:
     import duckdb

@@ -14,7 +14,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any
 
-from crm.access import ADMIN, Actor
+from crm.auth.personal import ADMIN, Actor
 
 if TYPE_CHECKING:
     import duckdb

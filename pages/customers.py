@@ -15,11 +15,11 @@ import streamlit as st
 from app import current_actor, ensure_app_navigation, get_archive, show_table
 from crm import clock
 from crm import segments as S
-from crm.access import PersonalData
-from crm.edits import EDITABLE, EditError, add_interaction, plan_follow_up, update_customer
-from crm.profile import FIELD_LABELS, Profile, load_profile
-from crm.search import SearchFilters, filter_options, search_customers
-from crm.templates import ENUMS
+from crm.auth.personal import PersonalData
+from crm.customers.edits import EDITABLE, EditError, add_interaction, plan_follow_up, update_customer
+from crm.customers.profile import FIELD_LABELS, Profile, load_profile
+from crm.customers.search import SearchFilters, filter_options, search_customers
+from crm.imports.templates import ENUMS
 
 ensure_app_navigation()
 archive = get_archive()

@@ -11,11 +11,11 @@ from functools import partial
 import streamlit as st
 
 from app import current_actor, ensure_app_navigation, get_archive, show_table
-from crm import import_view as V
+from crm.imports import preview as V
 from crm import segments as S
-from crm.batches import UndoError, undo_batch
-from crm.reader import max_upload_bytes
-from crm.templates import TEMPLATES
+from crm.imports.batches import UndoError, undo_batch
+from crm.imports.reader import max_upload_bytes
+from crm.imports.templates import TEMPLATES
 
 MB = 1024 * 1024
 HISTORY_SHOWN = 20

@@ -18,8 +18,8 @@ from app import current_actor, ensure_app_navigation, get_archive, show_table
 from crm import clock
 from crm import segment_charts as C
 from crm import segments as S
-from crm.access import ADMIN, PersonalData
-from crm.segment_export import XLSX_MIME, drill_xlsx, header_lines, tables_xlsx
+from crm.auth.personal import ADMIN, PersonalData
+from crm.segments.export import XLSX_MIME, drill_xlsx, header_lines, tables_xlsx
 from crm.settings import SPECS, SettingError, segment_settings, set_segment_setting
 
 ensure_app_navigation()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from crm.access import (ADMIN, MANAGER, SALES, VIEWER, Actor, PersonalData, actor_for, mask_address, mask_contact,
+from crm.auth.personal import (ADMIN, MANAGER, SALES, VIEWER, Actor, PersonalData, actor_for, mask_address, mask_contact,
                         mask_email, mask_name, mask_phone)
 from crm.db import Archive
 

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 
 from conftest import write_xlsx
-from crm import activity
-from crm.access import actor_for
-from crm.batches import undo_batch
+from crm.customers import activity
+from crm.auth.personal import actor_for
+from crm.imports.batches import undo_batch
 from crm.db import Archive
-from crm.edits import add_interaction
-from crm.pipeline import import_path
+from crm.customers.edits import add_interaction
+from crm.imports.pipeline import import_path
 from crm.seed import seed_demo
 
 TODAY = dt.date(2026, 11, 22)

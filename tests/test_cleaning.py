@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from crm import cleaning as C
-from crm import templates as T
-from crm.cleaning import CellError, Warned
+from crm.imports import cleaning as C
+from crm.imports import templates as T
+from crm.imports.cleaning import CellError, Warned
 
 
 def error_of(clean, raw) -> str:

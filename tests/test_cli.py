@@ -122,7 +122,7 @@ def test_template_round_trip_imports_with_no_mapping_and_no_problems(tmp_path: P
         "T6": {"受理日期": "2024-05-04", "客户姓名": "张伟", "投诉类型": "商品", "投诉事由": "有划痕"},
         "T7": {"客户名称": "张伟", "调查日期": "2024-05-05", "服务质量": "满意"},
     }
-    from crm.templates import TEMPLATES
+    from crm.imports.templates import TEMPLATES
 
     filled = 0
     for code, row in values.items():

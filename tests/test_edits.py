@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from crm import clock
-from crm.access import ADMIN, LEAD, MANAGER, SALES, VIEWER, Actor
+from crm.auth.personal import ADMIN, LEAD, MANAGER, SALES, VIEWER, Actor
 from crm.db import Archive, fetch_one, scalar
-from crm.edits import (CONFLICT_MESSAGE, EditError, FieldChange, add_interaction, can_edit, complete_follow_up,
+from crm.customers.edits import (CONFLICT_MESSAGE, EditError, FieldChange, add_interaction, can_edit, complete_follow_up,
                        plan_follow_up, reassign_follow_up, reschedule_follow_up, update_customer)
 
 TODAY = clock.today()
@@ -197,9 +197,9 @@ def test_concurrent_edit_of_the_same_row_is_a_clear_message(arc: Archive) -> Non
 
 def test_write_committed_by_another_session_meanwhile_is_a_clear_message(arc: Archive, monkeypatch) -> None:
     """Another session commits between this edit's read and its write: DuckDB refuses the later update."""
-    import crm.edits as edits
+    from crm.customers import edits
 
-    real_load = edits._load
+    real_load = edits.load_for_edit
 
     def load_then_other_session_commits(cur: Any, customer_id: str) -> Any:
         found = real_load(cur, customer_id)
@@ -207,7 +207,7 @@ def test_write_committed_by_another_session_meanwhile_is_a_clear_message(arc: Ar
             theirs.execute("UPDATE customers SET note = '先提交' WHERE customer_id = ?", [customer_id])
         return found
 
-    monkeypatch.setattr(edits, "_load", load_then_other_session_commits)
+    monkeypatch.setattr(edits, "load_for_edit", load_then_other_session_commits)
     with pytest.raises(EditError) as err:
         update_customer(arc, ADMIN_ACTOR, "C1", {"note": "后提交", "tags": "新标签"})
     assert err.value.message == CONFLICT_MESSAGE

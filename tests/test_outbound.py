@@ -8,8 +8,8 @@ import openpyxl
 import pytest
 from python_calamine import CalamineWorkbook
 
-from crm.outbound import INSTRUCTIONS_SHEET, SCORE_WORDS, kind_text, write_blank_templates
-from crm.templates import (
+from crm.imports.blank_templates import INSTRUCTIONS_SHEET, SCORE_WORDS, kind_text, write_blank_templates
+from crm.imports.templates import (
     ALIAS_INDEX,
     ENUMS,
     SATISFACTION_WORDS,
@@ -254,8 +254,8 @@ def test_filled_in_by_hand_reads_back(tmp_path):
 
 def test_importer_recognises_filled_template_without_mapping(tmp_path):
     """End to end with the importer's own reader and recogniser: every sheet, its own template."""
-    reader = pytest.importorskip("crm.reader")
-    recognise = pytest.importorskip("crm.recognise")
+    reader = pytest.importorskip("crm.imports.reader")
+    recognise = pytest.importorskip("crm.imports.recognise")
     path = write_blank_templates(["all"], tmp_path / "all.xlsx")
     wb = openpyxl.load_workbook(path)
     ws = wb["客户关系管理记录表"]

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from conftest import write_xlsx
 from crm.db import open_archive, scalar
-from crm.pipeline import import_path
+from crm.imports.pipeline import import_path
 from crm.seed import seed_demo
 
 APP = Path(__file__).resolve().parent.parent / "app.py"

@@ -12,13 +12,13 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from conftest import write_xlsx
-from crm import import_view as V
-from crm.access import Actor
+from crm.imports import preview as V
+from crm.auth.personal import Actor
 from crm.db import Archive, open_archive, scalar
-from crm.pipeline import import_path, remembered_mappings
-from crm.reader import read_workbook
-from crm.recognise import header_signature
-from crm.rejects import PROBLEM_COLUMN
+from crm.imports.pipeline import import_path, remembered_mappings
+from crm.imports.reader import read_workbook
+from crm.imports.recognise import header_signature
+from crm.imports.rejects import PROBLEM_COLUMN
 from crm.seed import seed_demo
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
@@ -287,7 +287,7 @@ def test_build_recognition_and_missing_required() -> None:
 
 
 def test_suggest_mapping_matches_aliases() -> None:
-    from crm.templates import TEMPLATES
+    from crm.imports.templates import TEMPLATES
     got = V.suggest_mapping(TEMPLATES["T1"], {0: "客户名称", 1: "手机号", 2: "随便", 3: "姓名"})
     assert got == {0: "name", 1: "phone", 2: None, 3: None}  # a field is suggested once
 

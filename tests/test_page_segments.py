@@ -53,8 +53,7 @@ def page(tmp_path, monkeypatch):
     st.cache_data.clear()
     # the page's archive stays open in this process: close it so the next test can reopen the file
     from crm import db as crm_db
-    for archive in list(crm_db._open.values()):
-        archive.close()
+    crm_db.close_all()
 
 
 def metrics(at: AppTest) -> dict[str, str]:
@@ -190,11 +189,8 @@ def test_opening_the_app_computes_the_pages_runs_in_the_background(tmp_path: Pat
     at.run()
     assert not at.exception
     from crm import db as crm_db
-    opened = crm_db._open[str(db.resolve())]
-    warmer = S._warmers.get(str(opened.path))
-    if warmer is not None:  # None: already done
-        warmer.join(timeout=60)
+    opened = crm_db.open_archive(db)  # the app's own (one archive per path and process)
+    assert S.wait_for_warmer(opened)
     assert all(S.cached_run(opened, d) is not None for d in S.page_dates(clock.today()))
     st.cache_resource.clear()
-    for archive in list(crm_db._open.values()):
-        archive.close()
+    crm_db.close_all()

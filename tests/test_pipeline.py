@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from conftest import write_xlsx
-from crm.batches import UndoError, undo_batch
+from crm.imports.batches import UndoError, undo_batch
 from crm.db import Archive, scalar
-from crm.pipeline import import_path, remember_mapping
-from crm.reader import FileReadError
+from crm.imports.pipeline import import_path, remember_mapping
+from crm.imports.reader import FileReadError
 
 TODAY = dt.date(2026, 11, 22)
 T1_HEAD = ["客户编号", "客户姓名", "联系电话", "电子邮箱", "公司", "地址", "负责人", "标签", "首次接触日期", "信用额度"]
@@ -330,8 +330,8 @@ def test_gb18030_csv_imports(archive: Archive, tmp_path: Path) -> None:
 
 
 def test_undo_keeps_search_in_step(three_customers: Archive, tmp_path: Path) -> None:
-    from crm.access import PersonalData, actor_for
-    from crm.search import search_customers
+    from crm.auth.personal import PersonalData, actor_for
+    from crm.customers.search import search_customers
 
     reader = PersonalData(three_customers, actor_for(three_customers, "cli"))
     batch = run(three_customers, profiles(tmp_path, [["C001", "张伟", None, None, "独角兽公司", None, None, "新标签", None, None]]))

@@ -14,7 +14,7 @@ import xlwt
 from msoffcrypto.format.ooxml import OOXMLFile
 
 from conftest import write_xlsx
-from crm.reader import FileReadError, Workbook, decode_text, max_upload_bytes, read_workbook
+from crm.imports.reader import FileReadError, Workbook, decode_text, max_upload_bytes, read_workbook
 
 HEADER = ["客户姓名", "联系电话", "金额", "备注"]
 ROWS = [

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from crm import templates as T
-from crm.reader import RawSheet
-from crm.recognise import Recognition, Unrecognised, data_rows, header_signature, recognise_sheet
+from crm.imports import templates as T
+from crm.imports.reader import RawSheet
+from crm.imports.recognise import Recognition, Unrecognised, data_rows, header_signature, recognise_sheet
 
 
 def canonical(code: str) -> list[str]:

@@ -11,11 +11,11 @@ import pytest
 
 from conftest import write_xlsx
 from crm.db import Archive, scalar
-from crm.pipeline import import_path, import_workbook, remember_mapping
-from crm.reader import read_workbook
-from crm.recognise import Recognition, recognise_sheet
-from crm.rejects import ERROR_FILL, PROBLEM_COLUMN, has_rejections, rejected_rows_workbook
-from crm.templates import TEMPLATES
+from crm.imports.pipeline import import_path, import_workbook, remember_mapping
+from crm.imports.reader import read_workbook
+from crm.imports.recognise import Recognition, recognise_sheet
+from crm.imports.rejects import ERROR_FILL, PROBLEM_COLUMN, has_rejections, rejected_rows_workbook
+from crm.imports.templates import TEMPLATES
 
 TODAY = dt.date(2026, 11, 22)
 RED = ERROR_FILL.fgColor.rgb

@@ -12,10 +12,10 @@ import openpyxl
 import pytest
 
 from crm import segments as S
-from crm.access import Actor, PersonalData
-from crm.profile import load_profile
+from crm.auth.personal import Actor, PersonalData
+from crm.customers.profile import load_profile
 from crm.db import Archive, scalar
-from crm.segment_export import drill_xlsx, header_lines, tables_xlsx
+from crm.segments.export import drill_xlsx, header_lines, tables_xlsx
 from crm.seed import seed_demo
 from crm.settings import SegmentSettings, SettingError, reset_segment_setting, segment_settings, set_segment_setting
 
@@ -660,23 +660,25 @@ def test_an_import_and_an_edit_go_through_while_a_run_is_being_written(
     import threading
 
     from conftest import write_xlsx
-    from crm.access import actor_for
-    from crm.edits import add_interaction
-    from crm.pipeline import import_path
+    from crm.auth.personal import actor_for
+    from crm.customers.edits import add_interaction
+    from crm.imports.pipeline import import_path
 
     seed_demo(archive, customers=300, seed=6, today=D)
     cur = archive.cursor()
     (cid, name), = cur.execute("SELECT customer_id, name FROM customers ORDER BY 1 LIMIT 1").fetchall()
     cur.close()
     inside, release = threading.Event(), threading.Event()
-    evict = S._evict
+    from crm.segments import rules
+
+    evict = rules.evict_stale_runs
 
     def slow_evict(*args: Any) -> None:  # the run's rows are written, its transaction still open
         inside.set()
         release.wait(30)
         evict(*args)
 
-    monkeypatch.setattr(S, "_evict", slow_evict)
+    monkeypatch.setattr(rules, "evict_stale_runs", slow_evict)
     monkeypatch.setenv(S.WARM_SWITCH, "1")
     thread = S.warm_in_background(archive, D, today_only=True)
     assert inside.wait(30)

@@ -6,9 +6,9 @@ import datetime as dt
 
 import pytest
 
-from crm.reader import RawSheet
-from crm.recognise import Recognition, data_rows, recognise_sheet
-from crm.validation import ERROR, WARNING, CleanSheet, Problem, clean_sheet
+from crm.imports.reader import RawSheet
+from crm.imports.recognise import Recognition, data_rows, recognise_sheet
+from crm.imports.validation import ERROR, WARNING, CleanSheet, Problem, clean_sheet
 
 
 def check(rows: list[list], expect: str | None = None) -> CleanSheet:
@@ -339,7 +339,7 @@ def test_problem_value_is_displayed_as_the_user_sees_it(value, shown) -> None:
 
 
 def test_each_distinct_value_is_cleaned_once_per_column(monkeypatch: pytest.MonkeyPatch) -> None:
-    from crm import cleaning as C
+    from crm.imports import cleaning as C
 
     calls: dict[str, int] = {}
     real = C.cleaner_for

@@ -7,7 +7,7 @@ from playwright.sync_api import Page, expect
 
 from conftest import write_xlsx
 from crm.db import open_archive
-from crm.pipeline import import_path
+from crm.imports.pipeline import import_path
 
 from .helpers import assert_no_exception, goto, screenshot, wait_for_app
 

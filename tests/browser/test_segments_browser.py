@@ -6,7 +6,7 @@ from playwright.sync_api import Page, expect
 
 from crm import clock
 from crm import segments as S
-from crm.access import Actor, PersonalData
+from crm.auth.personal import Actor, PersonalData
 from crm.db import open_archive
 from crm.seed import seed_demo
 

@@ -19,7 +19,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
-from crm.templates import (
+from crm.imports.templates import (
     AMOUNT,
     BOOL_ENUM,
     CONTACT,

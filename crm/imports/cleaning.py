@@ -18,7 +18,7 @@ from typing import Any, Callable
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
-from crm import templates as T
+from crm.imports import templates as T
 
 MAX_TEXT = 500
 MAX_LONG_TEXT = 5000

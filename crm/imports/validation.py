@@ -9,10 +9,10 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from crm import cleaning as C
-from crm import templates as T
-from crm.extract import Column, Extracted
-from crm.recognise import Recognition
+from crm.imports import cleaning as C
+from crm.imports import templates as T
+from crm.imports.extract import Column, Extracted
+from crm.imports.recognise import Recognition
 
 ERROR, WARNING = "error", "warning"
 

@@ -18,18 +18,22 @@ from typing import Any, Callable, Iterator
 import duckdb
 import pyarrow as pa
 
-from crm import activity, clock, linking
-from crm.batches import Change, apply_changes, same_value
-from crm.cleaning import display
+from crm import clock
+
+from crm.customers import activity
+
+from crm.imports import linking
+from crm.imports.batches import Change, apply_changes, same_value
+from crm.imports.cleaning import display
 from crm.db import Archive
-from crm.reader import FileReadError, Workbook, read_workbook
-from crm.extract import Extracted, extract
-from crm.recognise import Recognition, Unrecognised, header_signature, recognise_sheet
+from crm.imports.reader import FileReadError, Workbook, read_workbook
+from crm.imports.extract import Extracted, extract
+from crm.imports.recognise import Recognition, Unrecognised, header_signature, recognise_sheet
 from crm.schema import CUSTOMER_COLUMNS
-from crm.search import refresh_search_text
-from crm.search_keys import name_initials, name_pinyin
-from crm.templates import TEMPLATES
-from crm.validation import ERROR, WARNING, CleanSheet, Problem, clean_extracted
+from crm.customers.search import refresh_search_text
+from crm.customers.search_keys import name_initials, name_pinyin
+from crm.imports.templates import TEMPLATES
+from crm.imports.validation import ERROR, WARNING, CleanSheet, Problem, clean_extracted
 
 Progress = Callable[[int, int, str], None]
 
@@ -906,7 +910,7 @@ def _write_complaints(ctx: _Ctx, batch_id: int, sheet: CleanSheet, result: Sheet
 
 # ------------------------------------------------------------------ T7 surveys
 def _write_surveys(ctx: _Ctx, batch_id: int, sheet: CleanSheet, result: SheetResult) -> None:
-    from crm.templates import SCORE_FIELDS
+    from crm.imports.templates import SCORE_FIELDS
 
     links = _link_rows(ctx, sheet, True, result, batch_id)
     idx = [i for i in sheet.accepted() if i in links]

@@ -17,7 +17,7 @@ from crm import clock, export
 from crm.segments import DRILL_COLUMNS, Drill, SegmentFilters, SegmentRun, drill_chunks
 
 if TYPE_CHECKING:
-    from crm.access import Actor, PersonalData
+    from crm.auth.personal import Actor, PersonalData
     from crm.db import Archive
 
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

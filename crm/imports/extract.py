@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crm import templates as T
-from crm.cleaning import display, is_blank
-from crm.reader import RawSheet
+from crm.imports import templates as T
+from crm.imports.cleaning import display, is_blank
+from crm.imports.reader import RawSheet
 
 TOTAL_WORDS = ("合计", "总计", "小计", "共计")
 NOTE_WORDS = ("说明", "填写说明", "填表说明", "注:", "注：", "备注:", "备注：", "注意")

@@ -16,15 +16,17 @@ from typing import Any, Callable, Iterator, Mapping
 
 import duckdb
 
-from crm import activity, clock
-from crm import templates as T
-from crm.access import ADMIN, LEAD, MANAGER, SALES, Actor
-from crm.batches import same_value, to_text
-from crm.cleaning import (CellError, Warned, clean_date, clean_long_text, clean_plan, clean_tags, clean_text,
+from crm import clock
+
+from crm.customers import activity
+from crm.imports import templates as T
+from crm.auth.personal import ADMIN, LEAD, MANAGER, SALES, Actor
+from crm.imports.batches import same_value, to_text
+from crm.imports.cleaning import (CellError, Warned, clean_date, clean_long_text, clean_plan, clean_tags, clean_text,
                           cleaner_for, enum_cleaner, is_blank)
 from crm.db import Archive, fetch_one
 from crm.schema import CUSTOMER_COLUMNS, CUSTOMER_EDITABLE
-from crm.search_keys import name_initials, name_pinyin
+from crm.customers.search_keys import name_initials, name_pinyin
 
 CONFLICT_MESSAGE = "该客户刚被其他人修改，请刷新后重试"
 OPEN, DONE = "待跟进", "已完成"
@@ -151,7 +153,7 @@ class _Customer:
 _COLS = [c for c in CUSTOMER_COLUMNS if c != "customer_id"]
 
 
-def _load(cur: duckdb.DuckDBPyConnection, customer_id: str) -> _Customer:
+def load_for_edit(cur: duckdb.DuckDBPyConnection, customer_id: str) -> _Customer:
     row = fetch_one(cur, f"SELECT {', '.join(_COLS)} FROM customers WHERE customer_id = ?", [customer_id])
     if row is None:
         raise EditError(None, f"客户 {customer_id} 不存在（可能已被删除），请刷新后重试")
@@ -216,7 +218,7 @@ def update_customer(archive: Archive, actor: Actor, customer_id: str, changes: M
     _fail(errors)
 
     with _write(archive) as cur:
-        current = _load(cur, customer_id)
+        current = load_for_edit(cur, customer_id)
         _require_edit(actor, current.owner, customer_id)
         old = dict(current.values, tags=current.tags)
         if expected:
@@ -229,7 +231,7 @@ def update_customer(archive: Archive, actor: Actor, customer_id: str, changes: M
             if clean["owner"] is not None and not _known_user(cur, clean["owner"]):
                 _fail({"owner": _message("owner", f"系统中没有用户「{clean['owner']}」")})
         if "address" in clean and "region" not in clean and not old.get("region") and clean["address"]:
-            from crm.pipeline import region_from_address  # the import's rule; pipeline is heavy to import
+            from crm.imports.pipeline import region_from_address  # the import's rule; pipeline is heavy to import
 
             region = region_from_address(clean["address"])
             if region:
@@ -278,7 +280,7 @@ def _same(name: str, old: Any, new: Any) -> bool:
 def _refresh_search(cur: duckdb.DuckDBPyConnection, customer_id: str) -> None:
     """Keep the stored search column in step, when this version of the app has one."""
     try:
-        from crm.search import refresh_search_text
+        from crm.customers.search import refresh_search_text
     except ImportError:
         return
     refresh_search_text(cur, [customer_id])
@@ -332,7 +334,7 @@ def add_interaction(archive: Archive, actor: Actor, customer_id: str, date: Any,
     _fail(errors)
 
     with _write(archive) as cur:
-        customer = _load(cur, customer_id)
+        customer = load_for_edit(cur, customer_id)
         _require_edit(actor, customer.owner, customer_id)
         was_current = activity.is_current(cur)
         new_id = int(fetch_one(cur, """
@@ -398,7 +400,7 @@ def plan_follow_up(archive: Archive, actor: Actor, customer_id: str, due: Any, c
     _fail(errors)
 
     with _write(archive) as cur:
-        customer = _load(cur, customer_id)
+        customer = load_for_edit(cur, customer_id)
         _require_edit(actor, customer.owner, customer_id)
         who = who or customer.owner or (actor.username if actor.role == SALES else None)
         if who is not None and who != customer.owner:

@@ -15,7 +15,9 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from crm import activity, clock
+from crm import clock
+
+from crm.customers import activity
 from crm.db import Archive
 from crm.schema import CUSTOMER_COLUMNS
 
@@ -187,7 +189,7 @@ def undo_batch(archive: Archive, batch_id: int, user: str) -> UndoResult:
             if n:
                 deleted[table] = int(n)
         if touched:
-            from crm.search import refresh_search_text
+            from crm.customers.search import refresh_search_text
 
             refresh_search_text(cur, sorted(touched))
         cur.execute("UPDATE import_batches SET status = 'undone', undone_at = ?, undone_by = ? "

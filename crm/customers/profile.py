@@ -21,10 +21,10 @@ from typing import Any, Sequence
 import duckdb
 
 from crm import clock
-from crm import templates as T
-from crm.access import PersonalData
+from crm.imports import templates as T
+from crm.auth.personal import PersonalData
 from crm.db import fetch_one
-from crm.edits import can_edit
+from crm.customers.edits import can_edit
 from crm.schema import CUSTOMER_COLUMNS
 from crm.segments import Segment, cached_run, customer_segments
 from crm.settings import COMPLAINT_KIND, PURCHASE_KINDS, RETURN_KIND, SegmentSettings, segment_settings

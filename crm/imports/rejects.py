@@ -28,12 +28,12 @@ from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
-from crm.cleaning import display, is_blank
+from crm.imports.cleaning import display, is_blank
 from crm.export import EXCEL_MAX_CELL_TEXT, neutralise_formula
-from crm.pipeline import ImportReport, SheetResult
-from crm.reader import RawSheet, Workbook
-from crm.recognise import Recognition, recognise_sheet
-from crm.validation import ERROR, Problem
+from crm.imports.pipeline import ImportReport, SheetResult
+from crm.imports.reader import RawSheet, Workbook
+from crm.imports.recognise import Recognition, recognise_sheet
+from crm.imports.validation import ERROR, Problem
 
 PROBLEM_COLUMN = "问题"
 ERROR_FILL = PatternFill("solid", fgColor="FFC7CE")  # Excel's own "bad" red

@@ -10,10 +10,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from crm import templates as T
-from crm.cleaning import display, is_blank
-from crm.extract import extract
-from crm.reader import RawSheet
+from crm.imports import templates as T
+from crm.imports.cleaning import display, is_blank
+from crm.imports.extract import extract
+from crm.imports.reader import RawSheet
 
 HEADER_SCAN_ROWS = 30
 _TOTAL_WORDS = ("合计", "总计", "小计", "共计")

@@ -17,17 +17,17 @@ from typing import Any, Callable, Sequence
 
 import pandas as pd
 
-from crm.access import MASKS, PERSONAL, VIEWER, Actor
-from crm.batches import UndoResult, list_batches
-from crm.cleaning import display, is_blank
+from crm.auth.personal import MASKS, PERSONAL, VIEWER, Actor
+from crm.imports.batches import UndoResult, list_batches
+from crm.imports.cleaning import display, is_blank
 from crm.db import Archive, fetch_one
-from crm.outbound import resolve_codes, write_blank_templates
-from crm.pipeline import ImportReport, Progress, SheetResult, import_workbook, remember_mapping, remembered_mappings
-from crm.reader import FileReadError, Workbook, read_workbook
-from crm.recognise import Recognition, Unrecognised, recognise_sheet
-from crm.rejects import PROBLEM_COLUMN, has_rejections, rejected_rows_workbook
-from crm.templates import TEMPLATES, Template, field_for_header
-from crm.validation import ERROR
+from crm.imports.blank_templates import resolve_codes, write_blank_templates
+from crm.imports.pipeline import ImportReport, Progress, SheetResult, import_workbook, remember_mapping, remembered_mappings
+from crm.imports.reader import FileReadError, Workbook, read_workbook
+from crm.imports.recognise import Recognition, Unrecognised, recognise_sheet
+from crm.imports.rejects import PROBLEM_COLUMN, has_rejections, rejected_rows_workbook
+from crm.imports.templates import TEMPLATES, Template, field_for_header
+from crm.imports.validation import ERROR
 
 IGNORE = "忽略"
 SKIP_REASONS_WITHOUT_MAPPING = ("工作表为空", "只有表头")

@@ -21,7 +21,7 @@ from typing import Any, Callable
 import duckdb
 
 from crm import clock, segments
-from crm.access import PersonalData
+from crm.auth.personal import PersonalData
 from crm.db import Archive
 
 SEPARATOR = "\x1f"

@@ -1,0 +1,89 @@
+"""Computing the 客户分类 page's runs ahead of the page, in a background thread, after the archive
+opens and after every write (crm.db's after-commit events)."""
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from typing import TYPE_CHECKING
+
+from crm import clock, config
+from crm.segments.dates import quarter_end_before
+from crm.segments.model import SegmentRun
+from crm.segments.runs import _locks_guard, data_version, segment_run
+from crm.settings import segment_settings
+
+if TYPE_CHECKING:
+
+    from crm.db import Archive
+
+# ------------------------------------------------------------------ computing ahead of the page
+WARM_SWITCH = "CRM_WARM_SEGMENTS"  # "0" turns background warming off (the test suite does, to stay deterministic)
+_warmers: dict[str, threading.Thread] = {}
+_warm_again: dict[str, bool] = {}  # archive → go round again (True: today only)
+
+
+def page_dates(today: dt.date) -> list[dt.date]:
+    """The runs the 客户分类 page opens with: today (every chart and both classic tables) and the
+    end of last quarter (客户迁移's default start)."""
+    return list(dict.fromkeys([today, quarter_end_before(today)]))
+
+
+def warm(archive: "Archive", today: dt.date | None = None, *, today_only: bool = False) -> list[SegmentRun]:
+    """Compute (or find cached) the runs of page_dates — or only today's — so that a manager's
+    first visit after an import, an edit or a restart reads them instead of waiting for them."""
+    settings = segment_settings(archive)
+    version = data_version(archive)
+    dates = page_dates(today or clock.today())
+    return [segment_run(archive, d, version=version, settings=settings) for d in dates[:1 if today_only else None]]
+
+
+def wait_for_warmer(archive: "Archive", timeout: float = 60) -> bool:
+    """Wait until the archive's background warmer (if any) is done; True when none is left running."""
+    with _locks_guard:
+        running = _warmers.get(str(archive.path))
+    if running is not None:
+        running.join(timeout)
+        return not running.is_alive()
+    return True
+
+
+def warm_in_background(archive: "Archive", today: dt.date | None = None, *,
+                       today_only: bool = False) -> threading.Thread | None:
+    """Run `warm` in a daemon thread (unless WARM_SWITCH is "0"); returns the thread, None when off.
+
+    `today_only` after a single edit: it changes every run, but only today's is worth computing
+    at once (a million-customer archive spends a couple of seconds on each run). One warmer per
+    archive: asked again while it works (another import meanwhile), it goes round once more when
+    done, so the runs of the newest data are the ones left computed. A run being computed holds
+    the archive's run lock and a page asking for another date waits for it; the dates come in
+    page order (today first) to make that wait rare. A failure only means the page computes the
+    run itself later, so it is not raised.
+    """
+    if not config.warm_segments():
+        return None
+    key = str(archive.path)
+    with _locks_guard:
+        running = _warmers.get(key)
+        if running is not None:
+            _warm_again[key] = _warm_again.get(key, True) and today_only
+            return running
+
+        def work() -> None:
+            only_today = today_only
+            while True:
+                try:
+                    warm(archive, today, today_only=only_today)
+                except Exception:  # noqa: BLE001 - see the docstring
+                    pass
+                with _locks_guard:
+                    if key not in _warm_again:
+                        del _warmers[key]
+                        return
+                    only_today = _warm_again.pop(key)
+
+        thread = threading.Thread(target=work, name=f"segments-warm:{key}", daemon=True)
+        _warmers[key] = thread
+        thread.start()
+    return thread
+
+
