@@ -59,5 +59,8 @@ SHIFT ?= +400d
 test-shifted: test-deps
 	faketime -f '$(SHIFT)' $(PY) -m pytest -q -m "not browser" -p no:cacheprovider
 
+lint: test-deps
+	$(PY) -m ruff check .
+
 bench: venv
 	$(PY) bench/run_all.py

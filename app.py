@@ -2,8 +2,7 @@
 
 Run with `make run` (or `streamlit run app.py`). The archive file is CRM_DB, else data/crm.duckdb.
 Pages live in pages/ and are registered in PAGES below; their queries live in crm/, not here.
-A page gets the archive with `from app import get_archive` (importing app runs nothing: the
-app itself only starts under `streamlit run`, where this file is `__main__`).
+Pages get the archive, the acting user and the shared widgets from ui.common.
 """
 from __future__ import annotations
 
@@ -12,11 +11,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from crm import clock, config, segments, stats
-
-from crm.customers import activity
-from crm.auth.personal import Actor, actor_for
-from crm.db import Archive, ArchiveBusyError, open_archive, resolve_db_path
+from crm import clock, config, stats
+from crm.db import ArchiveBusyError
+from crm.vocabulary import BATCH_STATUS_LABELS
+from ui.common import alarm_tile, get_archive, show_table
 
 ROOT = Path(__file__).resolve().parent
 
@@ -28,8 +26,6 @@ PAGES: list[tuple[str, str, str, str]] = [
     ("pages/segments.py", "客户分类", ":material/donut_small:", "segments"),
 ]
 
-# import_batches.status as shown to users; unknown values are shown as they are.
-BATCH_STATUS_LABELS = {"active": "有效", "undone": "已撤销"}
 
 RECENT_BATCH_LABELS = {
     "batch_id": "批次",
@@ -44,59 +40,6 @@ RECENT_BATCH_LABELS = {
     "rejected": "拒绝",
     "status": "状态",
 }
-
-
-@st.cache_resource(show_spinner=False)
-def _archive_for(db_path: str) -> Archive:
-    archive = open_archive(db_path)
-    activity.ensure_current(archive)  # once after an upgrade (≈ 2 s at 1 M), before any write can race it
-    segments.warm_in_background(archive)  # the 客户分类 page's runs, computed while nobody waits
-    return archive
-
-
-def get_archive() -> Archive:
-    """The process-wide archive (one DuckDB connection per process, shared by all sessions).
-
-    Keyed on the resolved path, so a changed CRM_DB (as in tests) gets its own archive.
-    """
-    return _archive_for(str(resolve_db_path()))
-
-
-EMPTY_CELL = "—"
-
-
-def show_table(frame: object, **options: object) -> object:
-    """Every table in the app: no index column, full width, and "—" in an empty cell
-    (Streamlit's `placeholder` is the text it shows for a missing value)."""
-    return st.dataframe(frame, hide_index=True, width="stretch", placeholder=EMPTY_CELL, **options)
-
-
-def ensure_app_navigation() -> None:
-    """Called first by every page file.
-
-    With a pages/ folder, Streamlit runs a deep link that arrives before any session has run this
-    entry script (e.g. /import just after the server started) in its old folder mode: the page
-    alone, without this app's navigation, layout and user picker. Leaving that mode and rerunning
-    makes Streamlit execute this script, whose st.navigation opens the same page: page hashes
-    come from url paths, and each page file is named as its url path.
-    """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    if st.session_state.get("app_navigation_ran"):
-        return  # this page was opened through main()'s navigation
-    PagesManager.uses_pages_directory = False
-    st.rerun()
-
-
-def current_actor() -> Actor:
-    """Who is acting in this browser session.
-
-    Log-in arrives with the access-control issue; until then the sidebar offers the archive's
-    users (default: CRM_USER, else admin). Every personal-data read goes through crm.access with it.
-    """
-    archive = get_archive()
-    username = st.session_state.get("app_user") or config.default_user()
-    return actor_for(archive, username)
 
 
 def _user_picker() -> None:
@@ -116,10 +59,6 @@ def _template_label(code: object) -> object:
     return f"{template.code} {template.title}" if template else code
 
 
-def _alarm_tile(column: object, label: str, count: int, alarm: str, calm: str, help_text: str) -> None:
-    """A count that is only good at zero: red note when above it, grey otherwise."""
-    column.metric(label, count, delta=alarm if count else calm, delta_color="inverse" if count else "off",  # type: ignore[attr-defined]
-                  delta_arrow="off", border=True, height="stretch", help=help_text)
 
 
 def home() -> None:
@@ -141,10 +80,10 @@ def home() -> None:
     tiles = st.columns(6)
     tiles[0].metric("客户总数", vital["customers"], border=True, height="stretch")
     tiles[1].metric("待跟进", vital["follow_ups_open"], border=True, height="stretch", help="状态为「待跟进」的跟进计划")
-    _alarm_tile(tiles[2], "已逾期", overdue, "需尽快处理", "无逾期", "待跟进且计划日期早于今天")
+    alarm_tile(tiles[2], "已逾期", overdue, "需尽快处理", "无逾期", "待跟进且计划日期早于今天")
     tiles[3].metric("今日到期", vital["follow_ups_due_today"], border=True, height="stretch", help=f"计划日期为今天（{today:%Y-%m-%d}）")
     tiles[4].metric("未结投诉", vital["complaints_open"], border=True, height="stretch", help="已受理且尚未解决的投诉")
-    _alarm_tile(tiles[5], "超期投诉", late, "超过承诺期限", "均在期限内", "未结且已超过承诺解决日期")
+    alarm_tile(tiles[5], "超期投诉", late, "超过承诺期限", "均在期限内", "未结且已超过承诺解决日期")
 
     st.subheader("最近导入")
     if batches.empty:

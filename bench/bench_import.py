@@ -139,9 +139,9 @@ def main() -> None:
     # Peak memory of a real CLI import into the big archive, in its own process.
     copy = work / "big_copy.duckdb"
     shutil.copy(big_db, copy)
-    probe = ("import resource, runpy, sys; sys.argv=['crm','import',%r,'--db',%r,'--user','bench'];"
+    probe = (f"import resource, runpy, sys; sys.argv=['crm','import',{str(book)!r},'--db',{str(copy)!r},'--user','bench'];"
              "\ntry:\n    runpy.run_module('crm', run_name='__main__')\nexcept SystemExit:\n    pass\n"
-             "print('PEAK_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)") % (str(book), str(copy))
+             "print('PEAK_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True)
     peak_kb = int(next(line.split()[1] for line in out.stdout.splitlines() if line.startswith("PEAK_KB")))
 

@@ -26,10 +26,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from crm import segments  # noqa: E402
-from crm.auth.personal import ADMIN, VIEWER, Actor, PersonalData  # noqa: E402
-from crm.db import open_archive, scalar  # noqa: E402
+from crm.auth.personal import Actor, PersonalData  # noqa: E402
 from crm.customers.profile import load_profile  # noqa: E402
+from crm.db import open_archive, scalar  # noqa: E402
 from crm.seed import seed_demo  # noqa: E402
+from crm.vocabulary import ADMIN, VIEWER  # noqa: E402
 
 DEFAULT_PATH = Path("/tmp/crm-bench-profile/profile_1m.duckdb")
 KINDS = ["购买"] * 6 + ["续约", "咨询", "退货", "投诉"]

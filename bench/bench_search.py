@@ -32,8 +32,8 @@ import duckdb  # noqa: E402
 
 from crm import segments  # noqa: E402
 from crm.auth.personal import PersonalData, actor_for  # noqa: E402
-from crm.db import open_archive, scalar  # noqa: E402
 from crm.customers.search import SearchFilters, search_customers  # noqa: E402
+from crm.db import open_archive, scalar  # noqa: E402
 from crm.seed import seed_demo  # noqa: E402
 
 BASELINE_SQL = "SELECT count(*) FROM customers WHERE name LIKE '%伟%'"

@@ -224,9 +224,8 @@ def _status(pid: int) -> dict[str, int]:
 
 def bench_memory(path: Path, workdir: Path) -> dict:
     """Start the app on `path`, visit /segments twice in Chromium, report the server's memory (MiB)."""
-    from playwright.sync_api import sync_playwright
-
     from browser.helpers import free_port, wait_for_app, wait_for_health
+    from playwright.sync_api import sync_playwright
 
     archive = open_archive(path)
     S.clear_cache(archive)  # the first visit computes its runs, as after an import

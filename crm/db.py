@@ -10,7 +10,7 @@ import os
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import duckdb
 
@@ -33,6 +33,39 @@ class ArchiveBusyError(RuntimeError):
     """Another process holds the database file (DuckDB allows one writer process)."""
 
 
+# What a write changed, for listeners after its commit: "records" (rows of the archive's dated
+# records or customers arrived or left: an import, an undo) or "edit" (one customer's fields or
+# contacts changed by a person).
+RECORDS, EDIT = "records", "edit"
+CommitListener = Callable[["Archive", frozenset[str]], None]
+_listeners: list[CommitListener] = []
+_pending: dict[int, set[str]] = {}  # id(cursor) of an open transaction → what it marked
+
+
+def on_commit(listener: CommitListener) -> None:
+    """Call `listener(archive, changes)` after every committed transaction that marked changes.
+
+    Listeners run in the writer's thread after COMMIT (never for a rollback or a dry run); one
+    that fails does not undo the write or stop the others.
+    """
+    if listener not in _listeners:
+        _listeners.append(listener)
+
+
+def off_commit(listener: CommitListener) -> None:
+    """Stop calling `listener` (registered with on_commit)."""
+    if listener in _listeners:
+        _listeners.remove(listener)
+
+
+def mark_changed(cur: duckdb.DuckDBPyConnection, change: str) -> None:
+    """Note, inside a transaction, what it changes (RECORDS or EDIT); a cursor outside
+    `Archive.transaction()` (a rolled-back dry run) marks nothing."""
+    pending = _pending.get(id(cur))
+    if pending is not None:
+        pending.add(change)
+
+
 class Archive:
     """One open archive file. Use `cursor()` for a read, `transaction()` for any write."""
 
@@ -48,14 +81,24 @@ class Archive:
         """A cursor inside BEGIN … COMMIT; any exception rolls everything back."""
         cur = self._con.cursor()
         cur.execute("BEGIN TRANSACTION")
+        changes = _pending[id(cur)] = set()
         try:
-            yield cur
-        except BaseException:
-            cur.execute("ROLLBACK")
+            try:
+                yield cur
+            except BaseException:
+                cur.execute("ROLLBACK")
+                cur.close()
+                raise
+            cur.execute("COMMIT")
             cur.close()
-            raise
-        cur.execute("COMMIT")
-        cur.close()
+        finally:
+            _pending.pop(id(cur), None)
+        if changes:
+            for listener in list(_listeners):
+                try:
+                    listener(self, frozenset(changes))
+                except Exception:  # noqa: BLE001 - a listener's failure must not turn a committed write into an error
+                    pass
 
     @contextmanager
     def rolled_back(self) -> Iterator[duckdb.DuckDBPyConnection]:

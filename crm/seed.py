@@ -17,7 +17,6 @@ trade calendar (busy Q4 and pre-Spring-Festival weeks, quiet holidays and weeken
 from __future__ import annotations
 
 import datetime as _dt
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
@@ -26,11 +25,11 @@ import pandas as pd
 import pyarrow as pa
 
 from crm import clock
-
+from crm.auth import audit
 from crm.customers import activity
-from crm.db import scalar
 from crm.customers.search import refresh_search_text
 from crm.customers.search_keys import name_initials, name_pinyin
+from crm.db import scalar
 
 if TYPE_CHECKING:
     import duckdb
@@ -1190,9 +1189,5 @@ def seed_demo(archive: "Archive", customers: int = 2000, seed: int = 42, today: 
         activity.mark_current(cur)
         counts = dict(seeder.counts, users=users, import_batches=1, audit_log=1)
         detail = {"seed": seed, "today": today.isoformat(), "counts": counts}
-        cur.execute(
-            "INSERT INTO audit_log (user_name, action, entity, entity_id, detail) "
-            "VALUES (?, 'seed', 'import_batches', ?, ?)",
-            [user, str(batch_id), json.dumps(detail, ensure_ascii=False)],
-        )
+        audit.record(cur, user, "seed", "import_batches", batch_id, detail)
     return counts

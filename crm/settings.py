@@ -1,8 +1,9 @@
-"""Rule thresholds kept in the archive (`settings` table), with the defaults of PRODUCT.md.
+"""Rule thresholds kept in the archive (`settings` table), one registry for every area.
 
-Every classification threshold of PRODUCT.md ("all thresholds are settings with these
-defaults") is one row of `settings` under the `segments.` prefix; a key that is not stored
-has its default. Readers call `segment_settings()` each time they need the values, so an admin
+Each area (segments: the classification thresholds of PRODUCT.md; followups: the queue's
+neglect, pool and next-follow-up rules) is a tuple of `SettingSpec`s and a frozen dataclass of
+its values; every value is one row of `settings` under the area's prefix (`segments.`,
+`followups.`), and a key that is not stored has its default. Readers call `segment_settings()` each time they need the values, so an admin
 who changes one (`set_segment_setting`) changes every result from the next computation on, with
 no restart. `SegmentSettings.signature` names a set of values: cached segment results are kept
 per signature (crm.segments), so results computed under old thresholds are never reused.
@@ -14,7 +15,9 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any
 
-from crm.auth.personal import ADMIN, Actor
+from crm.auth import audit, policy
+from crm.auth.personal import Actor
+from crm.errors import UserError
 
 if TYPE_CHECKING:
     import duckdb
@@ -22,17 +25,13 @@ if TYPE_CHECKING:
     from crm.db import Archive
 
 PREFIX = "segments."
+FOLLOW_UP_PREFIX = "followups."
 
-# The rules' vocabulary (T2 交易类型 values): what counts as a purchase (stage, revenue, RFM), what
-# subtracts from revenue, and a complaint entered as a transaction (投诉客户).
-PURCHASE_KINDS: tuple[str, ...] = ("购买", "续约")
-RETURN_KIND = "退货"
-COMPLAINT_KIND = "投诉"
 
 
 @dataclass(frozen=True)
 class SettingSpec:
-    name: str  # field of SegmentSettings; stored as PREFIX + name
+    name: str  # field of the area's dataclass; stored as the area's prefix + name
     label: str
     default: int | float
     kind: type  # int or float
@@ -40,10 +39,11 @@ class SettingSpec:
     maximum: float
     unit: str
     help: str
+    prefix: str = PREFIX
 
     @property
     def key(self) -> str:
-        return PREFIX + self.name
+        return self.prefix + self.name
 
 
 SPECS: tuple[SettingSpec, ...] = (
@@ -111,8 +111,47 @@ assert [f.name for f in fields(SegmentSettings)] == [s.name for s in SPECS]
 assert all(getattr(SegmentSettings(), s.name) == s.default for s in SPECS)
 
 
-class SettingError(ValueError):
+def _f(name: str, label: str, default: int | float, kind: type, minimum: float, maximum: float, unit: str,
+       help: str) -> SettingSpec:
+    return SettingSpec(name, label, default, kind, minimum, maximum, unit, help, FOLLOW_UP_PREFIX)
+
+
+FOLLOW_UP_SPECS: tuple[SettingSpec, ...] = (
+    _f("neglect_days_high_value", "高价值客户联系间隔", 30, int, 1, 3650, "天",
+       "高价值客户最近一次联系（记录的互动）距今达到此天数、且没有待跟进任务时，列为久未联系"),
+    _f("neglect_days_other", "其他客户联系间隔", 90, int, 1, 3650, "天",
+       "其他客户最近一次联系距今达到此天数、且没有待跟进任务时，列为久未联系"),
+    _f("next_follow_up_days", "下次跟进间隔", 7, int, 1, 365, "天",
+       "「完成并安排下次」默认把下次跟进安排在完成日之后的天数"),
+    _f("urgent_hours", "紧急跟进时限", 24, int, 1, 168, "小时",
+       "高价值客户出现紧急事件（投诉、标记为紧急的互动）时，自动安排在此时限内到期的跟进"),
+    _f("pool_release_days", "公海释放期限", 0, int, 0, 3650, "天",
+       "负责人超过此天数未联系的客户释放到客户公海；0 表示不释放（默认关闭）"),
+    _f("pool_claim_limit", "每日领取上限", 20, int, 1, 10000, "位",
+       "每位员工每天最多从客户公海领取的客户数"),
+)
+
+
+@dataclass(frozen=True)
+class FollowUpSettings:
+    """The follow-up queue's settings in force."""
+    neglect_days_high_value: int = 30
+    neglect_days_other: int = 90
+    next_follow_up_days: int = 7
+    urgent_hours: int = 24
+    pool_release_days: int = 0
+    pool_claim_limit: int = 20
+
+
+assert [f.name for f in fields(FollowUpSettings)] == [s.name for s in FOLLOW_UP_SPECS]
+assert all(getattr(FollowUpSettings(), s.name) == s.default for s in FOLLOW_UP_SPECS)
+
+
+class SettingError(UserError, ValueError):
     """A value that is not acceptable for a setting (the message says why, in Chinese)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(None, message)
 
 
 def _validate(spec: SettingSpec, value: Any) -> int | float:
@@ -133,22 +172,22 @@ def _validate(spec: SettingSpec, value: Any) -> int | float:
     return number
 
 
-def _read(cur: "duckdb.DuckDBPyConnection") -> dict[str, str]:
-    rows = cur.execute("SELECT key, value FROM settings WHERE starts_with(key, ?)", [PREFIX]).fetchall()
+def _read(cur: "duckdb.DuckDBPyConnection", prefix: str) -> dict[str, str]:
+    rows = cur.execute("SELECT key, value FROM settings WHERE starts_with(key, ?)", [prefix]).fetchall()
     return dict(rows)
 
 
-def segment_settings(source: "Archive | duckdb.DuckDBPyConnection") -> SegmentSettings:
-    """The thresholds stored in the archive; a missing or unreadable value falls back to its default."""
+def _read_area(source: "Archive | duckdb.DuckDBPyConnection", specs: tuple[SettingSpec, ...], cls: type) -> Any:
+    """An area's values stored in the archive; a missing or unreadable value falls back to its default."""
     own = hasattr(source, "cursor") and hasattr(source, "transaction")
     cur = source.cursor() if own else source  # type: ignore[union-attr]
     try:
-        stored = _read(cur)
+        stored = _read(cur, specs[0].prefix)
     finally:
         if own:
             cur.close()
     values: dict[str, Any] = {}
-    for spec in SPECS:
+    for spec in specs:
         raw = stored.get(spec.key)
         if raw is None:
             continue
@@ -156,55 +195,69 @@ def segment_settings(source: "Archive | duckdb.DuckDBPyConnection") -> SegmentSe
             values[spec.name] = _validate(spec, raw)
         except SettingError:
             continue  # a value written by hand that no longer validates: the default applies
-    return SegmentSettings(**values)
+    return cls(**values)
+
+
+def segment_settings(source: "Archive | duckdb.DuckDBPyConnection") -> SegmentSettings:
+    """The classification thresholds stored in the archive (defaults for what is not stored)."""
+    return _read_area(source, SPECS, SegmentSettings)
+
+
+def follow_up_settings(source: "Archive | duckdb.DuckDBPyConnection") -> "FollowUpSettings":
+    """The follow-up queue's settings stored in the archive (defaults for what is not stored)."""
+    return _read_area(source, FOLLOW_UP_SPECS, FollowUpSettings)
 
 
 def _require_admin(actor: Actor) -> None:
-    if actor.role != ADMIN:
-        raise PermissionError("只有管理员可以修改分类规则的阈值")
+    policy.require(actor, "settings.change", "只有管理员可以修改规则设置")
+
+
+def _spec(name: str, specs: tuple[SettingSpec, ...], what: str) -> SettingSpec:
+    spec = next((s for s in specs if name in (s.name, s.key)), None)
+    if spec is None:
+        raise SettingError(f"没有名为 {name} 的{what}")
+    return spec
 
 
 def set_segment_setting(archive: "Archive", actor: Actor, name: str, value: Any) -> tuple[Any, Any]:
     """Store one threshold (by field name, e.g. "high_value_floor"); returns (old, new). Admins only; audited."""
+    return _store(archive, actor, _spec(name, SPECS, "分类阈值"), value, segment_settings)
+
+
+def set_follow_up_setting(archive: "Archive", actor: Actor, name: str, value: Any) -> tuple[Any, Any]:
+    """Store one follow-up setting (by field name, e.g. "pool_release_days"); admins only; audited."""
+    return _store(archive, actor, _spec(name, FOLLOW_UP_SPECS, "跟进设置"), value, follow_up_settings)
+
+
+def _store(archive: "Archive", actor: Actor, spec: SettingSpec, value: Any, read: Any) -> tuple[Any, Any]:
     _require_admin(actor)
-    spec = SPEC_BY_NAME.get(name) or SPEC_BY_KEY.get(name)
-    if spec is None:
-        raise SettingError(f"没有名为 {name} 的分类阈值")
     new = _validate(spec, value)
     with archive.transaction() as tx:
-        old = getattr(segment_settings(tx), spec.name)
+        old = getattr(read(tx), spec.name)
         tx.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", [spec.key, str(new)])
-        tx.execute(
-            "INSERT INTO audit_log (user_name, action, entity, entity_id, detail) VALUES (?, 'setting', 'settings', ?, ?)",
-            [actor.username, spec.key, json.dumps({"old": old, "new": new}, ensure_ascii=False)],
-        )
+        audit.record(tx, actor, "setting", "settings", spec.key, {"old": old, "new": new})
     return old, new
 
 
 def reset_segment_setting(archive: "Archive", actor: Actor, name: str) -> tuple[Any, Any]:
     """Back to the PRODUCT.md default (the row is removed); returns (old, default). Admins only; audited."""
     _require_admin(actor)
-    spec = SPEC_BY_NAME.get(name) or SPEC_BY_KEY.get(name)
-    if spec is None:
-        raise SettingError(f"没有名为 {name} 的分类阈值")
+    spec = _spec(name, SPECS, "分类阈值")
     with archive.transaction() as tx:
         old = getattr(segment_settings(tx), spec.name)
         tx.execute("DELETE FROM settings WHERE key = ?", [spec.key])
-        tx.execute(
-            "INSERT INTO audit_log (user_name, action, entity, entity_id, detail) VALUES (?, 'setting', 'settings', ?, ?)",
-            [actor.username, spec.key, json.dumps({"old": old, "new": spec.default, "reset": True}, ensure_ascii=False)],
-        )
+        audit.record(tx, actor, "setting", "settings", spec.key, {"old": old, "new": spec.default, "reset": True})
     return old, spec.default
 
 
-def settings_rows(archive: "Archive") -> list[dict[str, Any]]:
-    """Every threshold with its label, value, default, unit and meaning (for an admin page or a caption)."""
-    current = segment_settings(archive)
+def settings_rows(archive: "Archive", area: str = "segments") -> list[dict[str, Any]]:
+    """Every setting of an area with its label, value, default, unit and meaning (for a page or a caption)."""
+    specs, current = (SPECS, segment_settings(archive)) if area == "segments" else (FOLLOW_UP_SPECS, follow_up_settings(archive))
     return [{"name": s.name, "key": s.key, "label": s.label, "value": getattr(current, s.name), "default": s.default,
-             "unit": s.unit, "help": s.help} for s in SPECS]
+             "unit": s.unit, "help": s.help} for s in specs]
 
 
 __all__ = [
-    "SPECS", "SegmentSettings", "SettingError", "SettingSpec", "reset_segment_setting", "segment_settings",
+    "FOLLOW_UP_SPECS", "FollowUpSettings", "follow_up_settings", "set_follow_up_setting", "SPECS", "SegmentSettings", "SettingError", "SettingSpec", "reset_segment_setting", "segment_settings",
     "set_segment_setting", "settings_rows",
 ]

@@ -9,14 +9,13 @@ from __future__ import annotations
 from datetime import date
 from typing import TYPE_CHECKING
 
+from crm.vocabulary import BATCH_ACTIVE, FOLLOW_UP_OPEN
+
 if TYPE_CHECKING:
     import duckdb
     import pandas as pd
 
-# Follow-up status meaning "still to do" (see schema: follow_ups.status DEFAULT '待跟进').
-FOLLOW_UP_OPEN = "待跟进"
 # import_batches.status of a batch that has not been undone.
-BATCH_ACTIVE = "active"
 
 ARCHIVE_STAT_KEYS = (
     "customers",

@@ -1,7 +1,7 @@
 """客户查询 and the 客户360 profile.
 
-Layout only: searching (crm.search), the profile (crm.profile) and every write (crm.edits) live
-in crm/ and read personal data through crm.access for the acting user. `/customers?id=C…`
+Layout only: searching (crm.customers.search), the profile (crm.customers.profile) and every write (crm.customers.edits) live
+in crm/ and read personal data through crm.auth.personal for the acting user. `/customers?id=C…`
 opens a profile directly. Widget and session keys start with `cus_`.
 """
 from __future__ import annotations
@@ -12,14 +12,13 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from app import current_actor, ensure_app_navigation, get_archive, show_table
 from crm import clock
-from crm import segments as S
 from crm.auth.personal import PersonalData
 from crm.customers.edits import EDITABLE, EditError, add_interaction, plan_follow_up, update_customer
 from crm.customers.profile import FIELD_LABELS, Profile, load_profile
 from crm.customers.search import SearchFilters, filter_options, search_customers
 from crm.imports.templates import ENUMS
+from ui.common import current_actor, ensure_app_navigation, get_archive, money, money_short, show_table
 
 ensure_app_navigation()
 archive = get_archive()
@@ -38,15 +37,6 @@ def _close() -> None:
     st.session_state.pop("cus_results", None)
 
 
-def _money(value: float | None) -> str:
-    return "—" if value is None else f"¥{value:,.2f}"
-
-
-def _money_short(value: float | None) -> str:
-    """Fits a metric tile: ¥24.4万 rather than ¥243,781.50."""
-    if value is None:
-        return "—"
-    return f"¥{value / 10000:,.1f}万" if abs(value) >= 10000 else f"¥{value:,.0f}"
 
 
 def _field_error(errors: dict[str, str], name: str) -> None:
@@ -128,8 +118,8 @@ def profile_view(customer_id: str) -> None:
                    + ("。已标记为 **待跟进**。" if profile.pending else ""), icon=":material/rule:")
     m = st.columns(5)
     h = profile.habits
-    m[0].metric("累计消费", _money_short(h.lifetime_revenue), border=True, help=_money(h.lifetime_revenue))
-    m[1].metric("近12个月", _money_short(h.revenue_12m), border=True, help=_money(h.revenue_12m))
+    m[0].metric("累计消费", money_short(h.lifetime_revenue), border=True, help=money(h.lifetime_revenue))
+    m[1].metric("近12个月", money_short(h.revenue_12m), border=True, help=money(h.revenue_12m))
     m[2].metric("购买次数", h.purchases, border=True)
     if profile.last_contact:
         ago = (profile.as_of - profile.last_contact).days
@@ -184,7 +174,7 @@ def profile_view(customer_id: str) -> None:
     with tabs[4]:
         s = profile.complaint_summary
         st.caption(f"共 {s.total} 起 · 处理中 {s.open} · 按期办结 {s.kept} · 超期办结 {s.breached} · "
-                   f"已超期未结 {s.open_late} · 损失 {_money(s.loss)}")
+                   f"已超期未结 {s.open_late} · 损失 {money(s.loss)}")
         if profile.complaints:
             show_table(pd.DataFrame([{
                 "受理编号": x.complaint_id, "日期": x.date, "类型": x.kind, "事由": x.reason, "紧急程度": x.urgency,
@@ -250,7 +240,6 @@ def _edit_forms(profile: Profile) -> None:
             else:
                 st.session_state["cus_int_errors"] = {}
                 st.session_state["cus_flash"] = ("success", "联系记录已保存。")
-                S.warm_in_background(archive, today_only=True)  # today's classification, with this contact
             st.rerun()
 
     st.subheader("计划跟进")
@@ -301,7 +290,6 @@ def _edit_forms(profile: Profile) -> None:
                     st.session_state["cus_edit_errors"] = exc.errors
                     st.session_state["cus_flash"] = ("error", exc.message)
                 else:
-                    S.warm_in_background(archive, today_only=True)
                     st.session_state["cus_edit_errors"] = {}
                     st.session_state["cus_flash"] = (
                         "success", "已保存：" + "；".join(f"{c.label} {c.old or '空'} → {c.new or '空'}" for c in done))

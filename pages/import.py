@@ -1,7 +1,7 @@
 """数据导入: upload, preview (a dry run), map unknown columns, confirm, history with undo, blank templates.
 
-Layout only: reading, previewing, mapping, importing and undoing live in crm/ (crm.import_view,
-crm.pipeline, crm.rejects, crm.batches). Widget and session keys start with `imp_`.
+Layout only: reading, previewing, mapping, importing and undoing live in crm/ (crm.imports.preview,
+crm.imports.pipeline, crm.imports.rejects, crm.imports.batches). Widget and session keys start with `imp_`.
 """
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from functools import partial
 
 import streamlit as st
 
-from app import current_actor, ensure_app_navigation, get_archive, show_table
 from crm.imports import preview as V
-from crm import segments as S
 from crm.imports.batches import UndoError, undo_batch
 from crm.imports.reader import max_upload_bytes
 from crm.imports.templates import TEMPLATES
+from crm.xlsx import XLSX_MIME
+from ui.common import current_actor, ensure_app_navigation, get_archive, show_table
 
 MB = 1024 * 1024
 HISTORY_SHOWN = 20
@@ -150,7 +150,7 @@ def show_result(entry: V.UploadEntry) -> None:
         st.error(report.aborted, icon=":material/error:")
         if entry.rejects:
             st.download_button("下载被拒绝的行（.xlsx，改正后可直接重新上传）", data=entry.rejects,
-                               file_name=entry.rejects_name, mime=V.XLSX_MIME, key=f"imp_rejects_{entry.key}",
+                               file_name=entry.rejects_name, mime=XLSX_MIME, key=f"imp_rejects_{entry.key}",
                                icon=":material/download:", on_click="ignore")
         return
     totals = V.report_counts(report)
@@ -163,7 +163,7 @@ def show_result(entry: V.UploadEntry) -> None:
     show_table(rows)
     if entry.rejects:
         st.download_button("下载被拒绝的行（.xlsx，改正后可直接重新上传）", data=entry.rejects, file_name=entry.rejects_name,
-                           mime=V.XLSX_MIME, key=f"imp_rejects_{entry.key}", icon=":material/download:",
+                           mime=XLSX_MIME, key=f"imp_rejects_{entry.key}", icon=":material/download:",
                            on_click="ignore")
         with st.expander("被拒绝的行"):
             for b in report.batches:
@@ -234,7 +234,6 @@ if ready:
         V.run_import(archive, ready, actor.username, strict=strict,
                      progress=lambda done, total, name: bar.progress(
                          done / total, text=f"正在导入「{name}」：已处理 {done}/{total} 行"))
-        S.warm_in_background(archive)  # the new data's classification, ready before a manager asks
         st.rerun()
 elif entries and all(e.imported or e.import_error or e.error for e in entries.values()):
     if st.button("清空上传列表，导入其他文件", key="imp_clear", icon=":material/restart_alt:"):
@@ -249,7 +248,7 @@ st.caption("下载后填写再上传，无需列映射：带 * 的是必填列�
 buttons = st.columns(4)
 for n, (code, label, file_name) in enumerate(V.TEMPLATE_DOWNLOADS):
     buttons[n % 4].download_button(label, data=partial(V.blank_template_bytes, code), file_name=file_name,
-                                   mime=V.XLSX_MIME, key=f"imp_tpl_{code}", on_click="ignore",
+                                   mime=XLSX_MIME, key=f"imp_tpl_{code}", on_click="ignore",
                                    icon=":material/download:")
 
 
@@ -274,7 +273,6 @@ def confirm_undo(batch: dict) -> None:
             st.error(f"无法撤销：{exc}", icon=":material/error:")
             return
         _clear_pending()
-        S.warm_in_background(archive)
         _flash("history", "success", V.undo_message(result))
         st.rerun()
     if right.button("取消", key="imp_undo_cancel"):

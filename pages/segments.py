@@ -1,10 +1,10 @@
 """客户分类: segments as of a date, their charts, migrations, the two classic tables, drill-downs.
 
 Layout only: the rules run in DuckDB (crm.segments, cached per date in the archive), the figures
-are built by crm.segment_charts, exports by crm.segment_export. Clicking a bar, a grid cell or a
+are built by ui.segment_charts, exports by crm.segments.export. Clicking a bar, a grid cell or a
 matrix cell selects it (plotly selection events) and lists the customers behind it below the
 charts; a row of that list opens the customer's profile (/customers?id=…). Personal data in the
-list is read through crm.access for the acting user. Widget and session keys start with `seg_`.
+list is read through crm.auth.personal for the acting user. Widget and session keys start with `seg_`.
 """
 from __future__ import annotations
 
@@ -14,13 +14,16 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from app import current_actor, ensure_app_navigation, get_archive, show_table
 from crm import clock
-from crm import segment_charts as C
 from crm import segments as S
-from crm.auth.personal import ADMIN, PersonalData
-from crm.segments.export import XLSX_MIME, drill_xlsx, header_lines, tables_xlsx
-from crm.settings import SPECS, SettingError, segment_settings, set_segment_setting
+from crm.auth import policy
+from crm.auth.personal import PersonalData
+from crm.errors import UserError
+from crm.segments.export import drill_xlsx, header_lines, tables_xlsx
+from crm.settings import SPECS, segment_settings, set_segment_setting
+from crm.xlsx import XLSX_MIME
+from ui import segment_charts as C
+from ui.common import current_actor, ensure_app_navigation, get_archive, show_table
 
 ensure_app_navigation()
 archive = get_archive()
@@ -135,11 +138,11 @@ def _money_config(*columns: str) -> dict[str, Any]:
 # ------------------------------------------------------------------ settings (thresholds)
 def settings_panel(settings: Any) -> None:
     with st.expander("分类规则与阈值", icon=":material/tune:"):
-        st.caption("以下阈值保存在档案中，修改后立即按新阈值重新计算（无需重启）。规则的完整说明见 PRODUCT.md「Classification rules」。")
+        st.caption("以下阈值保存在档案中，修改后立即按新阈值重新计算（无需重启）。每条阈值的含义见下表「含义」一列。")
         rows = [{"阈值": s.label, "当前值": getattr(settings, s.name), "默认值": s.default, "单位": s.unit, "含义": s.help}
                 for s in SPECS]
         show_table(pd.DataFrame(rows))
-        if actor.role != ADMIN:
+        if not policy.allowed(actor, "settings.change"):
             st.caption("只有管理员可以修改阈值。")
             return
         with st.form("seg_settings_form", border=False):
@@ -159,8 +162,8 @@ def settings_panel(settings: Any) -> None:
                         if values[spec.name] != getattr(settings, spec.name):
                             old, new = set_segment_setting(archive, actor, spec.name, values[spec.name])
                             changed.append(f"{spec.label} {old} → {new}")
-                except (SettingError, PermissionError) as exc:
-                    st.error(str(exc))
+                except UserError as exc:
+                    st.error(exc.message)
                 else:
                     st.session_state["seg_flash"] = "已保存：" + "；".join(changed) if changed else "阈值没有变化"
                     st.rerun()

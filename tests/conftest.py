@@ -32,3 +32,44 @@ def write_xlsx(path: Path, sheets: dict[str, list[list[Any]]]) -> Path:
             ws.append(row)
     wb.save(path)
     return path
+
+
+APP = Path(__file__).resolve().parent.parent / "app.py"
+
+
+@pytest.fixture
+def app_test(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """open(db, page=None, user=None, query=None, session=None, timeout=60) → a finished AppTest of the
+    real app.py on CRM_DB=db, switched to `page` ("pages/x.py") when given, as `user` (CRM_USER;
+    unset: the default). Every page test opens the app through this one fixture; the process's
+    archive caches are cleared and its archives closed afterwards."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from crm import db as crm_db
+
+    def open_app(db: Path, page: str | None = None, user: str | None = None, query: dict[str, str] | None = None,
+                 session: dict[str, Any] | None = None, timeout: float = 60) -> AppTest:
+        monkeypatch.setenv("CRM_DB", str(db))
+        if user:
+            monkeypatch.setenv("CRM_USER", user)
+        else:
+            monkeypatch.delenv("CRM_USER", raising=False)
+        st.cache_resource.clear()
+        st.cache_data.clear()
+        at = AppTest.from_file(str(APP), default_timeout=timeout)
+        at.run()
+        if page is not None:
+            for key, value in (query or {}).items():
+                at.query_params[key] = value
+            at.switch_page(page)
+            for key, value in (session or {}).items():
+                at.session_state[key] = value
+            at.run()
+        assert not at.exception, at.exception
+        return at
+
+    yield open_app
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    crm_db.close_all()

@@ -117,7 +117,7 @@ def test_the_clock_is_pinned_for_every_reader() -> None:
 
 
 def test_the_day_is_the_configured_timezones(monkeypatch: pytest.MonkeyPatch) -> None:
-    moment = dt.datetime(2026, 12, 31, 16, 30, tzinfo=dt.timezone.utc)  # 00:30 on 1 January in Beijing
+    moment = dt.datetime(2026, 12, 31, 16, 30, tzinfo=dt.UTC)  # 00:30 on 1 January in Beijing
     assert clock.local_date(moment) == day("2027-01-01")
     monkeypatch.setenv("CRM_TIMEZONE", "Europe/London")
     assert clock.local_date(moment) == day("2026-12-31")

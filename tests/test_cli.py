@@ -9,7 +9,6 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-
 from conftest import write_xlsx
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,8 +12,9 @@ import pytest
 from python_calamine import CalamineWorkbook
 
 import crm.export as export_mod
-from crm.db import open_archive
-from crm.export import export_table, neutralise_formula, write_xlsx
+from crm import xlsx as xlsx_mod
+from crm.export import export_table
+from crm.xlsx import neutralise_formula, write_xlsx
 
 EVIL = '=cmd|"/c calc"!A1'
 
@@ -117,7 +118,7 @@ def test_write_xlsx_without_header_lines(tmp_path):
 
 
 def test_write_xlsx_large_frame_streams(tmp_path, monkeypatch):
-    monkeypatch.setattr(export_mod, "CHUNK_ROWS", 7)
+    monkeypatch.setattr(xlsx_mod, "CHUNK_ROWS", 7)
     frame = pd.DataFrame({"n": range(50), "s": [f"={i}" for i in range(50)]})
     path = write_xlsx([("数据", frame)], tmp_path / "big.xlsx")
     rows = CalamineWorkbook.from_path(str(path)).get_sheet_by_name("数据").to_python()
@@ -125,8 +126,9 @@ def test_write_xlsx_large_frame_streams(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def archive(tmp_path):
-    arc = open_archive(tmp_path / "a.duckdb")
+def book(archive):
+    """The conftest archive with three customers whose notes and fields carry formulas."""
+    arc = archive
     with arc.transaction() as tx:
         tx.execute(
             """INSERT INTO customers (customer_id, name, phone, email, birth_date, credit_limit, note,
@@ -148,13 +150,12 @@ def archive(tmp_path):
         )
         tx.execute("INSERT INTO users (username, role) VALUES ('alice', '经理'), ('bob', '主管'), "
                    "('carol', '经理'), ('dan', '经理'), ('eve', '经理'), ('viewer1', '只读')")
-    yield arc
-    arc.close()
+    return arc
 
 
-def test_export_customers(archive, tmp_path):
+def test_export_customers(book, tmp_path):
     path = tmp_path / "exports" / "customers.xlsx"
-    n = export_table(archive, "customers", path, user="alice")
+    n = export_table(book, "customers", path, user="alice")
     assert n == 3
     wb = openpyxl.load_workbook(path)
     assert wb.sheetnames == ["客户档案"]
@@ -190,7 +191,7 @@ def test_export_customers(archive, tmp_path):
     assert crows[header_idx][0] == "客户编号"
     assert "'" + EVIL in crows[header_idx + 1]
 
-    cur = archive.cursor()
+    cur = book.cursor()
     audit = cur.execute("SELECT user_name, action, entity, detail FROM audit_log").fetchall()
     cur.close()
     assert len(audit) == 1
@@ -201,8 +202,8 @@ def test_export_customers(archive, tmp_path):
     assert not list(path.parent.glob(".export-*"))  # no temp file left behind
 
 
-def test_export_transactions_and_complaints(archive, tmp_path):
-    assert export_table(archive, "transactions", tmp_path / "t.xlsx", user="bob") == 2
+def test_export_transactions_and_complaints(book, tmp_path):
+    assert export_table(book, "transactions", tmp_path / "t.xlsx", user="bob") == 2
     ws = openpyxl.load_workbook(tmp_path / "t.xlsx").active
     rows = _rows(ws)
     i = next(i for i, r in enumerate(rows) if "交易类型" in r)
@@ -214,43 +215,43 @@ def test_export_transactions_and_complaints(archive, tmp_path):
     assert data[0]["备注"] == "'@SUM(A1)"
     assert data[1]["金额(元)"] == -99  # a negative amount is a number, not neutralised text
 
-    assert export_table(archive, "complaints", tmp_path / "c.xlsx", user="bob") == 1
+    assert export_table(book, "complaints", tmp_path / "c.xlsx", user="bob") == 1
     rows = _rows(openpyxl.load_workbook(tmp_path / "c.xlsx").active)
     i = next(i for i, r in enumerate(rows) if "受理编号" in r)
     record = dict(zip(rows[i], rows[i + 1]))
     assert record["投诉事由"] == "'+态度差"
     assert record["投诉受理"] == "不予受理"  # the word the importer reads back, not FALSE
 
-    cur = archive.cursor()
+    cur = book.cursor()
     entities = [r[0] for r in cur.execute("SELECT entity FROM audit_log WHERE action = 'export' ORDER BY id").fetchall()]
     cur.close()
     assert entities == ["transactions", "complaints"]
 
 
-def test_export_empty_table(archive, tmp_path):
-    assert export_table(archive, "surveys", tmp_path / "s.xlsx", user="carol") == 0
+def test_export_empty_table(book, tmp_path):
+    assert export_table(book, "surveys", tmp_path / "s.xlsx", user="carol") == 0
     rows = _rows(openpyxl.load_workbook(tmp_path / "s.xlsx").active)
     assert "调查日期" in rows[-1] and "服务质量" in rows[-1]
 
 
-def test_export_rejects_other_tables(archive, tmp_path):
+def test_export_rejects_other_tables(book, tmp_path):
     for table in ("users", "meta", "customers; DROP TABLE customers", "settings"):
         with pytest.raises(ValueError, match="不能导出"):
-            export_table(archive, table, tmp_path / "x.xlsx", user="eve")
+            export_table(book, table, tmp_path / "x.xlsx", user="eve")
     assert not (tmp_path / "x.xlsx").exists()
-    cur = archive.cursor()
+    cur = book.cursor()
     assert cur.execute("SELECT count(*) FROM audit_log").fetchone()[0] == 0
     cur.close()
 
 
-def test_export_in_chunks(archive, tmp_path, monkeypatch):
+def test_export_in_chunks(book, tmp_path, monkeypatch):
     monkeypatch.setattr(export_mod, "CHUNK_ROWS", 2)
-    with archive.transaction() as tx:
+    with book.transaction() as tx:
         tx.execute(
             "INSERT INTO interactions (customer_id, date, channel, content) "
             "SELECT 'C20240501001', DATE '2024-01-01' + i::INTEGER, '电话', '=' || i FROM range(5) t(i)"
         )
-    assert export_table(archive, "interactions", tmp_path / "i.xlsx", user="dan") == 5
+    assert export_table(book, "interactions", tmp_path / "i.xlsx", user="dan") == 5
     rows = _rows(openpyxl.load_workbook(tmp_path / "i.xlsx").active)
     i = next(i for i, r in enumerate(rows) if "互动类型" in r)
     data = [dict(zip(rows[i], r)) for r in rows[i + 1 :]]
@@ -258,7 +259,7 @@ def test_export_in_chunks(archive, tmp_path, monkeypatch):
     assert all(d["互动类型"] == "电话" for d in data)
 
 
-def test_failed_audit_leaves_no_file(archive, tmp_path, monkeypatch):
+def test_failed_audit_leaves_no_file(book, tmp_path, monkeypatch):
     """The file and its audit row go together: no log entry, no export."""
     path = tmp_path / "fail.xlsx"
 
@@ -272,20 +273,20 @@ def test_failed_audit_leaves_no_file(archive, tmp_path, monkeypatch):
 
     monkeypatch.setattr(export_mod.os, "replace", boom)
     with pytest.raises(Boom):
-        export_table(archive, "customers", path, user="alice")
+        export_table(book, "customers", path, user="alice")
     monkeypatch.setattr(export_mod.os, "replace", real_replace)
     assert not path.exists()
     assert not list(tmp_path.glob(".export-*"))
-    cur = archive.cursor()
+    cur = book.cursor()
     assert cur.execute("SELECT count(*) FROM audit_log").fetchone()[0] == 0
     cur.close()
 
 
-def test_export_masks_personal_data_for_a_viewer_and_logs_it(archive, tmp_path):
+def test_export_masks_personal_data_for_a_viewer_and_logs_it(book, tmp_path):
     path = tmp_path / "masked.xlsx"
-    assert export_table(archive, "customers", path, user="viewer1") == 3
+    assert export_table(book, "customers", path, user="viewer1") == 3
     cells = [c for row in _rows(openpyxl.load_workbook(path).active) for c in row]
     assert "138****5678" in cells and "13812345678" not in cells
     assert any(isinstance(c, str) and c.endswith("*") or (isinstance(c, str) and "*" in c and len(c) <= 4) for c in cells)
-    cur = archive.cursor()
+    cur = book.cursor()
     assert cur.execute("SELECT user_name FROM audit_log WHERE action = 'export'").fetchall() == [("viewer1",)]

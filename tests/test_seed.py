@@ -12,8 +12,8 @@ import phonenumbers
 import pytest
 from email_validator import validate_email
 
-from crm.db import open_archive
 from crm.customers.search_keys import name_initials, name_pinyin
+from crm.db import open_archive
 from crm.seed import seed_demo
 
 TODAY = date(2026, 11, 22)

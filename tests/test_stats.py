@@ -3,23 +3,13 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-import pytest
-
 from crm import stats
-from crm.db import open_archive
 
 TODAY = date(2024, 6, 15)
 
 
 def d(days: int) -> date:
     return TODAY + timedelta(days=days)
-
-
-@pytest.fixture
-def archive(tmp_path):
-    arch = open_archive(tmp_path / "crm.duckdb")
-    yield arch
-    arch.close()
 
 
 def add_customers(cur, n: int) -> list[str]:

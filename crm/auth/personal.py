@@ -12,23 +12,13 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import duckdb
 
+from crm import tables
+from crm.auth import audit, policy
 from crm.db import Archive, fetch_one
+from crm.vocabulary import ADMIN, ROLES, SYSTEM_USERS, VIEWER
 
-ADMIN, MANAGER, LEAD, SALES, VIEWER = "管理员", "经理", "主管", "销售", "只读"
-ROLES = (ADMIN, MANAGER, LEAD, SALES, VIEWER)
-SEES_ALL = {ADMIN, MANAGER, LEAD}
-SYSTEM_USERS = {"cli": ADMIN, "seed": ADMIN, "bench": ADMIN, "system": ADMIN}
-
-# Personal columns per table, and how each is masked.
-PERSONAL: dict[str, dict[str, str]] = {
-    "customers": {"name": "name", "phone": "phone", "email": "email", "address": "address",
-                  "birth_date": "hide", "name_pinyin": "hide", "name_initials": "hide", "search_text": "hide"},
-    "transactions": {"contact": "contact"},
-    "interactions": {},
-    "follow_ups": {},
-    "complaints": {"contact": "contact", "address": "address"},
-    "surveys": {},
-}
+# Personal columns per table, and how each is masked (the table registry).
+PERSONAL: dict[str, dict[str, str]] = tables.personal_columns()
 
 
 @dataclass(frozen=True)
@@ -38,13 +28,11 @@ class Actor:
 
     @property
     def sees_all(self) -> bool:
-        return self.role in SEES_ALL
+        return policy.allowed(self, "customers.see_all_in_full")
 
     def sees_in_full(self, owner: str | None) -> bool:
         """Admins, managers and leads see everyone; sales see their own customers; viewers nobody."""
-        if self.role in SEES_ALL:
-            return True
-        return self.role == SALES and owner is not None and owner == self.username
+        return policy.sees_in_full(self, owner)
 
 
 def actor_for(archive: Archive, username: str) -> Actor:
@@ -190,5 +178,4 @@ class PersonalData:
     def log_reveal(self, customer_id: str, field: str) -> None:
         """Revealing a masked field is an audited action."""
         with self.archive.transaction() as tx:
-            tx.execute("INSERT INTO audit_log (user_name, action, entity, entity_id, detail) "
-                       "VALUES (?, 'reveal', 'customers', ?, ?)", [self.actor.username, customer_id, field])
+            audit.record(tx, self.actor, "reveal", "customers", customer_id, field)

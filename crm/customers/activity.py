@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Iterable, Iterator
 
 from crm.db import scalar
-from crm.settings import PURCHASE_KINDS
+from crm.vocabulary import PURCHASE_KINDS
 
 if TYPE_CHECKING:
     import duckdb

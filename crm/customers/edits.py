@@ -9,43 +9,41 @@ Chinese naming the field, so the page can show it beside the input and nothing i
 from __future__ import annotations
 
 import datetime as dt
-import json
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping
 
 import duckdb
 
-from crm import clock
-
+from crm import clock, db
+from crm.auth import audit, policy
+from crm.auth.personal import Actor
 from crm.customers import activity
-from crm.imports import templates as T
-from crm.auth.personal import ADMIN, LEAD, MANAGER, SALES, Actor
-from crm.imports.batches import same_value, to_text
-from crm.imports.cleaning import (CellError, Warned, clean_date, clean_long_text, clean_plan, clean_tags, clean_text,
-                          cleaner_for, enum_cleaner, is_blank)
-from crm.db import Archive, fetch_one
-from crm.schema import CUSTOMER_COLUMNS, CUSTOMER_EDITABLE
 from crm.customers.search_keys import name_initials, name_pinyin
+from crm.db import Archive, fetch_one
+from crm.errors import CONFLICT_MESSAGE, UserError
+from crm.imports import templates as T
+from crm.imports.batches import same_value, to_text
+from crm.imports.cleaning import (
+    CellError,
+    Warned,
+    clean_date,
+    clean_long_text,
+    clean_plan,
+    clean_tags,
+    clean_text,
+    cleaner_for,
+    enum_cleaner,
+    is_blank,
+)
+from crm.schema import CUSTOMER_COLUMNS, CUSTOMER_EDITABLE
+from crm.vocabulary import FOLLOW_UP_DONE, FOLLOW_UP_OPEN, SALES
 
-CONFLICT_MESSAGE = "该客户刚被其他人修改，请刷新后重试"
-OPEN, DONE = "待跟进", "已完成"
-# Roles that may write to any customer; sales write to their own; viewers (只读) to none.
-WRITES_ALL = {ADMIN, MANAGER, LEAD}
+OPEN, DONE = FOLLOW_UP_OPEN, FOLLOW_UP_DONE
 
 
-class EditError(Exception):
-    """A write refused, with the reason in Chinese.
-
-    `field` is the input the message belongs beside (None for the whole form); `errors` holds
-    every invalid field of the request, so a form can mark them all at once.
-    """
-
-    def __init__(self, field: str | None, message: str, errors: Mapping[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
-        self.errors: dict[str, str] = dict(errors) if errors else ({field: message} if field else {})
+# A write refused: the archive's one user-facing error (crm.errors), under the name the profile knows.
+EditError = UserError
 
 
 @dataclass(frozen=True)
@@ -56,28 +54,14 @@ class FieldChange:
     new: Any
 
 
-# ------------------------------------------------------------------ permissions
-def can_edit(actor: Actor, owner: str | None) -> bool:
-    """Admins, managers and leads write to every customer; sales only to those they own."""
-    if actor.role in WRITES_ALL:
-        return True
-    return actor.role == SALES and owner is not None and owner == actor.username
-
-
-def _require_edit(actor: Actor, owner: str | None, customer_id: str) -> None:
-    if actor.role in WRITES_ALL:
-        return
-    if actor.role == SALES:
-        if owner != actor.username:
-            raise EditError(None, f"客户 {customer_id} 的负责人是{owner or '（未分配）'}，销售只能修改自己负责的客户")
-        return
-    raise EditError(None, "只读用户不能修改客户档案")
+# ------------------------------------------------------------------ permissions (crm.auth.policy)
+can_edit = policy.may_touch_customer
+_require_edit = policy.require_touch_customer
 
 
 def _require_role(actor: Actor) -> None:
     """Refuse viewers before any validation or read: they get the same answer for every input."""
-    if actor.role not in WRITES_ALL and actor.role != SALES:
-        raise EditError(None, "只读用户不能修改客户档案")
+    policy.require(actor, "customers.edit_own")
 
 
 # ------------------------------------------------------------------ field registry for edits
@@ -168,12 +152,6 @@ def _json(value: Any) -> Any:
     return to_text(value) if not isinstance(value, (int, str)) or isinstance(value, bool) else value
 
 
-def _audit(cur: duckdb.DuckDBPyConnection, actor: Actor, action: str, entity: str, entity_id: str,
-           detail: dict[str, Any]) -> None:
-    cur.execute("INSERT INTO audit_log (user_name, action, entity, entity_id, detail) VALUES (?, ?, ?, ?, ?)",
-                [actor.username, action, entity, entity_id, json.dumps(detail, ensure_ascii=False, default=to_text)])
-
-
 def _known_user(cur: duckdb.DuckDBPyConnection, name: str) -> bool:
     """Owners are user names; an archive with no users yet (imports only) accepts any name."""
     row = fetch_one(cur, "SELECT count(*), count(*) FILTER (username = ? OR display_name = ?) FROM users",
@@ -191,6 +169,7 @@ def _write(archive: Archive) -> Iterator[duckdb.DuckDBPyConnection]:
     """
     try:
         with archive.transaction() as cur:
+            db.mark_changed(cur, db.EDIT)
             yield cur
     except duckdb.TransactionException as exc:
         raise EditError(None, CONFLICT_MESSAGE) from exc
@@ -226,8 +205,8 @@ def update_customer(archive: Archive, actor: Actor, customer_id: str, changes: M
             if stale:
                 raise EditError(stale[0], CONFLICT_MESSAGE)
         if "owner" in clean and not same_value(old.get("owner"), clean["owner"]):
-            if actor.role not in WRITES_ALL:
-                _fail({"owner": _message("owner", "只有主管、经理或管理员可以更换负责人")})
+            if not policy.allowed(actor, "customers.change_owner"):
+                _fail({"owner": _message("owner", policy.POLICY["customers.change_owner"].refusal)})
             if clean["owner"] is not None and not _known_user(cur, clean["owner"]):
                 _fail({"owner": _message("owner", f"系统中没有用户「{clean['owner']}」")})
         if "address" in clean and "region" not in clean and not old.get("region") and clean["address"]:
@@ -264,7 +243,7 @@ def update_customer(archive: Archive, actor: Actor, customer_id: str, changes: M
                 cur.execute("UPDATE customers SET updated_at = ? WHERE customer_id = ?",
                             [clock.now(), customer_id])
         _refresh_search(cur, customer_id)
-        _audit(cur, actor, "edit", "customers", customer_id,
+        audit.record(cur, actor, "edit", "customers", customer_id,
                {"changes": {c.field: {"old": _json(c.old), "new": _json(c.new)} for c in done}})
     return done
 
@@ -355,7 +334,7 @@ def add_interaction(archive: Archive, actor: Actor, customer_id: str, date: Any,
         if before is None or day > before:
             cur.execute("UPDATE customers SET last_interaction = ? WHERE customer_id = ?", [day, customer_id])
             detail["last_interaction"] = {"old": before, "new": day}
-        _audit(cur, actor, "add_interaction", "interactions", str(new_id), detail)
+        audit.record(cur, actor, "add_interaction", "interactions", str(new_id), detail)
     return new_id
 
 
@@ -412,7 +391,7 @@ def plan_follow_up(archive: Archive, actor: Actor, customer_id: str, due: Any, c
             INSERT INTO follow_ups (customer_id, due, channel, content, goal, owner, status, origin)
             VALUES (?, ?, ?, ?, ?, ?, ?, 'manual') RETURNING id""", [customer_id, day, how, text, aim, who, OPEN])
         new_id = int(row[0])  # type: ignore[index]
-        _audit(cur, actor, "plan_follow_up", "follow_ups", str(new_id),
+        audit.record(cur, actor, "plan_follow_up", "follow_ups", str(new_id),
                {"customer_id": customer_id, "due": day, "channel": how, "content": text, "goal": aim, "owner": who})
     return new_id
 
@@ -425,8 +404,8 @@ def _load_follow_up(cur: duckdb.DuckDBPyConnection, actor: Actor, follow_up_id: 
     if row is None:
         raise EditError(None, f"跟进任务 {follow_up_id} 不存在，请刷新后重试")
     customer_id, status, due, owner, customer_owner = row
-    if actor.role == SALES and actor.username not in (owner, customer_owner):
-        raise EditError(None, "销售只能处理自己负责的跟进任务")
+    if not policy.allowed(actor, "follow_ups.work_any") and actor.username not in (owner, customer_owner):
+        raise policy.PermissionDenied("follow_ups.work_any")
     if status != OPEN:
         raise EditError(None, f"跟进任务 {follow_up_id} 已是「{status}」，请刷新后重试")
     return customer_id, status, due, owner
@@ -438,7 +417,7 @@ def complete_follow_up(archive: Archive, actor: Actor, follow_up_id: int) -> Non
     with _write(archive) as cur:
         customer_id, status, _, _ = _load_follow_up(cur, actor, follow_up_id)
         cur.execute("UPDATE follow_ups SET status = ?, done_at = ? WHERE id = ?", [DONE, clock.now(), follow_up_id])
-        _audit(cur, actor, "complete_follow_up", "follow_ups", str(follow_up_id),
+        audit.record(cur, actor, "complete_follow_up", "follow_ups", str(follow_up_id),
                {"customer_id": customer_id, "status": {"old": status, "new": DONE}})
 
 
@@ -455,15 +434,14 @@ def reschedule_follow_up(archive: Archive, actor: Actor, follow_up_id: int, due:
         if old_due == day:
             return
         cur.execute("UPDATE follow_ups SET due = ? WHERE id = ?", [day, follow_up_id])
-        _audit(cur, actor, "reschedule_follow_up", "follow_ups", str(follow_up_id),
+        audit.record(cur, actor, "reschedule_follow_up", "follow_ups", str(follow_up_id),
                {"customer_id": customer_id, "due": {"old": old_due, "new": day}})
 
 
 def reassign_follow_up(archive: Archive, actor: Actor, follow_up_id: int, owner: str) -> None:
     """Give an open follow-up to another user: leads and up only (PRODUCT.md, 跟进队列)."""
     _require_role(actor)
-    if actor.role not in WRITES_ALL:
-        raise EditError("owner", "负责人：只有主管、经理或管理员可以转派跟进任务")
+    policy.require(actor, "follow_ups.reassign", "负责人：只有主管、经理或管理员可以转派跟进任务", "owner")
     errors: dict[str, str] = {}
     who = _clean_field(errors, "owner", "负责人", owner, clean_text, required=True)
     _fail(errors)
@@ -474,5 +452,5 @@ def reassign_follow_up(archive: Archive, actor: Actor, follow_up_id: int, owner:
         if not _known_user(cur, who):
             _fail({"owner": f"负责人：系统中没有用户「{who}」"})
         cur.execute("UPDATE follow_ups SET owner = ? WHERE id = ?", [who, follow_up_id])
-        _audit(cur, actor, "reassign_follow_up", "follow_ups", str(follow_up_id),
+        audit.record(cur, actor, "reassign_follow_up", "follow_ups", str(follow_up_id),
                {"customer_id": customer_id, "owner": {"old": old_owner, "new": who}})

@@ -21,13 +21,14 @@ from typing import Any, Sequence
 import duckdb
 
 from crm import clock
-from crm.imports import templates as T
 from crm.auth.personal import PersonalData
-from crm.db import fetch_one
 from crm.customers.edits import can_edit
+from crm.db import fetch_one
+from crm.imports import templates as T
 from crm.schema import CUSTOMER_COLUMNS
 from crm.segments import Segment, cached_run, customer_segments
-from crm.settings import COMPLAINT_KIND, PURCHASE_KINDS, RETURN_KIND, SegmentSettings, segment_settings
+from crm.settings import SegmentSettings, segment_settings
+from crm.vocabulary import COMPLAINT_KIND, FOLLOW_UP_OPEN, PURCHASE_KINDS, RETURN_KIND
 
 # ------------------------------------------------------------------ rule thresholds
 # Every threshold is the archive's setting in force (crm.settings, read per profile), the same
@@ -41,7 +42,7 @@ TRANSACTION_LIMIT = 100
 COMPLAINT_LIMIT = 100
 PAST_FOLLOW_UP_LIMIT = 50
 OPEN_FOLLOW_UP_LIMIT = 100
-OPEN_STATUS = "待跟进"  # the follow-up status that means "still to do"
+OPEN_STATUS = FOLLOW_UP_OPEN
 FOLLOW_UP_CAP = 5000  # follow-ups read per customer, open ones first
 # A history of up to this many transactions (or interactions) is read whole and summed in Python;
 # a longer one is summed by DuckDB (see _history).
@@ -203,7 +204,7 @@ class Profile:
     customer_id: str
     as_of: dt.date
     masked: bool  # personal fields are masked for this reader
-    editable: bool  # the reader may edit, log interactions and plan follow-ups (crm.edits.can_edit)
+    editable: bool  # the reader may edit, log interactions and plan follow-ups (crm.customers.edits.can_edit)
     owner: str | None
     customer: dict[str, Any]  # every PROFILE_COLUMNS value (masked where the reader may not see it)
     basic: dict[str, Any]  # BASIC_FIELDS → value; FIELD_LABELS gives the Chinese label

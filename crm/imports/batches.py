@@ -7,7 +7,6 @@ import can be taken back even when it updated customers (which most CRMs cannot 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -15,26 +14,15 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from crm import clock
-
+from crm import clock, db, tables
+from crm.auth import audit
 from crm.customers import activity
 from crm.db import Archive
-from crm.schema import CUSTOMER_COLUMNS
 
-# Tables whose rows a batch may update in place, their key column and column types.
-UPDATABLE: dict[str, tuple[str, dict[str, str]]] = {
-    "customers": ("customer_id", CUSTOMER_COLUMNS),
-    "complaints": ("complaint_id", {
-        "customer_id": "VARCHAR", "date": "DATE", "contact": "VARCHAR", "address": "VARCHAR", "kind": "VARCHAR",
-        "via": "VARCHAR", "reason": "VARCHAR", "request": "VARCHAR", "accepted": "BOOLEAN",
-        "reject_reason": "VARCHAR", "urgency": "VARCHAR", "promised_by": "DATE", "resolved_on": "DATE",
-        "department": "VARCHAR", "resolution": "VARCHAR", "loss": "DECIMAL(18,2)", "order_ref": "VARCHAR",
-        "product": "VARCHAR", "outcome": "VARCHAR", "satisfaction": "TINYINT", "handler": "VARCHAR"}),
-    "follow_ups": ("id", {"status": "VARCHAR", "owner": "VARCHAR", "channel": "VARCHAR", "goal": "VARCHAR",
-                          "done_at": "TIMESTAMP"}),
-}
-# Tables holding rows created by batches, children before parents (undo deletes in this order).
-CREATED_TABLES = ("customer_tags", "transactions", "interactions", "follow_ups", "complaints", "surveys", "customers")
+# Tables whose rows a batch may update in place (key, column types), and the tables holding rows
+# batches create, children before parents (undo deletes in this order): from the table registry.
+UPDATABLE: dict[str, tuple[str, dict[str, str]]] = tables.updatable()
+CREATED_TABLES = tables.created_by_batches()
 
 
 def to_text(value: Any) -> str | None:
@@ -135,6 +123,7 @@ def undo_batch(archive: Archive, batch_id: int, user: str) -> UndoResult:
     customer the batch created that later data depends on blocks the undo with a clear message.
     """
     with archive.transaction() as cur:
+        db.mark_changed(cur, db.RECORDS)
         row = cur.execute("SELECT status, file, sheet FROM import_batches WHERE batch_id = ?", [batch_id]).fetchall()
         row = row[0] if row else None
         if row is None:
@@ -197,9 +186,7 @@ def undo_batch(archive: Archive, batch_id: int, user: str) -> UndoResult:
         activity.recompute(cur, active)  # their records are gone: their summaries are computed again
         if was_current:
             activity.mark_current(cur)
-        cur.execute("INSERT INTO audit_log (user_name, action, entity, entity_id, detail) VALUES (?, 'undo', 'batch', ?, ?)",
-                    [user, str(batch_id), json.dumps({"deleted": deleted, "restored": restored, "kept": kept},
-                                                     ensure_ascii=False)])
+        audit.record(cur, user, "undo", "batch", batch_id, {"deleted": deleted, "restored": restored, "kept": kept})
     return UndoResult(batch_id, deleted, restored, kept)
 
 

@@ -8,7 +8,6 @@ no meaning the importer depends on.
 """
 from __future__ import annotations
 
-import unicodedata
 from pathlib import Path
 from typing import Iterable
 
@@ -41,6 +40,7 @@ from crm.imports.templates import (
     Field,
     Template,
 )
+from crm.xlsx import display_width
 
 INSTRUCTIONS_SHEET = "填写说明"
 REQUIRED_MARK = "*"
@@ -97,10 +97,6 @@ def header_text(field: Field) -> str:
     """The header as written in the blank template: the importer strips the `*` again."""
     return field.header + (REQUIRED_MARK if field.required else "")
 
-
-def display_width(text: str) -> int:
-    """Columns a string takes in Excel's default font: CJK and full-width characters count double."""
-    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
 
 
 def any_of_groups(template: Template) -> dict[str, tuple[str, ...]]:

@@ -18,22 +18,21 @@ from typing import Any, Callable, Iterator
 import duckdb
 import pyarrow as pa
 
-from crm import clock
-
+from crm import clock, db
+from crm.auth import audit
 from crm.customers import activity
-
+from crm.customers.search import refresh_search_text
+from crm.customers.search_keys import name_initials, name_pinyin
+from crm.db import Archive
 from crm.imports import linking
 from crm.imports.batches import Change, apply_changes, same_value
 from crm.imports.cleaning import display
-from crm.db import Archive
-from crm.imports.reader import FileReadError, Workbook, read_workbook
 from crm.imports.extract import Extracted, extract
+from crm.imports.reader import FileReadError, Workbook, read_workbook
 from crm.imports.recognise import Recognition, Unrecognised, header_signature, recognise_sheet
-from crm.schema import CUSTOMER_COLUMNS
-from crm.customers.search import refresh_search_text
-from crm.customers.search_keys import name_initials, name_pinyin
 from crm.imports.templates import TEMPLATES
 from crm.imports.validation import ERROR, WARNING, CleanSheet, Problem, clean_extracted
+from crm.schema import CUSTOMER_COLUMNS
 
 Progress = Callable[[int, int, str], None]
 
@@ -125,8 +124,7 @@ def remember_mapping(archive: Archive, headers: list[str], template: str, mappin
     with archive.transaction() as cur:
         cur.execute("INSERT OR REPLACE INTO header_mappings (signature, template, mapping, created_by) VALUES (?, ?, ?, ?)",
                     [sig, template, json.dumps(clean, ensure_ascii=False), user])
-        cur.execute("INSERT INTO audit_log (user_name, action, entity, entity_id, detail) VALUES (?, 'mapping', 'header_mappings', ?, ?)",
-                    [user, sig, json.dumps({"template": template, "mapping": clean}, ensure_ascii=False)])
+        audit.record(cur, user, "mapping", "header_mappings", sig, {"template": template, "mapping": clean})
     return sig
 
 
@@ -205,6 +203,7 @@ def _import_workbook(archive: Archive, workbook: Workbook, user: str, *, strict:
     tx = archive.rolled_back() if dry_run else archive.transaction()
     try:
         with tx as cur, activity.kept_current(cur):
+            db.mark_changed(cur, db.RECORDS)
             for rec, sheet, rows in plans:
                 ctx = _Ctx(cur, user, today, workbook.file_name, sheet.name, stamp)
                 result = _import_sheet(ctx, rec, rows, dry_run)
@@ -237,12 +236,9 @@ def _import_sheet(ctx: _Ctx, rec: Recognition, rows: Extracted, dry_run: bool) -
     result.problems = sorted(sheet.problems, key=lambda p: (p.row or 0, p.severity != ERROR))
     ctx.cur.execute("UPDATE import_batches SET rows_read = ?, created = ?, updated = ?, rejected = ? WHERE batch_id = ?",
                     [result.rows_read, result.created, result.updated, len(result.rejected_rows), batch_id])
-    ctx.cur.execute(
-        "INSERT INTO audit_log (user_name, action, entity, entity_id, detail) VALUES (?, 'import', 'batch', ?, ?)",
-        [ctx.user, str(batch_id), json.dumps({"file": ctx.file, "sheet": ctx.sheet, "template": tpl.code,
-                                              "rows_read": result.rows_read, "created": result.created,
-                                              "updated": result.updated, "rejected": len(result.rejected_rows)},
-                                             ensure_ascii=False)])
+    audit.record(ctx.cur, ctx.user, "import", "batch", batch_id,
+                 {"file": ctx.file, "sheet": ctx.sheet, "template": tpl.code, "rows_read": result.rows_read,
+                  "created": result.created, "updated": result.updated, "rejected": len(result.rejected_rows)})
     return result
 
 
@@ -346,7 +342,7 @@ def _create_customers_from_refs(ctx: _Ctx, batch_id: int, sheet: CleanSheet, ref
             seen[key] = ""
             new_rows.append(("", ref, i))
     ids = linking.next_customer_ids(ctx.cur, ctx.today.strftime("%Y%m%d"), len(new_rows))
-    for cid, (_, ref, i) in zip(ids, new_rows):
+    for cid, (_, ref, _i) in zip(ids, new_rows):
         seen[(ref.name or "", ref.phone or ref.email or "")] = cid
     for i, ref in refs.items():
         out[i] = seen[(ref.name or "", ref.phone or ref.email or "")]

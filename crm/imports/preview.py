@@ -17,17 +17,19 @@ from typing import Any, Callable, Sequence
 
 import pandas as pd
 
-from crm.auth.personal import MASKS, PERSONAL, VIEWER, Actor
-from crm.imports.batches import UndoResult, list_batches
-from crm.imports.cleaning import display, is_blank
+from crm.auth import policy
+from crm.auth.personal import MASKS, PERSONAL, Actor
 from crm.db import Archive, fetch_one
+from crm.imports.batches import UndoResult, list_batches
 from crm.imports.blank_templates import resolve_codes, write_blank_templates
+from crm.imports.cleaning import display, is_blank
 from crm.imports.pipeline import ImportReport, Progress, SheetResult, import_workbook, remember_mapping, remembered_mappings
 from crm.imports.reader import FileReadError, Workbook, read_workbook
 from crm.imports.recognise import Recognition, Unrecognised, recognise_sheet
 from crm.imports.rejects import PROBLEM_COLUMN, has_rejections, rejected_rows_workbook
 from crm.imports.templates import TEMPLATES, Template, field_for_header
 from crm.imports.validation import ERROR
+from crm.vocabulary import BATCH_ACTIVE
 
 IGNORE = "忽略"
 SKIP_REASONS_WITHOUT_MAPPING = ("工作表为空", "只有表头")
@@ -204,7 +206,7 @@ def changes_frame(archive: Archive, actor: Actor, batch: SheetResult) -> pd.Data
     """Rows that update an existing record: old → new of each changed field.
 
     Old values come from the archive, so personal fields of customers the actor may not see in
-    full are masked, as everywhere else (crm.access); new values are the user's own file.
+    full are masked, as everywhere else (crm.auth.personal); new values are the user's own file.
     """
     changes = _masked_changes(archive, actor, batch)
     rows = [{"行号": c.get("row"), "记录编号": str(c.get("key", "")), "字段": c.get("header") or c.get("field"),
@@ -387,7 +389,7 @@ def can_write(archive: Archive, actor: Actor) -> bool:
     """Registered 只读 users cannot import or undo. Until log-in arrives a user name the archive
     does not know (e.g. the default admin of a fresh, unseeded archive) may: it is read as a viewer
     for masking, but refusing it would leave a new archive with no way to get data in."""
-    if actor.role != VIEWER:
+    if policy.allowed(actor, "imports.write"):
         return True
     cur = archive.cursor()
     try:
@@ -400,9 +402,9 @@ def can_write(archive: Archive, actor: Actor) -> bool:
 def can_undo(actor: Actor, batch: dict[str, Any], writer: bool) -> bool:
     """Leads, managers and admins undo any active batch; everyone else who may write (`writer`,
     from can_write), their own."""
-    if batch.get("status") != "active" or not writer:
+    if batch.get("status") != BATCH_ACTIVE or not writer:
         return False
-    return actor.sees_all or batch.get("user_name") == actor.username
+    return policy.allowed(actor, "imports.undo_any") or batch.get("user_name") == actor.username
 
 
 def batch_history(archive: Archive, limit: int = 200) -> list[dict[str, Any]]:
@@ -430,17 +432,16 @@ TEMPLATE_DOWNLOADS: list[tuple[str, str, str]] = (
 
 
 def blank_template_bytes(code: str) -> bytes:
-    """A blank template workbook (crm.outbound) as bytes, for a download button."""
+    """A blank template workbook (crm.imports.blank_templates) as bytes, for a download button."""
     resolve_codes(code)  # a clear ValueError for an unknown code, before touching the disk
     with tempfile.TemporaryDirectory() as tmp:
         path = write_blank_templates([code], Path(tmp) / "template.xlsx")
         return path.read_bytes()
 
 
-XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 __all__ = [
-    "IGNORE", "MappingError", "MappingTask", "TEMPLATE_DOWNLOADS", "UploadEntry", "XLSX_MIME", "archive_stamp",
+    "IGNORE", "MappingError", "MappingTask", "TEMPLATE_DOWNLOADS", "UploadEntry", "archive_stamp",
     "batch_history", "blank_template_bytes", "build_recognition", "can_undo", "can_write", "changes_frame", "counts",
     "field_from_label", "field_label", "field_options", "fmt", "load_upload", "mapping_tasks", "missing_required",
     "needs_preview", "preview", "problems_frame", "report_counts", "run_import", "sample_values",

@@ -185,7 +185,7 @@ def data_rows(sheet: RawSheet, rec: Recognition) -> list[tuple[int, list[Any]]]:
     """(spreadsheet row number, cells) for each data row under the header.
 
     Skips blank rows, 合计/总计 rows and repeated header rows; stops at a notes block. The work is
-    done column-wise by crm.extract (which the pipeline calls directly).
+    done column-wise by crm.imports.extract (which the pipeline calls directly).
     """
     ext = extract(sheet, rec.header_row, sorted(rec.columns), list(rec.headers.values()))
     width = max(rec.columns) + 1

@@ -8,7 +8,7 @@ The file is made to come back: the header row is row 1 and keeps the headers as 
 them (so the sheet is recognised again, with no mapping step), and 问题 is no template's header,
 so the importer ignores it. For the same reason data cells keep their values as received: text a
 spreadsheet would run as a formula (`=…`, `+…`, `-…`, `@…`, as judged by
-`crm.export.neutralise_formula`) is stored as a text cell with Excel's quote-prefix flag instead
+`crm.xlsx.neutralise_formula`) is stored as a text cell with Excel's quote-prefix flag instead
 of being prefixed with `'` — Excel, WPS and LibreOffice show it as text and keep it text when the
 cell is edited, and a phone written `+86 138…` or a refund of `-500` still imports after the fix.
 Our own text (the 问题 column, comments) goes through `neutralise_formula`.
@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
-import re
 from pathlib import Path
 from typing import Any
 
@@ -29,22 +28,19 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from crm.imports.cleaning import display, is_blank
-from crm.export import EXCEL_MAX_CELL_TEXT, neutralise_formula
 from crm.imports.pipeline import ImportReport, SheetResult
 from crm.imports.reader import RawSheet, Workbook
 from crm.imports.recognise import Recognition, recognise_sheet
 from crm.imports.validation import ERROR, Problem
+from crm.xlsx import EXCEL_MAX_CELL_TEXT, HEADER_FILL, HEADER_FONT, display_width, neutralise_formula, safe_sheet_title
 
 PROBLEM_COLUMN = "问题"
 ERROR_FILL = PatternFill("solid", fgColor="FFC7CE")  # Excel's own "bad" red
 ERROR_FONT = Font(color="9C0006")
 WARNING_FILL = PatternFill("solid", fgColor="FFEB9C")  # Excel's "neutral" yellow
-HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
-HEADER_FONT = Font(bold=True)
 PROBLEM_HEADER_FILL = PatternFill("solid", fgColor="F8CBAD")
 WRAP = Alignment(vertical="top", wrap_text=True)
 COMMENT_AUTHOR = "客户档案"
-_BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
 
 
 def has_rejections(report: ImportReport) -> bool:
@@ -64,7 +60,7 @@ def rejected_rows_workbook(workbook: Workbook, report: ImportReport,
     for batch in report.batches:
         if not batch.rejected_rows or batch.file != workbook.file_name or batch.sheet not in sheets:
             continue
-        _write_sheet(wb, _sheet_title(batch.sheet, used), sheets[batch.sheet], batch)
+        _write_sheet(wb, safe_sheet_title(batch.sheet, used), sheets[batch.sheet], batch)
     if not wb.worksheets:
         ws = wb.create_sheet("无拒绝行")
         ws["A1"] = "本次导入没有被拒绝的行。"
@@ -133,7 +129,7 @@ def _write_sheet(wb: XlsxWorkbook, title: str, sheet: RawSheet, batch: SheetResu
     head.fill = PROBLEM_HEADER_FILL
     head.alignment = Alignment(horizontal="center", vertical="center")
 
-    widths = [_text_width(display(header[i])) if i < len(header) else 4 for i in range(width)]
+    widths = [display_width(display(header[i])) if i < len(header) else 4 for i in range(width)]
     problem_width = 12
     for out_row, (number, cells) in enumerate(rows, start=2):
         for i in range(width):
@@ -144,7 +140,7 @@ def _write_sheet(wb: XlsxWorkbook, title: str, sheet: RawSheet, batch: SheetResu
                 cell.number_format = "yyyy-mm-dd hh:mm" if (value.hour or value.minute) else "yyyy-mm-dd"
             elif isinstance(value, dt.date):
                 cell.number_format = "yyyy-mm-dd"
-            widths[i] = max(widths[i], min(_text_width(display(value)), 40))
+            widths[i] = max(widths[i], min(display_width(display(value)), 40))
         problems = by_row.get(number, [])
         errors_first = sorted(problems, key=lambda p: p.severity != ERROR)
         per_cell: dict[int, list[Problem]] = {}
@@ -167,7 +163,7 @@ def _write_sheet(wb: XlsxWorkbook, title: str, sheet: RawSheet, batch: SheetResu
         cell.data_type = "s"
         cell.alignment = WRAP
         cell.font = ERROR_FONT
-        problem_width = max(problem_width, min(max(_text_width(line) for line in lines), 60))
+        problem_width = max(problem_width, min(max(display_width(line) for line in lines), 60))
 
     for i, w in enumerate(widths, start=1):
         ws.column_dimensions[get_column_letter(i)].width = max(6, min(w + 2, 42))
@@ -207,18 +203,6 @@ def _safe_text(text: str) -> str:
     return ILLEGAL_CHARACTERS_RE.sub("", text)[:EXCEL_MAX_CELL_TEXT]
 
 
-def _text_width(text: str) -> int:
-    return sum(2 if ord(ch) > 0x2E7F else 1 for ch in text)
-
-
-def _sheet_title(name: str, used: set[str]) -> str:
-    base = _BAD_SHEET_CHARS.sub("_", name).strip("'")[:31] or "Sheet"
-    title, n = base, 2
-    while title.lower() in used:
-        suffix = f"({n})"
-        title, n = base[: 31 - len(suffix)] + suffix, n + 1
-    used.add(title.lower())
-    return title
 
 
 __all__ = ["PROBLEM_COLUMN", "has_rejections", "header_row_of", "problem_text", "rejected_rows_workbook"]

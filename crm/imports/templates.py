@@ -9,7 +9,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-# Field kinds understood by crm.cleaning.
+# Field kinds understood by crm.imports.cleaning.
 TEXT, LONG_TEXT, DATE, AMOUNT, PHONE, EMAIL, CONTACT = "text", "long_text", "date", "amount", "phone", "email", "contact"
 RATING, SCORE, ENUM, OPEN_ENUM, TAGS, CUSTOMER_ID, TEXT_OR_DATE = (
     "rating", "score", "enum", "open_enum", "tags", "customer_id", "text_or_date")

@@ -3,7 +3,7 @@
 One *run* classifies every customer of the archive as of D in a few set-based statements
 (`_compute`): one aggregate per kind of record (transactions, interactions, complaints, all
 dated on or before D) joined to the customers — or, when D is on or after every customer's
-activity summary (crm.activity: today, this month's end), only the records inside the rules'
+activity summary (crm.customers.activity: today, this month's end), only the records inside the rules'
 windows joined to that summary —, then the archive-wide figures the rules rank against (the
 高价值 cut, the median, the RFM quintile cuts), then one INSERT of every customer's labels
 and the figures their reasons quote into `segment_members`. Runs are cached in the archive
@@ -15,7 +15,7 @@ run in DuckDB; pandas only receives aggregates and the page of customers being s
 computes the runs its page opens with ahead of time (`warm_in_background`), and the search
 filters and the 客户360 profile read the day's run rather than applying the rules again.
 
-Rules (window conventions shared with crm.profile: "in the last N" is (D − N, D]; "nothing
+Rules (window conventions shared with crm.customers.profile: "in the last N" is (D − N, D]; "nothing
 for N" means the last one is on or before D − N; months are calendar months, clamped to the
 month's end):
 - 需求阶段, exactly one: 潜在客户 no purchase (购买/续约) on or before D · 流失风险客户 bought, but
@@ -42,21 +42,42 @@ from __future__ import annotations
 
 from crm.segments.dates import is_month_end, last_month_end, month_end, month_ends, months_before, quarter_end_before
 from crm.segments.drill import DRILL_COLUMNS, Drill, drill_chunks, drill_count, drill_page
-from crm.segments.labels import (ACTIVE_STAGES, BEHAVIOURS, DIMENSIONS, GROWTH_PERIODS, LABELS, MIGRATION_DIMENSIONS,
-                                 NOT_FILED, RFM_SEGMENTS, STAGES, UNKNOWN, VALUES, label_sql)
+from crm.segments.labels import (
+                                 ACTIVE_STAGES,
+                                 BEHAVIOURS,
+                                 DIMENSIONS,
+                                 GROWTH_PERIODS,
+                                 LABELS,
+                                 MIGRATION_DIMENSIONS,
+                                 NOT_FILED,
+                                 RFM_SEGMENTS,
+                                 STAGES,
+                                 UNKNOWN,
+                                 VALUES,
+                                 label_sql,
+)
 from crm.segments.model import SegmentFilters, SegmentRun
 from crm.segments.reasons import Segment, behaviour_labels, customer_segments, explain
-from crm.segments.reports import (filter_options, growth_table, labels_frame, migration, migration_order, overview,
-                                  region_table, rfm_grid, tag_combinations)
+from crm.segments.reports import (
+                                 filter_options,
+                                 growth_table,
+                                 labels_frame,
+                                 migration,
+                                 migration_order,
+                                 overview,
+                                 region_table,
+                                 rfm_grid,
+                                 tag_combinations,
+)
 from crm.segments.rules import MAX_ADHOC_RUNS, evict_stale_runs, facts_sql, release_memory
 from crm.segments.runs import cached_run, clear_cache, compute_run, data_version, segment_run, snapshot
-from crm.segments.warm import WARM_SWITCH, page_dates, wait_for_warmer, warm, warm_in_background
+from crm.segments.warm import WARM_SWITCH, follow_writes, page_dates, wait_for_warmer, warm, warm_in_background
 
 __all__ = [
     "ACTIVE_STAGES", "BEHAVIOURS", "DIMENSIONS", "DRILL_COLUMNS", "Drill", "GROWTH_PERIODS", "LABELS", "MAX_ADHOC_RUNS",
     "MIGRATION_DIMENSIONS", "NOT_FILED", "RFM_SEGMENTS", "STAGES", "Segment", "SegmentFilters", "SegmentRun", "UNKNOWN",
     "VALUES", "WARM_SWITCH", "behaviour_labels", "cached_run", "clear_cache", "compute_run", "customer_segments",
-    "data_version", "drill_chunks", "evict_stale_runs", "wait_for_warmer", "drill_count", "drill_page", "explain", "facts_sql", "filter_options", "growth_table",
+    "data_version", "drill_chunks", "follow_writes", "evict_stale_runs", "wait_for_warmer", "drill_count", "drill_page", "explain", "facts_sql", "filter_options", "growth_table",
     "is_month_end", "label_sql", "labels_frame", "last_month_end", "migration", "migration_order", "month_end",
     "month_ends", "months_before", "overview", "page_dates", "quarter_end_before", "region_table", "release_memory",
     "rfm_grid", "segment_run", "snapshot", "tag_combinations", "warm", "warm_in_background",

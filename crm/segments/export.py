@@ -1,10 +1,9 @@
 """Excel exports of the segments page: every table and every drill-down list, formula-safe
-(crm.export), with the reference date and the filters written above the table, and audited.
+(crm.xlsx), with the reference date and the filters written above the table, and audited.
 """
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -13,14 +12,14 @@ from typing import TYPE_CHECKING, Any, Sequence
 import pandas as pd
 from openpyxl import Workbook
 
-from crm import clock, export
+from crm import clock, xlsx
+from crm.auth import audit
 from crm.segments import DRILL_COLUMNS, Drill, SegmentFilters, SegmentRun, drill_chunks
 
 if TYPE_CHECKING:
     from crm.auth.personal import Actor, PersonalData
     from crm.db import Archive
 
-XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def header_lines(title: str, as_of: dt.date, filters: SegmentFilters, actor: "Actor",
@@ -33,8 +32,7 @@ def header_lines(title: str, as_of: dt.date, filters: SegmentFilters, actor: "Ac
 
 def _log(archive: "Archive", actor: "Actor", report: str, detail: dict[str, Any]) -> None:
     with archive.transaction() as tx:
-        tx.execute("INSERT INTO audit_log (user_name, action, entity, entity_id, detail) VALUES (?, 'export', 'segments', ?, ?)",
-                   [actor.username, report, json.dumps(detail, ensure_ascii=False, default=str)])
+        audit.record(tx, actor, "export", "segments", report, detail)
 
 
 def _read_and_remove(path: Path) -> bytes:
@@ -53,7 +51,7 @@ def _tmp() -> Path:
 def tables_xlsx(archive: "Archive", actor: "Actor", report: str, frames: list[tuple[str, pd.DataFrame]],
                 lines: list[str]) -> bytes:
     """One workbook of the given aggregate tables (one sheet each), logged as an export of `report`."""
-    path = export.write_xlsx(frames, _tmp(), header_lines=lines)
+    path = xlsx.write_xlsx(frames, _tmp(), header_lines=lines)
     data = _read_and_remove(path)
     _log(archive, actor, report, {"sheets": [t for t, _ in frames], "rows": sum(len(f) for _, f in frames),
                                   "header": lines})
@@ -65,7 +63,7 @@ def drill_xlsx(reader: "PersonalData", run: SegmentRun, filters: SegmentFilters,
     """Every customer behind a drill-down (masked for the reader), streamed in chunks, logged."""
     wb = Workbook(write_only=True)
     # crm.export's sheet writer takes row chunks, so a long list is never held whole in memory
-    count = export._write_table(wb, "客户明细", DRILL_COLUMNS, drill_chunks(reader, run, filters, drill), lines, set())
+    count = xlsx.write_table(wb, "客户明细", DRILL_COLUMNS, drill_chunks(reader, run, filters, drill), lines, set())
     path = _tmp()
     wb.save(path)
     data = _read_and_remove(path)

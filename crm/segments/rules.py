@@ -15,7 +15,8 @@ from crm.db import fetch_one, scalar
 from crm.segments.dates import is_month_end, months_before
 from crm.segments.labels import UNKNOWN, _quote
 from crm.segments.model import SegmentRun
-from crm.settings import COMPLAINT_KIND, PURCHASE_KINDS, RETURN_KIND, SegmentSettings
+from crm.settings import SegmentSettings
+from crm.vocabulary import COMPLAINT_KIND, PURCHASE_KINDS, RETURN_KIND
 
 if TYPE_CHECKING:
     import duckdb
@@ -59,7 +60,7 @@ def facts_sql(D: dt.date, s: SegmentSettings, *, from_summary: bool = False) -> 
     then paid for every figure. Revenue windows of equal length are summed once (12 months is
     usually the value window, the RFM window and the 近 12 个月 period alike).
 
-    `from_summary`: take the first/last dates from the customers' activity summary (crm.activity)
+    `from_summary`: take the first/last dates from the customers' activity summary (crm.customers.activity)
     and read only the purchases and returns inside the revenue windows and the interactions of
     the high-frequency window. Exact only when D is on or after every summary date (`_compute`
     checks); it halves the work, since most of a run's cost is reading every record ever made.

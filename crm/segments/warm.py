@@ -6,7 +6,7 @@ import datetime as dt
 import threading
 from typing import TYPE_CHECKING
 
-from crm import clock, config
+from crm import clock, config, db
 from crm.segments.dates import quarter_end_before
 from crm.segments.model import SegmentRun
 from crm.segments.runs import _locks_guard, data_version, segment_run
@@ -45,6 +45,22 @@ def wait_for_warmer(archive: "Archive", timeout: float = 60) -> bool:
         running.join(timeout)
         return not running.is_alive()
     return True
+
+
+_following: set[str] = set()  # archives whose writes are followed by a warm-up
+
+
+def _after_commit(archive: "Archive", changes: frozenset[str]) -> None:
+    """After an import or undo, the page's runs; after a person's edit, today's (see warm_in_background)."""
+    if str(archive.path) in _following:
+        warm_in_background(archive, today_only=db.RECORDS not in changes)
+
+
+def follow_writes(archive: "Archive") -> None:
+    """Warm the archive's runs after every committed write to it (the dashboard calls it when it
+    opens an archive; a command-line process, which exits at once, does not)."""
+    _following.add(str(archive.path))
+    db.on_commit(_after_commit)
 
 
 def warm_in_background(archive: "Archive", today: dt.date | None = None, *,

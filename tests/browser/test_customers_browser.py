@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from conftest import write_xlsx
 from playwright.sync_api import Page, expect
 
-from conftest import write_xlsx
 from crm.db import open_archive
 from crm.imports.pipeline import import_path
 

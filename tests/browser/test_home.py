@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from playwright.sync_api import expect
+from sample_data import KNOWN_BATCH_FILES, build_known_archive
 
 from .helpers import assert_no_exception, goto, metric_values, screenshot
-from sample_data import KNOWN_BATCH_FILES, build_known_archive
 
 
 def test_home_shows_vital_signs(streamlit_app_factory, tmp_path_factory, page):

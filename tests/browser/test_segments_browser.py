@@ -1,7 +1,6 @@
 """客户分类 in a real browser: click a bar, see the customers behind it, open one's profile."""
 from __future__ import annotations
 
-
 from playwright.sync_api import Page, expect
 
 from crm import clock

@@ -7,16 +7,29 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from crm.customers import profile as profile_module
 from conftest import write_xlsx
+
 from crm import segments
-from crm.auth.personal import ADMIN, LEAD, SALES, VIEWER, Actor, PersonalData
+from crm.auth.personal import Actor, PersonalData
+from crm.customers import profile as profile_module
+from crm.customers.profile import (
+    INTERACTION_LIMIT,
+    SLA_BREACHED,
+    SLA_KEPT,
+    SLA_NO_DEADLINE,
+    SLA_NOT_ACCEPTED,
+    SLA_OPEN,
+    SLA_OPEN_LATE,
+    Facts,
+    complaint_sla,
+    load_profile,
+    months_before,
+    stage_segment,
+)
 from crm.db import Archive
 from crm.imports.pipeline import import_path
-from crm.customers.profile import (INTERACTION_LIMIT, SLA_BREACHED, SLA_KEPT, SLA_NO_DEADLINE, SLA_NOT_ACCEPTED, SLA_OPEN,
-                         SLA_OPEN_LATE, Facts, complaint_sla, load_profile, months_before, stage_segment)
 from crm.settings import SegmentSettings, set_segment_setting
+from crm.vocabulary import ADMIN, LEAD, SALES, VIEWER
 
 DEFAULTS = SegmentSettings()
 COMPLAINT_MONTHS, HIGH_FREQUENCY_DAYS, SLEEPING_MONTHS = (DEFAULTS.complaint_months, DEFAULTS.high_frequency_days,

@@ -5,13 +5,13 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-
 from conftest import write_xlsx
-from crm.customers import search
+
 from crm.auth.personal import PersonalData, actor_for
+from crm.customers import search
+from crm.customers.search import SearchFilters, filter_options, refresh_search_text, search_customers
 from crm.db import Archive, scalar
 from crm.imports.pipeline import import_path
-from crm.customers.search import SearchFilters, filter_options, refresh_search_text, search_customers
 
 TODAY = dt.date(2026, 11, 22)
 HEAD = ["客户编号", "客户姓名", "联系电话", "电子邮箱", "公司", "行业", "地区", "负责人", "标签"]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-
 from conftest import write_xlsx
+
 from crm.db import Archive, scalar
 from crm.imports.pipeline import import_path, import_workbook, remember_mapping
 from crm.imports.reader import read_workbook

@@ -9,10 +9,21 @@ from typing import Any
 import pytest
 
 from crm import clock
-from crm.auth.personal import ADMIN, LEAD, MANAGER, SALES, VIEWER, Actor
+from crm.auth.personal import Actor
+from crm.customers.edits import (
+    CONFLICT_MESSAGE,
+    EditError,
+    FieldChange,
+    add_interaction,
+    can_edit,
+    complete_follow_up,
+    plan_follow_up,
+    reassign_follow_up,
+    reschedule_follow_up,
+    update_customer,
+)
 from crm.db import Archive, fetch_one, scalar
-from crm.customers.edits import (CONFLICT_MESSAGE, EditError, FieldChange, add_interaction, can_edit, complete_follow_up,
-                       plan_follow_up, reassign_follow_up, reschedule_follow_up, update_customer)
+from crm.vocabulary import ADMIN, LEAD, MANAGER, SALES, VIEWER
 
 TODAY = clock.today()
 ADMIN_ACTOR = Actor("admin", ADMIN)
@@ -127,7 +138,7 @@ def test_name_change_updates_search_keys_and_tags_are_replaced(arc: Archive) -> 
     detail = audit(arc)[0][4]["changes"]
     assert detail["tags"] == {"old": ["VIP", "老客户"], "new": ["VIP", "紧急需求", "制造业"]}
     cols = {r[0] for r in arc.cursor().execute("DESCRIBE customers").fetchall()}
-    if "search_text" in cols:  # crm.search keeps its stored column in step
+    if "search_text" in cols:  # crm.customers.search keeps its stored column in step
         text = one(arc, "SELECT search_text FROM customers WHERE customer_id = 'C1'")[0]
         assert "wangxiaohong" in text and "紧急需求" in text
     update_customer(arc, ADMIN_ACTOR, "C1", {"tags": []})

@@ -5,13 +5,13 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-
 from conftest import write_xlsx
-from crm.customers import activity
+
 from crm.auth.personal import actor_for
-from crm.imports.batches import undo_batch
-from crm.db import Archive
+from crm.customers import activity
 from crm.customers.edits import add_interaction
+from crm.db import Archive
+from crm.imports.batches import undo_batch
 from crm.imports.pipeline import import_path
 from crm.seed import seed_demo
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from crm.auth.personal import (ADMIN, MANAGER, SALES, VIEWER, Actor, PersonalData, actor_for, mask_address, mask_contact,
-                        mask_email, mask_name, mask_phone)
+from crm.auth.personal import Actor, PersonalData, actor_for, mask_address, mask_contact, mask_email, mask_name, mask_phone
 from crm.db import Archive
+from crm.vocabulary import ADMIN, MANAGER, SALES, VIEWER
 
 
 @pytest.mark.parametrize("fn,value,expected", [

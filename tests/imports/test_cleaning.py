@@ -1,4 +1,4 @@
-"""crm.cleaning: cells as users type them → clean values, or a reason in Chinese why not."""
+"""crm.imports.cleaning: cells as users type them → clean values, or a reason in Chinese why not."""
 from __future__ import annotations
 
 import datetime as dt

@@ -1,4 +1,4 @@
-"""crm.reader: spreadsheets and CSV files as users keep them; anything unreadable is a FileReadError
+"""crm.imports.reader: spreadsheets and CSV files as users keep them; anything unreadable is a FileReadError
 whose message names the file."""
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 import xlwt
+from conftest import write_xlsx
 from msoffcrypto.format.ooxml import OOXMLFile
 
-from conftest import write_xlsx
 from crm.imports.reader import FileReadError, Workbook, decode_text, max_upload_bytes, read_workbook
 
 HEADER = ["客户姓名", "联系电话", "金额", "备注"]
@@ -156,7 +156,7 @@ def test_csv_with_a_title_row_above_the_header() -> None:
 
 
 def test_single_column_csv() -> None:
-    rows = read_workbook("客户姓名\n张三\n李四\n".encode("utf-8"), file_name="one.csv").sheets[0].rows
+    rows = read_workbook("客户姓名\n张三\n李四\n".encode(), file_name="one.csv").sheets[0].rows
     assert rows == [["客户姓名"], ["张三"], ["李四"]]
 
 
@@ -186,7 +186,7 @@ def test_decode_text() -> None:
     assert decode_text("客户".encode("utf-8-sig")) == "客户"
     assert decode_text("客户".encode("utf-16")) == "客户"
     assert decode_text("客户".encode("gb18030")) == "客户"
-    assert decode_text("客户".encode("utf-8")) == "客户"
+    assert decode_text("客户".encode()) == "客户"
 
 
 # ---------------------------------------------------------------- files that cannot be read

@@ -1,4 +1,4 @@
-"""crm.validation: a recognised sheet's rows → cleaned columns and per-row problems that name the
+"""crm.imports.validation: a recognised sheet's rows → cleaned columns and per-row problems that name the
 spreadsheet row, the header as written, the raw value and the reason."""
 from __future__ import annotations
 

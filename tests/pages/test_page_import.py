@@ -1,5 +1,5 @@
 """The 数据导入 page through Streamlit's AppTest (the real app.py, switched to pages/import.py),
-plus the page logic in crm.import_view that it lays out."""
+plus the page logic in crm.imports.preview that it lays out."""
 from __future__ import annotations
 
 import datetime as dt
@@ -8,20 +8,18 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-import streamlit as st
+from conftest import write_xlsx
 from streamlit.testing.v1 import AppTest
 
-from conftest import write_xlsx
-from crm.imports import preview as V
 from crm.auth.personal import Actor
 from crm.db import Archive, open_archive, scalar
+from crm.imports import preview as V
 from crm.imports.pipeline import import_path, remembered_mappings
 from crm.imports.reader import read_workbook
 from crm.imports.recognise import header_signature
 from crm.imports.rejects import PROBLEM_COLUMN
 from crm.seed import seed_demo
 
-APP = Path(__file__).resolve().parent.parent / "app.py"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PROFILE_HEAD = ["客户编号", "客户姓名＊", "联系电话", "公司"]
 
@@ -35,22 +33,9 @@ def q(archive: Archive, sql: str, params: list | None = None):
 
 
 @pytest.fixture
-def page(tmp_path, monkeypatch):
-    """open(db) → AppTest on the import page with CRM_DB=db (archive caches cleared between tests)."""
-
-    def open_page(db: Path | None = None) -> AppTest:
-        monkeypatch.setenv("CRM_DB", str(db or tmp_path / "crm.duckdb"))
-        monkeypatch.delenv("CRM_USER", raising=False)
-        st.cache_resource.clear()
-        at = AppTest.from_file(str(APP), default_timeout=60)
-        at.run()
-        at.switch_page("pages/import.py")
-        at.run()
-        assert not at.exception, at.exception
-        return at
-
-    yield open_page
-    st.cache_resource.clear()
+def page(tmp_path, app_test):
+    """open(db) → AppTest on the import page with CRM_DB=db."""
+    return lambda db=None: app_test(db or tmp_path / "crm.duckdb", "pages/import.py")
 
 
 def upload(at: AppTest, *files: tuple[str, bytes]) -> AppTest:
@@ -272,7 +257,7 @@ def test_mapping_with_a_field_twice_is_refused(page, tmp_path) -> None:
     assert not at.session_state["imp_entries"][entry.key].overrides
 
 
-# ------------------------------------------------------------------ crm.import_view
+# ------------------------------------------------------------------ crm.imports.preview
 def test_build_recognition_and_missing_required() -> None:
     headers = {0: "A", 1: "B", 2: "C"}
     rec = V.build_recognition("T2", 3, headers, {0: "name", 1: None, 2: "date"})

@@ -5,7 +5,6 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from crm import clock
@@ -13,7 +12,6 @@ from crm import segments as S
 from crm.db import open_archive
 from crm.seed import seed_demo
 
-APP = Path(__file__).resolve().parent.parent / "app.py"
 D = dt.date(2026, 11, 22)
 
 
@@ -27,33 +25,14 @@ def seeded_db(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def page(tmp_path, monkeypatch):
-    """open(db, **session) → AppTest on the segments page as of D with CRM_DB=db."""
+def page(tmp_path, app_test):
+    """open(db, user=None, **session) → AppTest on the segments page as of D with CRM_DB=db."""
 
     def open_page(db: Path | None = None, user: str | None = None, **session) -> AppTest:
-        monkeypatch.setenv("CRM_DB", str(db or tmp_path / "crm.duckdb"))
-        if user:
-            monkeypatch.setenv("CRM_USER", user)
-        else:
-            monkeypatch.delenv("CRM_USER", raising=False)
-        st.cache_resource.clear()
-        st.cache_data.clear()
-        at = AppTest.from_file(str(APP), default_timeout=120)
-        at.run()
-        at.switch_page("pages/segments.py")
-        at.session_state["seg_as_of"] = D
-        for key, value in session.items():
-            at.session_state[key] = value
-        at.run()
-        assert not at.exception, at.exception
-        return at
+        return app_test(db or tmp_path / "crm.duckdb", "pages/segments.py", user=user,
+                        session={"seg_as_of": D, **session}, timeout=120)
 
-    yield open_page
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    # the page's archive stays open in this process: close it so the next test can reopen the file
-    from crm import db as crm_db
-    crm_db.close_all()
+    return open_page
 
 
 def metrics(at: AppTest) -> dict[str, str]:
@@ -175,22 +154,16 @@ def test_an_admin_changes_a_threshold_and_the_figures_follow(page, seeded_db, tm
     assert int(metrics(at)["新成交客户"].replace(",", "")) > int(before.replace(",", ""))
 
 
-def test_opening_the_app_computes_the_pages_runs_in_the_background(tmp_path: Path, monkeypatch) -> None:
+def test_opening_the_app_computes_the_pages_runs_in_the_background(tmp_path: Path, monkeypatch, app_test) -> None:
     """With the warmer on (as in production), the first page run of the app starts computing today's
     runs; a manager who comes a moment later finds them cached."""
     db = tmp_path / "warm.duckdb"
     archive = open_archive(db)
     seed_demo(archive, customers=150, seed=5, today=clock.today())
     archive.close()
-    monkeypatch.setenv("CRM_DB", str(db))
     monkeypatch.setenv(S.WARM_SWITCH, "1")
-    st.cache_resource.clear()
-    at = AppTest.from_file(str(APP), default_timeout=120)
-    at.run()
-    assert not at.exception
+    app_test(db, timeout=120)
     from crm import db as crm_db
     opened = crm_db.open_archive(db)  # the app's own (one archive per path and process)
     assert S.wait_for_warmer(opened)
     assert all(S.cached_run(opened, d) is not None for d in S.page_dates(clock.today()))
-    st.cache_resource.clear()
-    crm_db.close_all()

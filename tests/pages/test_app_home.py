@@ -4,27 +4,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import streamlit as st
-from streamlit.testing.v1 import AppTest
-
 from sample_data import KNOWN_BATCH_FILES, build_known_archive
-
-APP = Path(__file__).resolve().parent.parent / "app.py"
+from streamlit.testing.v1 import AppTest
 
 
 @pytest.fixture
-def run_app(tmp_path, monkeypatch):
+def run_app(app_test):
     """Run app.py on CRM_DB=<db>; returns the finished AppTest."""
-
-    def run(db: Path) -> AppTest:
-        monkeypatch.setenv("CRM_DB", str(db))
-        st.cache_resource.clear()
-        at = AppTest.from_file(str(APP), default_timeout=60)
-        at.run()
-        return at
-
-    yield run
-    st.cache_resource.clear()
+    return lambda db: app_test(db)
 
 
 def metrics(at: AppTest) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""crm.recognise: the header row and the template of a sheet, from the headers alone; the data rows
+"""crm.imports.recognise: the header row and the template of a sheet, from the headers alone; the data rows
 under it."""
 from __future__ import annotations
 

@@ -4,15 +4,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import streamlit as st
+from conftest import write_xlsx
 from streamlit.testing.v1 import AppTest
 
-from conftest import write_xlsx
 from crm.db import open_archive, scalar
 from crm.imports.pipeline import import_path
 from crm.seed import seed_demo
-
-APP = Path(__file__).resolve().parent.parent / "app.py"
 
 
 @pytest.fixture
@@ -30,22 +27,8 @@ def small_archive(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def open_page(tmp_path, monkeypatch):
-    def open_(db: Path, query: dict[str, str] | None = None, user: str = "admin") -> AppTest:
-        monkeypatch.setenv("CRM_DB", str(db))
-        monkeypatch.setenv("CRM_USER", user)
-        st.cache_resource.clear()
-        at = AppTest.from_file(str(APP), default_timeout=60)
-        at.run()
-        for k, v in (query or {}).items():
-            at.query_params[k] = v
-        at.switch_page("pages/customers.py")
-        at.run()
-        assert not at.exception, at.exception
-        return at
-
-    yield open_
-    st.cache_resource.clear()
+def open_page(app_test):
+    return lambda db, query=None, user="admin": app_test(db, "pages/customers.py", user=user, query=query)
 
 
 def table_ids(at: AppTest) -> list[str]:

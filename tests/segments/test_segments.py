@@ -13,10 +13,11 @@ import pytest
 
 from crm import segments as S
 from crm.auth.personal import Actor, PersonalData
+from crm.auth.policy import PermissionDenied
 from crm.customers.profile import load_profile
 from crm.db import Archive, scalar
-from crm.segments.export import drill_xlsx, header_lines, tables_xlsx
 from crm.seed import seed_demo
+from crm.segments.export import drill_xlsx, header_lines, tables_xlsx
 from crm.settings import SegmentSettings, SettingError, reset_segment_setting, segment_settings, set_segment_setting
 
 D = dt.date(2026, 11, 22)
@@ -282,7 +283,7 @@ def test_thresholds_are_settings_in_the_archive(archive: Archive) -> None:
     assert detail == {"old": 3, "new": 6}
     reset_segment_setting(archive, ADMIN, "new_customer_months")
     assert segment_settings(archive) == SegmentSettings()
-    with pytest.raises(PermissionError):
+    with pytest.raises(PermissionDenied):
         set_segment_setting(archive, Actor("李娜", "销售"), "new_customer_months", 4)
     with pytest.raises(SettingError):
         set_segment_setting(archive, ADMIN, "new_customer_months", 2.5)
@@ -660,6 +661,7 @@ def test_an_import_and_an_edit_go_through_while_a_run_is_being_written(
     import threading
 
     from conftest import write_xlsx
+
     from crm.auth.personal import actor_for
     from crm.customers.edits import add_interaction
     from crm.imports.pipeline import import_path

@@ -5,10 +5,10 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-
 from conftest import write_xlsx
-from crm.imports.batches import UndoError, undo_batch
+
 from crm.db import Archive, scalar
+from crm.imports.batches import UndoError, undo_batch
 from crm.imports.pipeline import import_path, remember_mapping
 from crm.imports.reader import FileReadError
 

@@ -1,0 +1,100 @@
+"""Page helpers every page uses: the process's archive, who is acting, tables, tiles, messages.
+
+A page imports these from here (not from app.py); app.py builds the navigation. Everything a
+helper shows that comes from the archive or a file is passed as text (st.text, dataframe cells),
+never as Markdown.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from crm import config, segments
+from crm.auth.personal import Actor, actor_for
+from crm.customers import activity
+from crm.db import Archive, open_archive, resolve_db_path
+
+EMPTY_CELL = "—"
+
+
+@st.cache_resource(show_spinner=False)
+def _archive_for(db_path: str) -> Archive:
+    archive = open_archive(db_path)
+    activity.ensure_current(archive)  # once after an upgrade (≈ 2 s at 1 M), before any write can race it
+    segments.warm_in_background(archive)  # the 客户分类 page's runs, computed while nobody waits
+    segments.follow_writes(archive)  # and again after every write (crm.db's after-commit events)
+    return archive
+
+
+def get_archive() -> Archive:
+    """The process-wide archive (one DuckDB connection per process, shared by all sessions).
+
+    Keyed on the resolved path, so a changed CRM_DB (as in tests) gets its own archive.
+    """
+    return _archive_for(str(resolve_db_path()))
+
+
+def current_actor() -> Actor:
+    """Who is acting in this browser session.
+
+    Log-in arrives with the access-control issue; until then the sidebar offers the archive's
+    users (default: CRM_USER, else admin). Every personal-data read goes through crm.auth with it.
+    """
+    archive = get_archive()
+    username = st.session_state.get("app_user") or config.default_user()
+    return actor_for(archive, username)
+
+
+def show_table(frame: object, **options: Any) -> object:
+    """Every table in the app: no index column, full width, and "—" in an empty cell
+    (Streamlit's `placeholder` is the text it shows for a missing value)."""
+    return st.dataframe(frame, hide_index=True, width="stretch", placeholder=EMPTY_CELL, **options)
+
+
+def alarm_tile(column: Any, label: str, count: int, alarm: str, calm: str, help_text: str) -> None:
+    """A count that is only good at zero: red note when above it, grey otherwise."""
+    column.metric(label, count, delta=alarm if count else calm, delta_color="inverse" if count else "off",
+                  delta_arrow="off", border=True, height="stretch", help=help_text)
+
+
+def flash(key: str, kind: str, message: str) -> None:
+    """A message shown once on the next run of the page (after st.rerun): kind is success/info/warning/error."""
+    st.session_state[f"flash_{key}"] = (kind, message)
+
+
+def show_flash(key: str) -> None:
+    shown = st.session_state.pop(f"flash_{key}", None)
+    if shown:
+        kind, message = shown
+        getattr(st, kind)(message)
+
+
+def ensure_app_navigation() -> None:
+    """Called first by every page file.
+
+    With a pages/ folder, Streamlit runs a deep link that arrives before any session has run the
+    entry script (e.g. /import just after the server started) in its old folder mode: the page
+    alone, without this app's navigation, layout and user picker. Leaving that mode and rerunning
+    makes Streamlit execute app.py, whose st.navigation opens the same page: page hashes come from
+    url paths, and each page file is named as its url path. This is the one place that knows it.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if st.session_state.get("app_navigation_ran"):
+        return  # this page was opened through app.py's navigation
+    PagesManager.uses_pages_directory = False
+    st.rerun()
+
+
+def money(value: float | None) -> str:
+    """Money as the pages show it: ¥12,345.60 ("—" when there is none)."""
+    return EMPTY_CELL if value is None else f"¥{float(value):,.2f}"
+
+
+def money_short(value: float | None) -> str:
+    """Fits a metric tile: ¥24.4万 rather than ¥243,781.50."""
+    if value is None:
+        return EMPTY_CELL
+    value = float(value)
+    return f"¥{value / 10000:,.1f}万" if abs(value) >= 10000 else f"¥{value:,.0f}"
