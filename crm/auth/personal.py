@@ -175,6 +175,35 @@ class PersonalData:
         finally:
             cur.close()
 
+    def mask_changes(self, table: str, changes: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Field changes of `table`'s rows ({"key", "field", "old", "new"}, as an import reports them),
+        with the archive's old value of a personal field masked where the reader may not see that
+        row's customer in full; the new value is the reader's own file and is kept."""
+        personal = PERSONAL.get(table, {})
+        if self.actor.sees_all or not personal or not changes:
+            return list(changes)
+        key = tables.TABLES[table].key
+        keys = sorted({str(c["key"]) for c in changes if c.get("field") in personal})
+        owners: dict[str, str | None] = {}
+        if keys:
+            if table == "customers":
+                sql = "SELECT customer_id, owner FROM customers WHERE customer_id IN (SELECT unnest(?))"
+            else:
+                sql = (f"SELECT t.{key}, c.owner FROM {table} t LEFT JOIN customers c ON c.customer_id = t.customer_id "
+                       f"WHERE CAST(t.{key} AS VARCHAR) IN (SELECT unnest(?))")
+            cur = self.archive.cursor()
+            try:
+                owners = {str(k): o for k, o in cur.execute(sql, [keys]).fetchall()}
+            finally:
+                cur.close()
+        out = []
+        for c in changes:
+            rule = personal.get(c.get("field", ""))
+            if rule and not self.actor.sees_in_full(owners.get(str(c["key"]))):
+                c = dict(c, old=MASKS[rule](c["old"]) if isinstance(c.get("old"), str) else None)
+            out.append(c)
+        return out
+
     def log_reveal(self, customer_id: str, field: str) -> None:
         """Revealing a masked field is an audited action."""
         with self.archive.transaction() as tx:

@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 import pandas as pd
 
 from crm.auth import policy
-from crm.auth.personal import MASKS, PERSONAL, Actor
+from crm.auth.personal import Actor, PersonalData
 from crm.db import Archive, fetch_one
 from crm.imports.batches import UndoResult, list_batches
 from crm.imports.blank_templates import resolve_codes, write_blank_templates
@@ -208,40 +208,13 @@ def changes_frame(archive: Archive, actor: Actor, batch: SheetResult) -> pd.Data
     Old values come from the archive, so personal fields of customers the actor may not see in
     full are masked, as everywhere else (crm.auth.personal); new values are the user's own file.
     """
-    changes = _masked_changes(archive, actor, batch)
+    table = UPDATED_TABLE.get(batch.template)
+    changes = PersonalData(archive, actor).mask_changes(table, batch.changes) if table else list(batch.changes)
     rows = [{"行号": c.get("row"), "记录编号": str(c.get("key", "")), "字段": c.get("header") or c.get("field"),
              "原值": fmt(c.get("old")), "新值": fmt(c.get("new"))} for c in changes]
     frame = pd.DataFrame(rows, columns=["行号", "记录编号", "字段", "原值", "新值"])
     frame["行号"] = frame["行号"].astype("Int64")
     return frame
-
-
-def _masked_changes(archive: Archive, actor: Actor, batch: SheetResult) -> list[dict[str, Any]]:
-    table = UPDATED_TABLE.get(batch.template)
-    personal = PERSONAL.get(table or "", {})
-    if actor.sees_all or not personal or not batch.changes:
-        return list(batch.changes)
-    keys = sorted({str(c["key"]) for c in batch.changes if c.get("field") in personal})
-    owners: dict[str, str | None] = {}
-    if keys:
-        cur = archive.cursor()
-        try:
-            if table == "customers":
-                sql = "SELECT customer_id, owner FROM customers WHERE customer_id IN (SELECT unnest(?))"
-            else:
-                sql = (f"SELECT t.{'complaint_id' if table == 'complaints' else 'id'}, c.owner FROM {table} t "
-                       "LEFT JOIN customers c ON c.customer_id = t.customer_id "
-                       f"WHERE CAST(t.{'complaint_id' if table == 'complaints' else 'id'} AS VARCHAR) IN (SELECT unnest(?))")
-            owners = {str(k): o for k, o in cur.execute(sql, [keys]).fetchall()}
-        finally:
-            cur.close()
-    out = []
-    for c in batch.changes:
-        rule = personal.get(c.get("field", ""))
-        if rule and not actor.sees_in_full(owners.get(str(c["key"]))):
-            c = dict(c, old=MASKS[rule](c["old"]) if isinstance(c.get("old"), str) else None)
-        out.append(c)
-    return out
 
 
 # ------------------------------------------------------------------ column mapping
