@@ -17,12 +17,14 @@ from crm.vocabulary import BATCH_STATUS_LABELS
 from ui.common import alarm_tile, get_archive, show_table
 
 ROOT = Path(__file__).resolve().parent
+FOLLOW_UPS = "pages/follow-ups.py"
 
 # The built pages in pages/, in menu order: (file, title, icon, url_path); the file name is the
 # url path. A page joins the menu with its line here, in the change that builds it.
 PAGES: list[tuple[str, str, str, str]] = [
     ("pages/import.py", "数据导入", ":material/upload_file:", "import"),
     ("pages/customers.py", "客户查询", ":material/person_search:", "customers"),
+    ("pages/follow-ups.py", "跟进队列", ":material/checklist:", "follow-ups"),
     ("pages/segments.py", "客户分类", ":material/donut_small:", "segments"),
 ]
 
@@ -84,6 +86,10 @@ def home() -> None:
     tiles[3].metric("今日到期", vital["follow_ups_due_today"], border=True, height="stretch", help=f"计划日期为今天（{today:%Y-%m-%d}）")
     tiles[4].metric("未结投诉", vital["complaints_open"], border=True, height="stretch", help="已受理且尚未解决的投诉")
     alarm_tile(tiles[5], "超期投诉", late, "超过承诺期限", "均在期限内", "未结且已超过承诺解决日期")
+    links = st.columns(6)
+    links[1].page_link(FOLLOW_UPS, label="查看全部待跟进", icon=":material/checklist:")
+    links[2].page_link(FOLLOW_UPS, label="处理逾期跟进", query_params={"bucket": "逾期"}, icon=":material/alarm:")
+    links[3].page_link(FOLLOW_UPS, label="查看今日到期", query_params={"bucket": "今天"}, icon=":material/today:")
 
     st.subheader("最近导入")
     if batches.empty:

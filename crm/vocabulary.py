@@ -21,7 +21,7 @@ FOLLOW_UP_STATUSES: tuple[str, ...] = (FOLLOW_UP_OPEN, FOLLOW_UP_DONE, FOLLOW_UP
 FOLLOW_UP_ORIGINS: dict[str, str] = {
     "manual": "手工安排", "next": "完成后安排", "T2": "交易记录导入", "T3": "互动记录导入", "T4": "跟踪表导入",
     "T5": "跟进计划导入", "urgent": "24 小时规则", "neglect": "久未联系", "reactivation": "沉睡唤醒",
-    "gap": "资料待补全", "survey": "满意度偏低", "pool": "公海领取",
+    "gap": "资料待补全", "survey": "满意度偏低", "pool": "公海领取", "seed": "演示数据",
 }
 
 # ------------------------------------------------------------------ transactions (T2 交易类型)

@@ -18,7 +18,7 @@ import re
 import unicodedata
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import IO, Any, Iterable, Iterator, Sequence
 
 import pandas as pd
 from openpyxl import Workbook
@@ -240,12 +240,14 @@ def _frame_chunks(frame: pd.DataFrame, size: int | None = None) -> Iterator[list
 
 def write_xlsx(
     frames: list[tuple[str, pd.DataFrame]],
-    path: str | os.PathLike[str],
+    path: "str | os.PathLike[str] | IO[bytes]",
     header_lines: list[str] | None = None,
-) -> Path:
-    """Write each (sheet title, frame) to its own sheet, formula-safe; returns the path written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+) -> "Path | IO[bytes]":
+    """Write each (sheet title, frame) to its own sheet, formula-safe, to a path (made if needed)
+    or an open binary file; returns what it wrote to."""
+    target: Path | IO[bytes] = path if hasattr(path, "write") else Path(path)  # type: ignore[arg-type]
+    if isinstance(target, Path):
+        target.parent.mkdir(parents=True, exist_ok=True)
     wb = Workbook(write_only=True)
     used: set[str] = set()
     if not frames:
@@ -255,7 +257,7 @@ def write_xlsx(
             wb, title, [str(c) for c in frame.columns], _frame_chunks(frame), header_lines, used,
             _frame_date_columns(frame),
         )
-    wb.save(path)
-    return path
+    wb.save(target)
+    return target
 
 

@@ -14,9 +14,10 @@ import streamlit as st
 
 from crm import clock
 from crm.auth.personal import PersonalData
-from crm.customers.edits import EDITABLE, EditError, add_interaction, plan_follow_up, update_customer
+from crm.customers.edits import EDITABLE, EditError, add_interaction, update_customer
 from crm.customers.profile import FIELD_LABELS, Profile, load_profile
 from crm.customers.search import SearchFilters, filter_options, search_customers
+from crm.followups.actions import plan_follow_up
 from crm.imports.templates import ENUMS
 from ui.common import current_actor, ensure_app_navigation, get_archive, money, money_short, show_table
 

@@ -37,7 +37,7 @@ from crm.imports.cleaning import (
     is_blank,
 )
 from crm.schema import CUSTOMER_COLUMNS, CUSTOMER_EDITABLE
-from crm.vocabulary import FOLLOW_UP_DONE, FOLLOW_UP_OPEN, SALES
+from crm.vocabulary import FOLLOW_UP_DONE, FOLLOW_UP_OPEN
 
 OPEN, DONE = FOLLOW_UP_OPEN, FOLLOW_UP_DONE
 
@@ -112,7 +112,7 @@ def _clean_value(name: str, raw: Any) -> Any:
     return value
 
 
-def _fail(errors: dict[str, str]) -> None:
+def fail(errors: dict[str, str]) -> None:
     if errors:
         first = next(iter(errors))
         raise EditError(first, errors[first], errors)
@@ -152,7 +152,7 @@ def _json(value: Any) -> Any:
     return to_text(value) if not isinstance(value, (int, str)) or isinstance(value, bool) else value
 
 
-def _known_user(cur: duckdb.DuckDBPyConnection, name: str) -> bool:
+def known_user(cur: duckdb.DuckDBPyConnection, name: str) -> bool:
     """Owners are user names; an archive with no users yet (imports only) accepts any name."""
     row = fetch_one(cur, "SELECT count(*), count(*) FILTER (username = ? OR display_name = ?) FROM users",
                     [name, name])
@@ -194,7 +194,7 @@ def update_customer(archive: Archive, actor: Actor, customer_id: str, changes: M
             clean[name] = _clean_value(name, raw)
         except CellError as exc:
             errors[name] = _message(name, str(exc))
-    _fail(errors)
+    fail(errors)
 
     with _write(archive) as cur:
         current = load_for_edit(cur, customer_id)
@@ -206,9 +206,9 @@ def update_customer(archive: Archive, actor: Actor, customer_id: str, changes: M
                 raise EditError(stale[0], CONFLICT_MESSAGE)
         if "owner" in clean and not same_value(old.get("owner"), clean["owner"]):
             if not policy.allowed(actor, "customers.change_owner"):
-                _fail({"owner": _message("owner", policy.POLICY["customers.change_owner"].refusal)})
-            if clean["owner"] is not None and not _known_user(cur, clean["owner"]):
-                _fail({"owner": _message("owner", f"系统中没有用户「{clean['owner']}」")})
+                fail({"owner": _message("owner", policy.POLICY["customers.change_owner"].refusal)})
+            if clean["owner"] is not None and not known_user(cur, clean["owner"]):
+                fail({"owner": _message("owner", f"系统中没有用户「{clean['owner']}」")})
         if "address" in clean and "region" not in clean and not old.get("region") and clean["address"]:
             from crm.imports.pipeline import region_from_address  # the import's rule; pipeline is heavy to import
 
@@ -219,7 +219,7 @@ def update_customer(archive: Archive, actor: Actor, customer_id: str, changes: M
         email = clean.get("email", old.get("email"))
         if not phone and not email:
             field = "phone" if "phone" in clean else "email"
-            _fail({field: f"{LABELS['phone']}/{LABELS['email']}：至少需要填写一项"})
+            fail({field: f"{LABELS['phone']}/{LABELS['email']}：至少需要填写一项"})
 
         done = [FieldChange(k, LABELS.get(k, k), old.get(k), v) for k, v in clean.items()
                 if not _same(k, old.get(k), v)]
@@ -266,11 +266,11 @@ def _refresh_search(cur: duckdb.DuckDBPyConnection, customer_id: str) -> None:
 
 
 # ------------------------------------------------------------------ interactions
-_CHANNEL = enum_cleaner("channel", required=True)
-_GOAL = enum_cleaner("goal", required=False)
+CHANNEL = enum_cleaner("channel", required=True)
+GOAL = enum_cleaner("goal", required=False)
 
 
-def _clean_field(errors: dict[str, str], name: str, label: str, raw: Any, clean: Callable[[Any], Any],
+def clean_field(errors: dict[str, str], name: str, label: str, raw: Any, clean: Callable[[Any], Any],
                  required: bool = False) -> Any:
     if is_blank(raw):
         if required:
@@ -287,64 +287,112 @@ def _clean_field(errors: dict[str, str], name: str, label: str, raw: Any, clean:
     return value
 
 
-def add_interaction(archive: Archive, actor: Actor, customer_id: str, date: Any, channel: Any, content: Any,
-                    result: Any = None, next_plan: Any = None, close_follow_up_id: int | None = None,
-                    next_follow_up: Any = None) -> int:
-    """Log a contact; optionally close the follow-up it answered and plan the next one.
+@dataclass(frozen=True)
+class CleanInteraction:
+    """A contact as the form gave it, validated by the import's cleaning code."""
+    day: dt.date
+    channel: str
+    content: str | None
+    result: str | None
+    plan_text: str | None
+    next_due: dt.date | None
+    urgent: bool = False
 
-    A plan text holding a date (`2024-05-20 电话回访`) plans the follow-up by itself when no
-    date is given, as the T3 import does. Returns the new interaction's id.
+
+def clean_interaction(date: Any, channel: Any, content: Any, result: Any = None, next_plan: Any = None,
+                      next_follow_up: Any = None, urgent: bool = False) -> CleanInteraction:
+    """Validate a contact (every invalid field at once, as EditError.errors).
+
+    A plan text holding a date (`2024-05-20 电话回访`) plans the follow-up by itself when no date
+    is given, as the T3 import does.
     """
-    _require_role(actor)
     errors: dict[str, str] = {}
-    day = _clean_field(errors, "date", "互动日期", date, clean_date, required=True)
+    day = clean_field(errors, "date", "互动日期", date, clean_date, required=True)
     if day is not None and day > clock.today():
         errors["date"] = "互动日期：不能晚于今天"
-    how = _clean_field(errors, "channel", "互动类型", channel, _CHANNEL, required=True)
-    text = _clean_field(errors, "content", "互动内容", content, clean_long_text)
-    outcome = _clean_field(errors, "result", "结果", result, clean_text)
-    plan = _clean_field(errors, "next_plan", "下次联系计划", next_plan, clean_plan)
+    how = clean_field(errors, "channel", "互动类型", channel, CHANNEL, required=True)
+    text = clean_field(errors, "content", "互动内容", content, clean_long_text)
+    outcome = clean_field(errors, "result", "结果", result, clean_text)
+    plan = clean_field(errors, "next_plan", "下次联系计划", next_plan, clean_plan)
     plan_text, plan_day = plan if plan else (None, None)
-    due = _clean_field(errors, "next_follow_up", "下次跟进日期", next_follow_up, clean_date)
+    due = clean_field(errors, "next_follow_up", "下次跟进日期", next_follow_up, clean_date)
     if due is None and plan_day is not None and (day is None or plan_day >= day):
         due = plan_day
     if due is not None and day is not None and due < day and "next_follow_up" not in errors:
         errors["next_follow_up"] = "下次跟进日期：不能早于互动日期"
-    _fail(errors)
+    fail(errors)
+    return CleanInteraction(day, how, text, outcome, plan_text, due, bool(urgent))  # type: ignore[arg-type]
 
+
+def write_interaction(cur: duckdb.DuckDBPyConnection, actor: Actor, customer: _Customer,
+                      contact: CleanInteraction) -> tuple[int, dict[str, Any]]:
+    """Insert a validated contact in the caller's transaction, keep the activity summary and the
+    profile's 最近互动日期 current, apply the 24-hour rule to an urgent one; returns (id, audit detail)."""
+    customer_id, day = customer.customer_id, contact.day
+    was_current = activity.is_current(cur)
+    new_id = int(fetch_one(cur, """
+        INSERT INTO interactions (customer_id, date, channel, content, result, next_plan, created_by)
+        VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id""",
+        [customer_id, day, contact.channel, contact.content, contact.result, contact.plan_text, actor.username])[0])
+    activity.fold_in_interaction(cur, customer_id, day)
+    if was_current:
+        activity.mark_current(cur)
+    detail: dict[str, Any] = {"customer_id": customer_id, "date": day, "channel": contact.channel,
+                              "content": contact.content, "result": contact.result, "next_plan": contact.plan_text}
+    before = customer.values.get("last_interaction")
+    if before is None or day > before:
+        cur.execute("UPDATE customers SET last_interaction = ? WHERE customer_id = ?", [day, customer_id])
+        detail["last_interaction"] = {"old": before, "new": day}
+    if contact.urgent:
+        from crm.followups.urgent import ensure_urgent_follow_up
+
+        detail["urgent"] = True
+        urgent_id = ensure_urgent_follow_up(cur, actor, customer_id, f"紧急互动：{contact.content or contact.channel}")
+        if urgent_id is not None:
+            detail["urgent_follow_up"] = urgent_id
+    return new_id, detail
+
+
+def add_interaction(archive: Archive, actor: Actor, customer_id: str, date: Any, channel: Any, content: Any,
+                    result: Any = None, next_plan: Any = None, close_follow_up_id: int | None = None,
+                    next_follow_up: Any = None, urgent: bool = False) -> int:
+    """Log a contact; optionally close the follow-up it answered and plan the next one.
+
+    `urgent` marks an urgent event: for a 高价值 customer the 24-hour rule plans a follow-up due
+    within the configured hours unless one is open (crm.followups.urgent). Returns the new
+    interaction's id.
+    """
+    _require_role(actor)
+    contact = clean_interaction(date, channel, content, result, next_plan, next_follow_up, urgent)
     with _write(archive) as cur:
         customer = load_for_edit(cur, customer_id)
         _require_edit(actor, customer.owner, customer_id)
-        was_current = activity.is_current(cur)
-        new_id = int(fetch_one(cur, """
-            INSERT INTO interactions (customer_id, date, channel, content, result, next_plan, created_by)
-            VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id""",
-            [customer_id, day, how, text, outcome, plan_text, actor.username])[0])
-        activity.fold_in_interaction(cur, customer_id, day)
-        if was_current:
-            activity.mark_current(cur)
-        detail: dict[str, Any] = {"customer_id": customer_id, "date": day, "channel": how, "content": text,
-                                  "result": outcome, "next_plan": plan_text}
+        new_id, detail = write_interaction(cur, actor, customer, contact)
         if close_follow_up_id is not None:
-            _close(cur, customer_id, close_follow_up_id)
+            close_follow_up(cur, actor, customer_id, close_follow_up_id, new_id, contact.result)
             detail["closed_follow_up"] = close_follow_up_id
-        if due is not None:
-            detail["planned_follow_up"] = _plan(cur, customer_id, due, None, plan_text, None, customer.owner)
-        before = customer.values.get("last_interaction")
-        if before is None or day > before:
-            cur.execute("UPDATE customers SET last_interaction = ? WHERE customer_id = ?", [day, customer_id])
-            detail["last_interaction"] = {"old": before, "new": day}
+        if contact.next_due is not None:
+            detail["planned_follow_up"] = _plan(cur, customer_id, contact.next_due, None, contact.plan_text, None,
+                                                customer.owner)
         audit.record(cur, actor, "add_interaction", "interactions", str(new_id), detail)
     return new_id
 
 
-def _close(cur: duckdb.DuckDBPyConnection, customer_id: str, follow_up_id: int) -> None:
-    row = fetch_one(cur, "SELECT customer_id, status FROM follow_ups WHERE id = ?", [follow_up_id])
+def close_follow_up(cur: duckdb.DuckDBPyConnection, actor: Actor, customer_id: str, follow_up_id: int,
+                    interaction_id: int | None, outcome: str | None, expected_version: int | None = None) -> None:
+    """Mark an open follow-up of this customer done, keeping who, when, the outcome and the contact
+    that recorded it (completed follow-ups are never deleted). Refuses one that is no longer open or
+    whose version moved on since the reader loaded it."""
+    row = fetch_one(cur, "SELECT customer_id, status, version FROM follow_ups WHERE id = ?", [follow_up_id])
     if row is None or row[0] != customer_id:
         raise EditError("close_follow_up_id", f"跟进任务 {follow_up_id} 不属于该客户")
     if row[1] != OPEN:
         raise EditError("close_follow_up_id", f"跟进任务 {follow_up_id} 已是「{row[1]}」，请刷新后重试")
-    cur.execute("UPDATE follow_ups SET status = ?, done_at = ? WHERE id = ?", [DONE, clock.now(), follow_up_id])
+    if expected_version is not None and (row[2] or 0) != expected_version:
+        raise EditError("close_follow_up_id", f"跟进任务 {follow_up_id} 刚被其他人修改，请刷新后重试")
+    cur.execute("UPDATE follow_ups SET status = ?, done_at = ?, completed_by = ?, outcome = ?, interaction_id = ?, "
+                "version = coalesce(version, 0) + 1 WHERE id = ?",
+                [DONE, clock.now(), actor.username, outcome, interaction_id, follow_up_id])
 
 
 def _plan(cur: duckdb.DuckDBPyConnection, customer_id: str, due: dt.date, channel: str | None,
@@ -360,97 +408,3 @@ def _plan(cur: duckdb.DuckDBPyConnection, customer_id: str, due: dt.date, channe
         [customer_id, due, channel, content, goal, owner, OPEN])[0])
 
 
-# ------------------------------------------------------------------ follow-ups
-def plan_follow_up(archive: Archive, actor: Actor, customer_id: str, due: Any, channel: Any = None,
-                   content: Any = None, goal: Any = None, owner: Any = None) -> int:
-    """Plan a follow-up (owner: the customer's owner unless given); returns its id.
-
-    Sales plan for their own customers and only for themselves; leads and up may assign anyone.
-    """
-    _require_role(actor)
-    errors: dict[str, str] = {}
-    day = _clean_field(errors, "due", "跟进时间", due, clean_date, required=True)
-    if day is not None and day < clock.today():
-        errors["due"] = "跟进时间：不能早于今天"
-    how = _clean_field(errors, "channel", "跟进方式", channel, _CHANNEL)
-    text = _clean_field(errors, "content", "跟进内容", content, clean_long_text)
-    aim = _clean_field(errors, "goal", "跟进目标", goal, _GOAL)
-    who = _clean_field(errors, "owner", "负责人", owner, clean_text)
-    _fail(errors)
-
-    with _write(archive) as cur:
-        customer = load_for_edit(cur, customer_id)
-        _require_edit(actor, customer.owner, customer_id)
-        who = who or customer.owner or (actor.username if actor.role == SALES else None)
-        if who is not None and who != customer.owner:
-            if actor.role == SALES and who != actor.username:
-                _fail({"owner": "负责人：销售只能为自己安排跟进"})
-            if not _known_user(cur, who):
-                _fail({"owner": f"负责人：系统中没有用户「{who}」"})
-        row = fetch_one(cur, """
-            INSERT INTO follow_ups (customer_id, due, channel, content, goal, owner, status, origin)
-            VALUES (?, ?, ?, ?, ?, ?, ?, 'manual') RETURNING id""", [customer_id, day, how, text, aim, who, OPEN])
-        new_id = int(row[0])  # type: ignore[index]
-        audit.record(cur, actor, "plan_follow_up", "follow_ups", str(new_id),
-               {"customer_id": customer_id, "due": day, "channel": how, "content": text, "goal": aim, "owner": who})
-    return new_id
-
-
-def _load_follow_up(cur: duckdb.DuckDBPyConnection, actor: Actor, follow_up_id: int) -> tuple[str, str, dt.date, str | None]:
-    """(customer_id, status, due, owner) of a follow-up the actor may change."""
-    row = fetch_one(cur, """
-        SELECT f.customer_id, f.status, f.due, f.owner, c.owner
-        FROM follow_ups f LEFT JOIN customers c ON c.customer_id = f.customer_id WHERE f.id = ?""", [follow_up_id])
-    if row is None:
-        raise EditError(None, f"跟进任务 {follow_up_id} 不存在，请刷新后重试")
-    customer_id, status, due, owner, customer_owner = row
-    if not policy.allowed(actor, "follow_ups.work_any") and actor.username not in (owner, customer_owner):
-        raise policy.PermissionDenied("follow_ups.work_any")
-    if status != OPEN:
-        raise EditError(None, f"跟进任务 {follow_up_id} 已是「{status}」，请刷新后重试")
-    return customer_id, status, due, owner
-
-
-def complete_follow_up(archive: Archive, actor: Actor, follow_up_id: int) -> None:
-    """Mark an open follow-up done (the page logs the interaction with add_interaction's close_follow_up_id)."""
-    _require_role(actor)
-    with _write(archive) as cur:
-        customer_id, status, _, _ = _load_follow_up(cur, actor, follow_up_id)
-        cur.execute("UPDATE follow_ups SET status = ?, done_at = ? WHERE id = ?", [DONE, clock.now(), follow_up_id])
-        audit.record(cur, actor, "complete_follow_up", "follow_ups", str(follow_up_id),
-               {"customer_id": customer_id, "status": {"old": status, "new": DONE}})
-
-
-def reschedule_follow_up(archive: Archive, actor: Actor, follow_up_id: int, due: Any) -> None:
-    """Move an open follow-up to another day."""
-    _require_role(actor)
-    errors: dict[str, str] = {}
-    day = _clean_field(errors, "due", "跟进时间", due, clean_date, required=True)
-    if day is not None and day < clock.today():
-        errors["due"] = "跟进时间：不能早于今天"
-    _fail(errors)
-    with _write(archive) as cur:
-        customer_id, _, old_due, _ = _load_follow_up(cur, actor, follow_up_id)
-        if old_due == day:
-            return
-        cur.execute("UPDATE follow_ups SET due = ? WHERE id = ?", [day, follow_up_id])
-        audit.record(cur, actor, "reschedule_follow_up", "follow_ups", str(follow_up_id),
-               {"customer_id": customer_id, "due": {"old": old_due, "new": day}})
-
-
-def reassign_follow_up(archive: Archive, actor: Actor, follow_up_id: int, owner: str) -> None:
-    """Give an open follow-up to another user: leads and up only (PRODUCT.md, 跟进队列)."""
-    _require_role(actor)
-    policy.require(actor, "follow_ups.reassign", "负责人：只有主管、经理或管理员可以转派跟进任务", "owner")
-    errors: dict[str, str] = {}
-    who = _clean_field(errors, "owner", "负责人", owner, clean_text, required=True)
-    _fail(errors)
-    with _write(archive) as cur:
-        customer_id, _, _, old_owner = _load_follow_up(cur, actor, follow_up_id)
-        if old_owner == who:
-            return
-        if not _known_user(cur, who):
-            _fail({"owner": f"负责人：系统中没有用户「{who}」"})
-        cur.execute("UPDATE follow_ups SET owner = ? WHERE id = ?", [who, follow_up_id])
-        audit.record(cur, actor, "reassign_follow_up", "follow_ups", str(follow_up_id),
-               {"customer_id": customer_id, "owner": {"old": old_owner, "new": who}})

@@ -23,6 +23,7 @@ import duckdb
 from crm import clock
 from crm.auth.personal import PersonalData
 from crm.customers.edits import can_edit
+from crm.customers.gaps import GAP_RULES, Gap, data_gaps  # noqa: F401 - GAP_RULES re-exported
 from crm.db import fetch_one
 from crm.imports import templates as T
 from crm.schema import CUSTOMER_COLUMNS
@@ -79,14 +80,6 @@ SLA_LABELS = {SLA_KEPT: "按期办结", SLA_BREACHED: "超期办结", SLA_OPEN_L
 
 
 # ------------------------------------------------------------------ the profile
-@dataclass(frozen=True)
-class Gap:
-    field: str  # customer column(s), e.g. "phone,email"
-    label: str  # in Chinese, as the page shows it
-    why: str
-    follow_up: bool  # a key field: its absence marks the customer 待跟进 for the owner
-
-
 @dataclass(frozen=True)
 class InteractionItem:
     id: int
@@ -398,29 +391,6 @@ def compute_segments(f: Facts, gaps: Sequence[Gap] = ()) -> list[Segment]:
     if seg is not None:
         out.append(seg)
     return out
-
-
-# ------------------------------------------------------------------ data-quality gaps
-# A gap is reported when every field it names (comma-separated) is blank; follow_up marks the
-# gaps that make the customer 待跟进.
-GAP_RULES: tuple[Gap, ...] = (
-    Gap("phone,email", "联系电话/电子邮箱", "无法联系客户，也无法按电话或邮箱识别重复档案", True),
-    Gap("product_need", "产品需求", "核心需求不明，需负责人跟进确认", True),
-    Gap("owner", "负责人", "没有负责人，跟进任务无人认领", False),
-    Gap("region", "地区", "无法参与地区统计与分配", False),
-    Gap("industry", "行业", "无法参与行业分类与分析", False),
-    Gap("first_contact", "首次接触日期", "无法判断客户建档时长与生命周期", False),
-    Gap("source", "客户来源", "无法评估获客渠道效果", False),
-)
-
-
-def data_gaps(customer: dict[str, Any]) -> list[Gap]:
-    """Missing fields the archive needs, each with why it matters. Masking keeps blanks blank."""
-    def blank(name: str) -> bool:
-        value = customer.get(name)
-        return value is None or (isinstance(value, str) and not value.strip())
-
-    return [gap for gap in GAP_RULES if all(blank(name) for name in gap.field.split(","))]
 
 
 # ------------------------------------------------------------------ complaints

@@ -16,13 +16,10 @@ from crm.customers.edits import (
     FieldChange,
     add_interaction,
     can_edit,
-    complete_follow_up,
-    plan_follow_up,
-    reassign_follow_up,
-    reschedule_follow_up,
     update_customer,
 )
 from crm.db import Archive, fetch_one, scalar
+from crm.followups.actions import complete_follow_up, plan_follow_up, reassign_follow_up, reschedule_follow_up
 from crm.vocabulary import ADMIN, LEAD, MANAGER, SALES, VIEWER
 
 TODAY = clock.today()
