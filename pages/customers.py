@@ -17,6 +17,7 @@ from crm.auth.personal import PersonalData
 from crm.customers.edits import EDITABLE, EditError, add_interaction, update_customer
 from crm.customers.profile import FIELD_LABELS, Profile, load_profile
 from crm.customers.search import SearchFilters, filter_options, search_customers
+from crm.followups import pool
 from crm.followups.actions import plan_follow_up
 from crm.imports.templates import ENUMS
 from ui.common import current_actor, ensure_app_navigation, get_archive, money, money_short, show_table
@@ -200,8 +201,16 @@ def profile_view(customer_id: str) -> None:
             st.info("没有待办的跟进计划。")
         if profile.past_follow_ups:
             st.caption("过往跟进")
-            show_table(pd.DataFrame([{"计划日期": f.due, "状态": f.status, "完成时间": f.done_at, "内容": f.content}
-                                       for f in profile.past_follow_ups]))
+            show_table(pd.DataFrame([{"计划日期": f.due, "状态": f.status, "完成时间": f.done_at, "完成人": f.completed_by,
+                                        "结果": f.outcome, "内容": f.content} for f in profile.past_follow_ups]))
+        st.page_link("pages/follow-ups.py", label="到跟进队列处理", icon=":material/checklist:")
+        status = pool.pool_status(archive, profile.customer_id)
+        if status:
+            st.warning(f"该客户在客户公海中（自 {status['since']:%Y-%m-%d} 起）：{status['reason']}", icon=":material/waves:")
+        history = pool.pool_history(archive, profile.customer_id)
+        if history:
+            st.caption("公海记录")
+            show_table(pd.DataFrame([{"时间": when, "操作": what, "说明": text} for when, _, what, text in history]))
     with tabs[7]:
         for s in profile.segments:
             st.markdown(f"**{s.dimension} · {s.label}** — {s.reason}")

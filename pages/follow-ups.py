@@ -63,6 +63,14 @@ tab_names = ["待办队列", "久未联系", "客户公海"] + (["主管视图"]
 tabs = st.tabs(tab_names)
 
 
+def _open_queue_of() -> None:
+    """A lead's click on an owner: their queue, all buckets (runs before the widgets are drawn)."""
+    name = st.session_state["fu_lead_pick"]
+    st.session_state["fu_owner"] = name
+    st.session_state["fu_bucket"] = "全部"
+    flash("fu", "info", f"已切换到 {name} 的队列（见「待办队列」）。")
+
+
 def _label(row: object) -> str:
     r = row  # QueueRow
     return f"{r.name or r.customer_id} · {r.due:%m-%d} · {r.content or r.channel or '跟进'}"  # type: ignore[attr-defined]
@@ -265,12 +273,8 @@ if lead:
             })
             st.caption(f"按期完成率：近 {reports.ON_TIME_WINDOW_DAYS} 天内到期（不含已取消）的跟进中，在计划日期当天或之前完成的比例。")
             c1, c2 = st.columns([3, 1])
-            open_owner = c1.selectbox("打开负责人的队列", list(table["负责人"]), key="fu_lead_pick")
-            if c2.button("打开队列", key="fu_lead_open"):
-                st.session_state["fu_owner"] = open_owner
-                st.session_state["fu_bucket"] = "全部"
-                flash("fu", "info", f"已切换到 {open_owner} 的队列（见「待办队列」）。")
-                st.rerun()
+            c1.selectbox("打开负责人的队列", list(table["负责人"]), key="fu_lead_pick")
+            c2.button("打开队列", key="fu_lead_open", on_click=_open_queue_of)
         st.subheader("每周按期完成率" + ("" if owner is ALL else f"（{owner}）"))
         if trend.empty:
             st.caption("近 12 周没有到期的跟进任务。")

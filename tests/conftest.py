@@ -73,3 +73,19 @@ def app_test(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     st.cache_resource.clear()
     st.cache_data.clear()
     crm_db.close_all()
+
+
+@pytest.fixture
+def pinned_day() -> Iterator[Any]:
+    """The clock pinned at 10:00 on Tuesday 2026-12-01 (tests/followup_team.py)."""
+    from followup_team import pinned_day_fixture
+
+    yield from pinned_day_fixture()
+
+
+@pytest.fixture
+def team(archive: Archive, pinned_day: Any) -> Archive:
+    """A small team and its follow-ups, known by construction (tests/followup_team.py)."""
+    from followup_team import team_fixture
+
+    return team_fixture(archive, pinned_day)

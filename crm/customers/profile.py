@@ -189,6 +189,8 @@ class FollowUpItem:
     origin: str | None
     created_at: dt.datetime | None
     done_at: dt.datetime | None
+    completed_by: str | None
+    outcome: str | None
     overdue_days: int  # open ones: days past due as of D (0 when not yet due); past ones: 0
 
 
@@ -423,7 +425,8 @@ _COMPLAINT_COLS = ["complaint_id", "date", "kind", "via", "reason", "request", "
                    "satisfaction", "handler", "contact", "address"]
 _INTERACTION_COLS = ["id", "date", "channel", "content", "product", "potential_value", "result", "next_plan", "note",
                      "created_by"]
-_FOLLOW_COLS = ["id", "due", "channel", "content", "goal", "owner", "status", "origin", "created_at", "done_at"]
+_FOLLOW_COLS = ["id", "due", "channel", "content", "goal", "owner", "status", "origin", "created_at", "done_at",
+                "completed_by", "outcome"]
 
 
 def load_profile(reader: PersonalData, customer_id: str, as_of: dt.date | None = None) -> Profile | None:

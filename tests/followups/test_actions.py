@@ -7,7 +7,7 @@ import json
 import threading
 
 import pytest
-from conftest import LEAD, SALES_LI, SALES_WANG, TODAY, VIEWER, d
+from followup_team import LEAD, SALES_LI, SALES_WANG, TODAY, VIEWER, d
 
 from crm.auth.policy import PermissionDenied
 from crm.db import Archive, fetch_one

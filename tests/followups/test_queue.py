@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import LEAD, MANAGER, SALES_LI, SALES_WANG, TODAY, VIEWER
+from followup_team import LEAD, MANAGER, SALES_LI, SALES_WANG, TODAY, VIEWER
 
 from crm.auth.personal import PersonalData
 from crm.customers import flags

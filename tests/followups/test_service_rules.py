@@ -7,7 +7,7 @@ import threading
 
 import openpyxl
 import pytest
-from conftest import LEAD, MANAGER, SALES_LI, SALES_WANG, TODAY, VIEWER, d
+from followup_team import LEAD, MANAGER, SALES_LI, SALES_WANG, TODAY, VIEWER, d
 
 from crm.auth.personal import Actor, PersonalData
 from crm.auth.policy import PermissionDenied

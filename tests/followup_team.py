@@ -1,10 +1,10 @@
-"""A small team and its follow-ups, known by construction, on a pinned day (Tuesday 2026-12-01)."""
+"""A small team and its follow-ups, known by construction, on a pinned day (Tuesday 2026-12-01).
+
+The fixtures `pinned_day` and `team` are registered in tests/conftest.py."""
 from __future__ import annotations
 
 import datetime as dt
 from typing import Iterator
-
-import pytest
 
 from crm import clock, segments
 from crm.auth.personal import Actor
@@ -22,14 +22,12 @@ def d(days: int) -> dt.date:
     return TODAY + dt.timedelta(days=days)
 
 
-@pytest.fixture
-def pinned_day() -> Iterator[dt.datetime]:
+def pinned_day_fixture() -> Iterator[dt.datetime]:
     with clock.pinned(dt.datetime(2026, 12, 1, 10, 0)) as moment:
         yield moment
 
 
-@pytest.fixture
-def team(archive: Archive, pinned_day: dt.datetime) -> Archive:
+def team_fixture(archive: Archive, pinned_day: dt.datetime) -> Archive:
     """Customers C1–C6 (C1 高价值 by its 60,000 purchase; C3 with an open complaint), follow-ups:
     王磊: F1 C2 5 days overdue · F2 C1 due in 3 days (high value) · F3 C3 due today · F4 C2 next month
     李娜: F5 C4 40 days overdue · F6 C5 a day overdue (紧急) · F7 C4 done on time 10 days ago ·
