@@ -17,7 +17,7 @@ from crm.errors import UserError
 from crm.followups import actions, neglect, pool, reports, rules
 from crm.followups.queue import ALL, UNASSIGNED, queue, queue_owners
 from crm.imports.templates import ENUMS
-from crm.settings import follow_up_settings
+from crm.settings import FOLLOW_UP_SPECS, follow_up_settings, set_follow_up_setting, settings_rows
 from crm.vocabulary import FOLLOW_UP_ORIGINS
 from crm.xlsx import XLSX_MIME
 from ui.common import current_actor, ensure_app_navigation, flash, get_archive, show_flash, show_table
@@ -69,6 +69,35 @@ def _open_queue_of() -> None:
     st.session_state["fu_owner"] = name
     st.session_state["fu_bucket"] = "全部"
     flash("fu", "info", f"已切换到 {name} 的队列（见「待办队列」）。")
+
+
+def _settings_panel() -> None:
+    """The queue's rules and their settings; an admin edits them here (validated, audited)."""
+    with st.expander("跟进规则与设置", icon=":material/tune:"):
+        show_table(pd.DataFrame([{"设置": r["label"], "当前值": r["value"], "默认值": r["default"], "单位": r["unit"],
+                                  "含义": r["help"]} for r in settings_rows(archive, "followups")]))
+        if not policy.allowed(actor, "settings.change"):
+            st.caption("只有管理员可以修改这些设置。")
+            return
+        with st.form("fu_settings_form", border=False):
+            cols = st.columns(3)
+            values = {spec.name: cols[i % 3].number_input(f"{spec.label}（{spec.unit}）", value=int(getattr(settings, spec.name)),
+                                                          min_value=int(spec.minimum), max_value=int(spec.maximum), step=1,
+                                                          key=f"fu_set_{spec.name}", help=spec.help)
+                      for i, spec in enumerate(FOLLOW_UP_SPECS)}
+            if st.form_submit_button("保存设置", type="primary"):
+                changed = []
+                try:
+                    for spec in FOLLOW_UP_SPECS:
+                        if values[spec.name] != getattr(settings, spec.name):
+                            old, new = set_follow_up_setting(archive, actor, spec.name, values[spec.name])
+                            changed.append(f"{spec.label} {old} → {new}")
+                except UserError as exc:
+                    flash("fu", "error", exc.message)
+                else:
+                    flash("fu", "success", "已保存：" + "；".join(changed) if changed else "设置没有变化")
+                st.session_state.pop("fu_pool_checked", None)
+                st.rerun()
 
 
 def _label(row: object) -> str:
@@ -280,6 +309,7 @@ if lead:
             st.caption("近 12 周没有到期的跟进任务。")
         else:
             st.plotly_chart(on_time_trend(trend), width="stretch", config={"displayModeBar": False})
+        _settings_panel()
         if policy.allowed(actor, "follow_ups.export"):
             st.download_button("导出逾期清单和负责人统计（Excel）", data=lambda: reports.export_workbook(reader, owner=owner, today=today),
                                file_name=f"跟进队列_{today:%Y%m%d}.xlsx", mime=XLSX_MIME, key="fu_export",

@@ -58,16 +58,28 @@ def alarm_tile(column: Any, label: str, count: int, alarm: str, calm: str, help_
                   delta_arrow="off", border=True, height="stretch", help=help_text)
 
 
+# Backslash-escaped: emphasis (* _ ~), links and images ([ ] ( ) !), code (`), headings (#), HTML
+# (< >), tables (|), LaTeX ($) and Streamlit's :colour[…] and :emoji: forms (:).
+_MARKDOWN_SPECIALS = set("\\`*_[]()#!|<>~$:")
+
+
+def plain(text: object) -> str:
+    """Text for an element that renders Markdown (st.success, st.caption …), escaped so that every
+    character shows as typed: data (a name, a note, a file name) is never rendered as a link,
+    an image or emphasis."""
+    escaped = "".join("\\" + ch if ch in _MARKDOWN_SPECIALS else ch for ch in str(text))
+    return "\\" + escaped if escaped[:1] in ("-", "+", "=") else escaped  # a list or heading marker at the start
+
+
 def flash(key: str, kind: str, message: str) -> None:
     """A message shown once on the next run of the page (after st.rerun): kind is success/info/warning/error."""
-    st.session_state[f"flash_{key}"] = (kind, message)
+    st.session_state.setdefault(f"flash_{key}", []).append((kind, message))
 
 
 def show_flash(key: str) -> None:
-    shown = st.session_state.pop(f"flash_{key}", None)
-    if shown:
-        kind, message = shown
-        getattr(st, kind)(message)
+    """Show, as text (never Markdown), the messages flashed for this page since its last run."""
+    for kind, message in st.session_state.pop(f"flash_{key}", []):
+        getattr(st, kind)(plain(message))
 
 
 def ensure_app_navigation() -> None:

@@ -116,3 +116,26 @@ def test_the_home_tile_opens_the_overdue_bucket(seeded: Path, app_test) -> None:
     at = app_test(seeded, PAGE, user="周涛", query={"bucket": "逾期"})
     frame = at.dataframe[0].value
     assert set(frame["分组"]) == {"逾期"}
+
+
+def test_an_admin_turns_the_pool_on_and_customers_are_released(seeded: Path, app_test, tmp_path) -> None:
+    import shutil
+
+    db = tmp_path / "pool.duckdb"
+    shutil.copy(seeded, db)
+    at = app_test(db, PAGE, user="admin")
+    at.number_input(key="fu_set_pool_release_days").set_value(60)
+    next(b for b in at.button if b.label == "保存设置").click().run()
+    assert not at.exception, at.exception
+    assert any("公海释放期限 0 → 60" in s.value for s in at.success)
+    released = one(db, "SELECT count(*) FROM customers WHERE pool_since IS NOT NULL")[0]
+    assert released > 0
+    assert any(f"{released} 位客户" in i.value for i in at.info)
+    pool_table = next(df.value for df in at.dataframe if "原负责人" in df.value.columns)
+    assert len(pool_table) == min(released, 50)
+
+
+def test_a_sales_user_cannot_change_the_settings(seeded: Path, app_test) -> None:
+    at = app_test(seeded, PAGE, user="孙丽")
+    assert any("只有管理员可以修改这些设置" in c.value for c in at.caption)
+    assert not [n for n in at.number_input if n.key == "fu_set_pool_release_days"]
