@@ -59,8 +59,11 @@ if lead:
 else:
     st.caption(f"{actor.username} 的跟进队列（自己负责的跟进任务）")
 
-tab_names = ["待办队列", "久未联系", "客户公海"] + (["主管视图"] if lead else [])
-tabs = st.tabs(tab_names)
+# Views, not tabs: only the chosen one is computed (st.tabs would run every tab's queries each time).
+VIEWS = ["待办队列", "久未联系", "客户公海"] + (["主管视图"] if lead else [])
+if st.session_state.get("fu_view") not in VIEWS:
+    st.session_state["fu_view"] = VIEWS[0]
+view = st.segmented_control("视图", VIEWS, key="fu_view", required=True, label_visibility="collapsed")
 
 
 def _open_queue_of() -> None:
@@ -68,7 +71,8 @@ def _open_queue_of() -> None:
     name = st.session_state["fu_lead_pick"]
     st.session_state["fu_owner"] = name
     st.session_state["fu_bucket"] = "全部"
-    flash("fu", "info", f"已切换到 {name} 的队列（见「待办队列」）。")
+    st.session_state["fu_view"] = "待办队列"
+    flash("fu", "info", f"已切换到 {name} 的队列。")
 
 
 def _settings_panel() -> None:
@@ -106,19 +110,23 @@ def _label(row: object) -> str:
 
 
 # ------------------------------------------------------------------ the queue
-with tabs[0]:
-    counts = queue(reader, owner=owner, today=today, limit=0).counts
+if view == "待办队列":
+    chosen_bucket = st.session_state.get("fu_bucket", "全部")
+    bucket = None if chosen_bucket == "全部" else chosen_bucket
+    page_no = int(st.session_state.get("fu_page", 1))
+    page = queue(reader, owner=owner, bucket=bucket, today=today, limit=PAGE_SIZE, offset=(page_no - 1) * PAGE_SIZE)
+    if not page.rows and page_no > 1:  # the page emptied (rows done or moved): back to the first
+        page_no, page = 1, queue(reader, owner=owner, bucket=bucket, today=today, limit=PAGE_SIZE)
+    counts = page.counts
     tiles = st.columns(4)
     for tile, name in zip(tiles, rules.BUCKETS):
         tile.metric(name, counts[name], border=True)
-    bucket_choice = st.segmented_control(
-        "分组", ["全部", *rules.BUCKETS], key="fu_bucket", required=True,
-        format_func=lambda b: f"{b}（{sum(counts.values()) if b == '全部' else counts[b]}）")
-    bucket = None if bucket_choice == "全部" else bucket_choice
-    total = sum(counts.values()) if bucket is None else counts[bucket]
+    st.segmented_control("分组", ["全部", *rules.BUCKETS], key="fu_bucket", required=True,
+                         format_func=lambda b: f"{b}（{sum(counts.values()) if b == '全部' else counts[b]}）")
+    total = page.total
     pages = max(1, -(-total // PAGE_SIZE))
-    page_no = st.number_input("页码", min_value=1, max_value=pages, value=1, step=1, key="fu_page") if pages > 1 else 1
-    page = queue(reader, owner=owner, bucket=bucket, today=today, limit=PAGE_SIZE, offset=(int(page_no) - 1) * PAGE_SIZE)
+    if pages > 1:
+        st.number_input("页码", min_value=1, max_value=pages, value=min(page_no, pages), step=1, key="fu_page")
     if page.run_as_of is None:
         st.caption("「高价值」标记来自客户分类；尚未计算分类时不显示。")
     elif page.run_as_of != today:
@@ -135,7 +143,7 @@ with tabs[0]:
             "计划日期": st.column_config.DateColumn(format="YYYY-MM-DD"),
             "客户档案": st.column_config.LinkColumn(display_text="打开"),
         })
-        st.caption(f"共 {total} 项，第 {int(page_no)}/{pages} 页；高价值和紧急优先，其次按逾期天数。")
+        st.caption(f"共 {total} 项，第 {page_no}/{pages} 页；高价值和紧急优先，其次按逾期天数。")
 
         by_id = {r.id: r for r in page.rows}
         st.subheader("处理一项")
@@ -224,7 +232,7 @@ with tabs[0]:
             st.caption("转派跟进任务需要主管、经理或管理员权限。")
 
 # ------------------------------------------------------------------ neglect
-with tabs[1]:
+elif view == "久未联系":
     st.caption(f"没有待跟进任务、但需要联系的客户：高价值客户 {settings.neglect_days_high_value} 天、其他客户 "
                f"{settings.neglect_days_other} 天未联系，资料缺少关键信息，或已沉睡。按记录的联系判断，不看资料修改。")
     found, reason_counts = neglect.neglected(reader, owner=owner, today=today, limit=PAGE_SIZE)
@@ -256,7 +264,7 @@ with tabs[1]:
             st.rerun()
 
 # ------------------------------------------------------------------ the public pool
-with tabs[2]:
+elif view == "客户公海":
     if settings.pool_release_days <= 0:
         st.caption("客户公海未启用：管理员设置「公海释放期限」后，负责人超过期限未联系的客户会释放到这里。")
     else:
@@ -285,32 +293,31 @@ with tabs[2]:
                 st.rerun()
 
 # ------------------------------------------------------------------ the team lead's view
-if lead:
-    with tabs[3]:
-        cur = archive.cursor()
-        try:
-            table = reports.owner_table(cur, today)
-            trend = reports.weekly_on_time(cur, today, owner=owner if owner is not ALL else None)
-        finally:
-            cur.close()
-        if table.empty:
-            st.info("还没有跟进任务。")
-        else:
-            show_table(table, column_config={
-                "按期完成率": st.column_config.NumberColumn(format="percent"),
-                "最久逾期（天）": st.column_config.NumberColumn(format="%d"),
-            })
-            st.caption(f"按期完成率：近 {reports.ON_TIME_WINDOW_DAYS} 天内到期（不含已取消）的跟进中，在计划日期当天或之前完成的比例。")
-            c1, c2 = st.columns([3, 1])
-            c1.selectbox("打开负责人的队列", list(table["负责人"]), key="fu_lead_pick")
-            c2.button("打开队列", key="fu_lead_open", on_click=_open_queue_of)
-        st.subheader("每周按期完成率" + ("" if owner is ALL else f"（{owner}）"))
-        if trend.empty:
-            st.caption("近 12 周没有到期的跟进任务。")
-        else:
-            st.plotly_chart(on_time_trend(trend), width="stretch", config={"displayModeBar": False})
-        _settings_panel()
-        if policy.allowed(actor, "follow_ups.export"):
-            st.download_button("导出逾期清单和负责人统计（Excel）", data=lambda: reports.export_workbook(reader, owner=owner, today=today),
-                               file_name=f"跟进队列_{today:%Y%m%d}.xlsx", mime=XLSX_MIME, key="fu_export",
-                               on_click="ignore", icon=":material/download:")
+elif view == "主管视图":
+    cur = archive.cursor()
+    try:
+        table = reports.owner_table(cur, today)
+        trend = reports.weekly_on_time(cur, today, owner=owner if owner is not ALL else None)
+    finally:
+        cur.close()
+    if table.empty:
+        st.info("还没有跟进任务。")
+    else:
+        show_table(table, column_config={
+            "按期完成率": st.column_config.NumberColumn(format="percent"),
+            "最久逾期（天）": st.column_config.NumberColumn(format="%d"),
+        })
+        st.caption(f"按期完成率：近 {reports.ON_TIME_WINDOW_DAYS} 天内到期（不含已取消）的跟进中，在计划日期当天或之前完成的比例。")
+        c1, c2 = st.columns([3, 1])
+        c1.selectbox("打开负责人的队列", list(table["负责人"]), key="fu_lead_pick")
+        c2.button("打开队列", key="fu_lead_open", on_click=_open_queue_of)
+    st.subheader("每周按期完成率" + ("" if owner is ALL else f"（{owner}）"))
+    if trend.empty:
+        st.caption("近 12 周没有到期的跟进任务。")
+    else:
+        st.plotly_chart(on_time_trend(trend), width="stretch", config={"displayModeBar": False})
+    _settings_panel()
+    if policy.allowed(actor, "follow_ups.export"):
+        st.download_button("导出逾期清单和负责人统计（Excel）", data=lambda: reports.export_workbook(reader, owner=owner, today=today),
+                           file_name=f"跟进队列_{today:%Y%m%d}.xlsx", mime=XLSX_MIME, key="fu_export",
+                           on_click="ignore", icon=":material/download:")

@@ -23,15 +23,17 @@ if TYPE_CHECKING:
 HIGH_VALUE_CODE = 0  # crm.segments.labels.VALUES[0] == "高价值"
 
 
-def focus_customers_sql(today: dt.date, complaint_months: int) -> tuple[str, list[object]]:
-    """(SELECT of customer_id, params): the customers flagged 重点关注 as of `today`."""
+def focus_customers_sql(today: dt.date, complaint_months: int,
+                        among: list[str] | None = None) -> tuple[str, list[object]]:
+    """(SELECT of customer_id, params): the customers flagged 重点关注 as of `today` (only those
+    `among` the given ids, when given: a page of a list asks for its own rows only)."""
     since = months_before(today, complaint_months)
-    sql = """
+    sql = f"""
         SELECT DISTINCT k.customer_id FROM complaints k JOIN customers fc ON fc.customer_id = k.customer_id
-        WHERE k.accepted AND k.date <= ?
+        WHERE k.accepted AND k.date <= ? {'AND k.customer_id IN (SELECT unnest(?))' if among is not None else ''}
           AND (k.resolved_on IS NULL OR k.resolved_on > ?
                OR (k.resolved_on > ? AND (fc.last_logged_interaction IS NULL OR fc.last_logged_interaction < k.resolved_on)))"""
-    return sql, [today, today, since]
+    return sql, [today, *([among] if among is not None else []), today, since]
 
 
 def newest_run_id(cur: "duckdb.DuckDBPyConnection", today: dt.date) -> int | None:

@@ -39,6 +39,10 @@ def one(db: Path, sql: str, params: list | None = None) -> tuple:
         cur.close()
 
 
+def views(at) -> list[str]:
+    return list(next(b for b in at.button_group if b.key == "fu_view").options)
+
+
 def labels(at) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
@@ -48,13 +52,13 @@ def test_an_empty_archive(tmp_path: Path, app_test) -> None:
     assert [t.value for t in at.title] == ["跟进队列"]
     assert labels(at)["逾期"] == "0"
     assert any("没有待跟进的任务" in i.value for i in at.info)
-    assert [t.label for t in at.tabs][:4] == ["待办队列", "久未联系", "客户公海", "主管视图"]  # nobody registered: admin
+    assert views(at) == ["待办队列", "久未联系", "客户公海", "主管视图"]  # nobody registered: admin
 
 
 def test_a_sales_user_sees_their_own_queue_and_cannot_reassign(seeded: Path, app_test) -> None:
     at = app_test(seeded, PAGE, user="王磊")
     assert any("王磊 的跟进队列" in c.value for c in at.caption)
-    assert "主管视图" not in [t.label for t in at.tabs]
+    assert "主管视图" not in views(at)
     owners = set(at.dataframe[0].value["负责人"])
     assert owners == {"王磊"}
     assert not [f for f in at.get("form") if getattr(f, "key", None) == "fu_bulk_assign"]
@@ -88,9 +92,11 @@ def test_a_lead_reassigns_rows_and_sees_the_team(seeded: Path, app_test, tmp_pat
     db = tmp_path / "lead.duckdb"
     shutil.copy(seeded, db)
     at = app_test(db, PAGE, user="孙丽")
-    assert "主管视图" in [t.label for t in at.tabs]
-    owner_table = next(df.value for df in at.dataframe if "按期完成率" in df.value.columns)
+    assert "主管视图" in views(at)
+    team_view = app_test(db, PAGE, user="孙丽", session={"fu_view": "主管视图"})
+    owner_table = next(df.value for df in team_view.dataframe if "按期完成率" in df.value.columns)
     assert {"王磊", "李娜"} <= set(owner_table["负责人"])
+    at = app_test(db, PAGE, user="孙丽")
     picked = at.selectbox(key="fu_pick").options[:2]
     ids = [int(at.selectbox(key="fu_pick").value)]
     at.multiselect(key="fu_many").set_value(ids).run()
@@ -104,7 +110,7 @@ def test_a_lead_reassigns_rows_and_sees_the_team(seeded: Path, app_test, tmp_pat
 
 
 def test_a_manager_opens_an_owners_queue_from_the_team_table(seeded: Path, app_test) -> None:
-    at = app_test(seeded, PAGE, user="周涛")
+    at = app_test(seeded, PAGE, user="周涛", session={"fu_view": "主管视图"})
     at.selectbox(key="fu_lead_pick").set_value("李娜")
     next(b for b in at.button if b.label == "打开队列").click().run()
     assert not at.exception
@@ -123,7 +129,7 @@ def test_an_admin_turns_the_pool_on_and_customers_are_released(seeded: Path, app
 
     db = tmp_path / "pool.duckdb"
     shutil.copy(seeded, db)
-    at = app_test(db, PAGE, user="admin")
+    at = app_test(db, PAGE, user="admin", session={"fu_view": "主管视图"})
     at.number_input(key="fu_set_pool_release_days").set_value(60)
     next(b for b in at.button if b.label == "保存设置").click().run()
     assert not at.exception, at.exception
@@ -131,11 +137,13 @@ def test_an_admin_turns_the_pool_on_and_customers_are_released(seeded: Path, app
     released = one(db, "SELECT count(*) FROM customers WHERE pool_since IS NOT NULL")[0]
     assert released > 0
     assert any(f"{released} 位客户" in i.value for i in at.info)
-    pool_table = next(df.value for df in at.dataframe if "原负责人" in df.value.columns)
+    assert released == one(db, "SELECT count(*) FROM audit_log WHERE action = 'pool_release'")[0]
+    pool_view = app_test(db, PAGE, user="admin", session={"fu_view": "客户公海"})
+    pool_table = next(df.value for df in pool_view.dataframe if "原负责人" in df.value.columns)
     assert len(pool_table) == min(released, 50)
 
 
 def test_a_sales_user_cannot_change_the_settings(seeded: Path, app_test) -> None:
-    at = app_test(seeded, PAGE, user="孙丽")
+    at = app_test(seeded, PAGE, user="孙丽", session={"fu_view": "主管视图"})
     assert any("只有管理员可以修改这些设置" in c.value for c in at.caption)
     assert not [n for n in at.number_input if n.key == "fu_set_pool_release_days"]
