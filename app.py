@@ -25,6 +25,7 @@ PAGES: list[tuple[str, str, str, str]] = [
     ("pages/import.py", "数据导入", ":material/upload_file:", "import"),
     ("pages/customers.py", "客户查询", ":material/person_search:", "customers"),
     ("pages/follow-ups.py", "跟进队列", ":material/checklist:", "follow-ups"),
+    ("pages/complaints.py", "投诉分析", ":material/report:", "complaints"),
     ("pages/segments.py", "客户分类", ":material/donut_small:", "segments"),
 ]
 
@@ -90,6 +91,8 @@ def home() -> None:
     links[1].page_link(FOLLOW_UPS, label="查看全部待跟进", icon=":material/checklist:")
     links[2].page_link(FOLLOW_UPS, label="处理逾期跟进", query_params={"bucket": "逾期"}, icon=":material/alarm:")
     links[3].page_link(FOLLOW_UPS, label="查看今日到期", query_params={"bucket": "今天"}, icon=":material/today:")
+    links[4].page_link("pages/complaints.py", label="处理未结投诉", icon=":material/report:")
+    links[5].page_link("pages/complaints.py", label="查看超期投诉", icon=":material/alarm:")
 
     st.subheader("最近导入")
     if batches.empty:

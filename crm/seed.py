@@ -1187,6 +1187,9 @@ def seed_demo(archive: "Archive", customers: int = 2000, seed: int = 42, today: 
         refresh_search_text(cur, None)  # everything in the archive is new: one UPDATE for all
         activity.recompute(cur, None)
         activity.mark_current(cur)
+        from crm.complaints.handling import adopt_complaints
+
+        adopt_complaints(cur, user, clock.now(), today)  # stages and policy deadlines, as imports give them
         counts = dict(seeder.counts, users=users, import_batches=1, audit_log=1)
         detail = {"seed": seed, "today": today.isoformat(), "counts": counts}
         audit.record(cur, user, "seed", "import_batches", batch_id, detail)

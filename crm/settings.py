@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 PREFIX = "segments."
 FOLLOW_UP_PREFIX = "followups."
+COMPLAINT_PREFIX = "complaints."
 
 
 
@@ -147,6 +148,41 @@ assert [f.name for f in fields(FollowUpSettings)] == [s.name for s in FOLLOW_UP_
 assert all(getattr(FollowUpSettings(), s.name) == s.default for s in FOLLOW_UP_SPECS)
 
 
+def _c(name: str, label: str, default: int | float, kind: type, minimum: float, maximum: float, unit: str,
+       help: str) -> SettingSpec:
+    return SettingSpec(name, label, default, kind, minimum, maximum, unit, help, COMPLAINT_PREFIX)
+
+
+COMPLAINT_SPECS: tuple[SettingSpec, ...] = (
+    _c("days_special", "特急投诉办理时限", 1, int, 1, 365, "个工作日", "紧急程度为「特急」的投诉，自受理日起的办理期限"),
+    _c("days_urgent", "急件投诉办理时限", 3, int, 1, 365, "个工作日", "紧急程度为「急」的投诉，自受理日起的办理期限"),
+    _c("days_normal", "一般投诉办理时限", 7, int, 1, 365, "个工作日", "紧急程度为「一般」的投诉，自受理日起的办理期限"),
+    _c("repeat_window_days", "重复投诉统计期", 180, int, 7, 3650, "天", "在此滚动期间内投诉达到下限次数的客户为重复投诉客户"),
+    _c("repeat_min", "重复投诉次数", 2, int, 2, 100, "次", "统计期内投诉达到此次数为重复投诉客户"),
+    _c("low_score", "满意度偏低分数", 2, int, 1, 4, "分", "满意度调查任一维度不高于此分数时，为负责人安排跟进"),
+    _c("min_n", "比例显示最少样本", 5, int, 1, 1000, "份", "样本少于此数时不显示满意/不满意比例"),
+)
+
+
+@dataclass(frozen=True)
+class ComplaintSettings:
+    """Complaint deadlines and analysis settings in force."""
+    days_special: int = 1
+    days_urgent: int = 3
+    days_normal: int = 7
+    repeat_window_days: int = 180
+    repeat_min: int = 2
+    low_score: int = 2
+    min_n: int = 5
+
+    def policy_days(self, urgency: str | None) -> int:
+        return {"特急": self.days_special, "急": self.days_urgent}.get(urgency or "一般", self.days_normal)
+
+
+assert [f.name for f in fields(ComplaintSettings)] == [s.name for s in COMPLAINT_SPECS]
+assert all(getattr(ComplaintSettings(), s.name) == s.default for s in COMPLAINT_SPECS)
+
+
 class SettingError(UserError, ValueError):
     """A value that is not acceptable for a setting (the message says why, in Chinese)."""
 
@@ -208,6 +244,11 @@ def follow_up_settings(source: "Archive | duckdb.DuckDBPyConnection") -> "Follow
     return _read_area(source, FOLLOW_UP_SPECS, FollowUpSettings)
 
 
+def complaint_settings(source: "Archive | duckdb.DuckDBPyConnection") -> "ComplaintSettings":
+    """Complaint deadlines and analysis settings stored in the archive (defaults for what is not stored)."""
+    return _read_area(source, COMPLAINT_SPECS, ComplaintSettings)
+
+
 def _require_admin(actor: Actor) -> None:
     policy.require(actor, "settings.change", "只有管理员可以修改规则设置")
 
@@ -227,6 +268,11 @@ def set_segment_setting(archive: "Archive", actor: Actor, name: str, value: Any)
 def set_follow_up_setting(archive: "Archive", actor: Actor, name: str, value: Any) -> tuple[Any, Any]:
     """Store one follow-up setting (by field name, e.g. "pool_release_days"); admins only; audited."""
     return _store(archive, actor, _spec(name, FOLLOW_UP_SPECS, "跟进设置"), value, follow_up_settings)
+
+
+def set_complaint_setting(archive: "Archive", actor: Actor, name: str, value: Any) -> tuple[Any, Any]:
+    """Store one complaint setting (by field name, e.g. "days_normal"); admins only; audited."""
+    return _store(archive, actor, _spec(name, COMPLAINT_SPECS, "投诉设置"), value, complaint_settings)
 
 
 def _store(archive: "Archive", actor: Actor, spec: SettingSpec, value: Any, read: Any) -> tuple[Any, Any]:
@@ -252,12 +298,14 @@ def reset_segment_setting(archive: "Archive", actor: Actor, name: str) -> tuple[
 
 def settings_rows(archive: "Archive", area: str = "segments") -> list[dict[str, Any]]:
     """Every setting of an area with its label, value, default, unit and meaning (for a page or a caption)."""
-    specs, current = (SPECS, segment_settings(archive)) if area == "segments" else (FOLLOW_UP_SPECS, follow_up_settings(archive))
+    specs, current = {"segments": (SPECS, segment_settings), "followups": (FOLLOW_UP_SPECS, follow_up_settings),
+                      "complaints": (COMPLAINT_SPECS, complaint_settings)}[area]
+    current = current(archive)
     return [{"name": s.name, "key": s.key, "label": s.label, "value": getattr(current, s.name), "default": s.default,
              "unit": s.unit, "help": s.help} for s in specs]
 
 
 __all__ = [
-    "FOLLOW_UP_SPECS", "FollowUpSettings", "follow_up_settings", "set_follow_up_setting", "SPECS", "SegmentSettings", "SettingError", "SettingSpec", "reset_segment_setting", "segment_settings",
+    "COMPLAINT_SPECS", "ComplaintSettings", "complaint_settings", "set_complaint_setting", "FOLLOW_UP_SPECS", "FollowUpSettings", "follow_up_settings", "set_follow_up_setting", "SPECS", "SegmentSettings", "SettingError", "SettingSpec", "reset_segment_setting", "segment_settings",
     "set_segment_setting", "settings_rows",
 ]

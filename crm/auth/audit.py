@@ -28,7 +28,8 @@ ACTIONS: dict[str, str] = {
     "add_interaction": "记录联系", "plan_follow_up": "安排跟进", "complete_follow_up": "完成跟进",
     "reschedule_follow_up": "跟进改期", "reassign_follow_up": "转派跟进", "urgent_follow_up": "24 小时跟进",
     "pool_release": "释放到公海", "pool_claim": "领取公海客户",
-    "setting": "修改设置",
+    "setting": "修改设置", "register_complaint": "登记投诉", "move_complaint": "投诉处理", "work_calendar": "修改工作日历",
+    "survey_follow_up": "满意度跟进",
 }
 
 

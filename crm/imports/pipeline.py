@@ -900,8 +900,23 @@ def _write_complaints(ctx: _Ctx, batch_id: int, sheet: CleanSheet, result: Sheet
         arrays["batch_id"] = _i64([batch_id] * len(new))
         arrays["source_row"] = pa.array([sheet.row_numbers[i] for i in new], pa.int32())
         _insert(ctx.cur, "complaints", arrays)
+        _complaints_handled(ctx, batch_id, list(arrays["complaint_id"].to_pylist()))
     result.created = len(new)
     result.updated = len(updated)
+
+
+def _complaints_handled(ctx: _Ctx, batch_id: int, ids: list[str]) -> None:
+    """Imported complaints join the handling workflow (crm.complaints.handling.adopt_complaints:
+    stage, policy deadline), and a recent open one of a 高价值 customer gets the 24-hour rule's
+    follow-up, which belongs to the batch so that undo removes it too."""
+    from crm.complaints.handling import adopt_complaints
+    from crm.followups.urgent import ensure_urgent_follow_up
+
+    for cid, customer_id, day, accepted, resolved, reason in adopt_complaints(ctx.cur, ctx.user, ctx.now, ctx.today, ids):
+        if accepted and resolved is None and (ctx.today - day).days <= 1:
+            fid = ensure_urgent_follow_up(ctx.cur, ctx.user, customer_id, f"投诉 {cid}：{reason or ''}"[:80], ctx.now)
+            if fid is not None:
+                ctx.cur.execute("UPDATE follow_ups SET batch_id = ? WHERE id = ?", [batch_id, fid])
 
 
 # ------------------------------------------------------------------ T7 surveys
@@ -928,6 +943,9 @@ def _write_surveys(ctx: _Ctx, batch_id: int, sheet: CleanSheet, result: SheetRes
         arrays["batch_id"] = _i64([batch_id] * len(keep))
         arrays["source_row"] = pa.array([sheet.row_numbers[idx[p]] for p in keep], pa.int32())
         _insert(ctx.cur, "surveys", arrays)
+        from crm.surveys.analysis import plan_low_score_follow_ups
+
+        plan_low_score_follow_ups(ctx.cur, ctx.today, batch_id)
     for p in keep:
         result.row_actions[sheet.row_numbers[idx[p]]] = "created"
     result.created = len(keep)

@@ -17,6 +17,7 @@ from crm.schema.migrations import (
     v5_activity_summary,
     v6_segment_members_uncompressed,
     v7_follow_up_queue,
+    v8_complaint_handling,
 )
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 MIGRATIONS: list[Callable[["duckdb.DuckDBPyConnection"], None]] = [
     v1_core.apply, v2_mappings_settings.apply, v3_search_text.apply, v4_segment_runs.apply, v5_activity_summary.apply,
     v6_segment_members_uncompressed.apply, v7_follow_up_queue.apply,
+    v8_complaint_handling.apply,
 ]
 CURRENT_VERSION = len(MIGRATIONS)
 
