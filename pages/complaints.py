@@ -59,12 +59,14 @@ if view == "投诉处理":
         st.info("没有投诉。" if scope == "全部" else "没有未结的投诉。")
     else:
         show_table(frame, column_config={"损失金额": st.column_config.NumberColumn(format="¥%.2f")})
-        wanted = st.query_params.get("id")
-        ids = list(frame["受理编号"])
-        if wanted and wanted not in ids:
-            ids.insert(0, wanted)
-        if wanted and "cp_pick" not in st.session_state:
-            st.session_state["cp_pick"] = wanted
+    wanted = st.query_params.get("id")
+    if wanted and "cp_pick" not in st.session_state:
+        st.session_state["cp_pick"] = wanted
+    ids = list(frame["受理编号"])
+    kept = st.session_state.get("cp_pick")  # the record being worked on stays open when it leaves the list
+    if kept and kept not in ids:
+        ids.insert(0, kept)
+    if ids:
         pick = st.selectbox("打开投诉记录", ids, key="cp_pick")
         cur = archive.cursor()
         try:
@@ -83,10 +85,12 @@ if view == "投诉处理":
             promise = deadlines.clock_state(v.get("promised_by"), v.get("resolved_on"), today, v.get("promise_breached_on"))
             policy = deadlines.clock_state(v.get("policy_deadline"), v.get("resolved_on"), today, v.get("policy_breached_on"))
             m = st.columns(3)
-            m[0].metric("承诺办理期限", f"{v.get('promised_by') or '—'}", promise, delta_color="off", border=True)
-            m[1].metric("政策期限", f"{v.get('policy_deadline') or '—'}", policy, delta_color="off", border=True)
+            m[0].metric("承诺办理期限", f"{v.get('promised_by') or '—'}", promise, delta_color="off", delta_arrow="off",
+                        border=True)
+            m[1].metric("政策期限", f"{v.get('policy_deadline') or '—'}", policy, delta_color="off", delta_arrow="off",
+                        border=True)
             m[2].metric("紧急程度", v.get("urgency") or "一般", border=True)
-            show_table(pd.DataFrame([{"项目": handling.LABELS.get(k, k), "内容": v.get(k)} for k in
+            show_table(pd.DataFrame([{"项目": handling.LABELS.get(k, k), "内容": "" if v.get(k) is None else str(v.get(k))} for k in
                                      ("date", "kind", "via", "reason", "request", "department", "handler", "product",
                                       "order_ref", "root_cause", "resolution", "loss", "outcome", "resolved_on",
                                       "satisfaction", "reject_reason")]))
