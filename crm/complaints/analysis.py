@@ -69,26 +69,29 @@ class Drill:
     params: dict[str, Any] = field(default_factory=dict)
 
 
-def _base(filters: ComplaintFilters, cur: Any, today: dt.date) -> tuple[str, dict[str, Any]]:
+def _base(filters: ComplaintFilters, cur: Any, today: dt.date, people: bool = False) -> tuple[str, dict[str, Any]]:
+    """The filtered complaints with both clocks' states; joined to the customers only when a filter
+    or the result needs them (`people`: names and owners for a list)."""
     where, params = filters.sql(cur, today)
     promise = deadlines.clock_state_sql("k.promised_by", "k.resolved_on", "k.promise_breached_on")
     policy = deadlines.clock_state_sql("k.policy_deadline", "k.resolved_on", "k.policy_breached_on")
+    join = people or filters.owner is not None
     sql = f"""
-        SELECT k.*, c.owner AS customer_owner, c.name AS customer_name,
+        SELECT k.*, {'c.owner' if join else 'NULL'} AS customer_owner, {'c.name' if join else 'NULL'} AS customer_name,
                {promise} AS promise_state, {policy} AS policy_state,
                CASE WHEN k.resolved_on IS NOT NULL AND k.resolved_on <= $today THEN date_diff('day', k.date, k.resolved_on) END
                    AS days_to_resolve
-        FROM complaints k LEFT JOIN customers c ON c.customer_id = k.customer_id
+        FROM complaints k {'LEFT JOIN customers c ON c.customer_id = k.customer_id' if join else ''}
         WHERE {where} AND k.date <= $today"""
     return sql, {**params, "today": today}
 
 
 def _frame(archive: Archive, filters: ComplaintFilters, today: dt.date | None, body: str,
-           extra: dict[str, Any] | None = None) -> pd.DataFrame:
+           extra: dict[str, Any] | None = None, people: bool = False) -> pd.DataFrame:
     today = today or clock.today()
     cur = archive.cursor()
     try:
-        base, params = _base(filters, cur, today)
+        base, params = _base(filters, cur, today, people)
         return cur.execute(f"WITH f AS ({base}) {body}", {**params, **(extra or {})}).df()
     finally:
         cur.close()
@@ -206,7 +209,8 @@ def repeat_complainers(reader: PersonalData, settings: ComplaintSettings, filter
                max(date) AS last_date
         FROM f WHERE date > $since GROUP BY customer_id HAVING count(*) >= $min
         ORDER BY complaints DESC, last_date DESC, customer_id LIMIT $limit""",
-        {"since": today - dt.timedelta(days=settings.repeat_window_days), "min": settings.repeat_min, "limit": limit})
+        {"since": today - dt.timedelta(days=settings.repeat_window_days), "min": settings.repeat_min, "limit": limit},
+        people=True)
     masked = list(reader.mask_rows("customers", ["name"], [(r.name, r.owner) for r in frame.itertuples()]))
     frame["name"] = [m[0] for m in masked]
     return frame.drop(columns=["owner"])
@@ -243,7 +247,7 @@ def drill_page(reader: PersonalData, filters: ComplaintFilters, drill: Drill, to
     today = today or clock.today()
     cur = reader.archive.cursor()
     try:
-        base, params = _base(filters, cur, today)
+        base, params = _base(filters, cur, today, people=True)
         params = {**params, **drill.params}
         total = int(cur.execute(f"WITH f AS ({base}) SELECT count(*) FROM f WHERE {drill.condition}", params).fetchall()[0][0])
         rows = cur.execute(f"""WITH f AS ({base})
