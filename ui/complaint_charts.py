@@ -4,7 +4,8 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-_LAYOUT = dict(height=320, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=1.12))
+_LAYOUT = dict(height=340, margin=dict(l=10, r=10, t=60, b=10),
+               legend=dict(orientation="h", y=1.0, yanchor="bottom", x=1.0, xanchor="right"))
 
 
 def bars(frame: pd.DataFrame, label: str, value: str, title: str) -> go.Figure:
@@ -49,5 +50,5 @@ def satisfaction(frame: pd.DataFrame) -> go.Figure:
                     text=[f"{v:.2f}" if pd.notna(v) else "" for v in frame["mean"]], textposition="top center",
                     marker=dict(size=10, color="#4c78a8"), cliponaxis=False)
     fig.update_layout(title="各维度满意度（满意 + 非常满意）", **_LAYOUT, yaxis=dict(range=[0, 105]),
-                      yaxis2=dict(overlaying="y", side="right", range=[0, 5.5], showgrid=False), xaxis=dict(type="category"))
+                      yaxis2=dict(overlaying="y", side="right", range=[0, 5.5], dtick=1, showgrid=False), xaxis=dict(type="category"))
     return fig

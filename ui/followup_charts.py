@@ -16,7 +16,7 @@ def on_time_trend(frame: pd.DataFrame) -> go.Figure:
                     text=[f"{r:.0f}%" if r is not None else "" for r in rates], textposition="top center",
                     cliponaxis=False, hovertemplate="%{x} 当周按期完成率 %{y}%<extra></extra>")
     fig.update_layout(
-        height=320, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=1.12),
+        height=340, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=1.0, yanchor="bottom"),
         yaxis=dict(title="按期完成率（%）", range=[0, 110], side="left"),
         yaxis2=dict(title="到期数", overlaying="y", side="right", showgrid=False, rangemode="tozero"),
         xaxis=dict(title="周（周一）", type="category"))

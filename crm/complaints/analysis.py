@@ -153,15 +153,14 @@ def pareto(archive: Archive, by: str = "count", filters: ComplaintFilters = Comp
 
 
 def deadline_table(archive: Archive, filters: ComplaintFilters = ComplaintFilters(), today: dt.date | None = None) -> pd.DataFrame:
-    """Per clock (承诺期限 / 政策期限): how many complaints are in each state."""
+    """Per clock (承诺期限 / 政策期限): how many accepted complaints are in each state (one pass)."""
     frame = _frame(archive, filters, today, """
-        SELECT '承诺办理期限' AS clock, promise_state AS state, count(*) AS n FROM f WHERE accepted GROUP BY 2
-        UNION ALL SELECT '政策期限', policy_state, count(*) FROM f WHERE accepted GROUP BY 2""")
-    table = frame.pivot_table(index="clock", columns="state", values="n", aggfunc="sum", fill_value=0)
-    for state in deadlines.CLOCK_STATES:
-        if state not in table.columns:
-            table[state] = 0
-    return table[list(deadlines.CLOCK_STATES)].reset_index().rename(columns={"clock": "期限"})
+        SELECT promise_state, policy_state, count(*) AS n FROM f WHERE accepted GROUP BY ALL""")
+    rows = []
+    for clock_name, column in (("承诺办理期限", "promise_state"), ("政策期限", "policy_state")):
+        counts = frame.groupby(column)["n"].sum() if len(frame) else pd.Series(dtype=int)
+        rows.append({"期限": clock_name, **{state: int(counts.get(state, 0)) for state in deadlines.CLOCK_STATES}})
+    return pd.DataFrame(rows, columns=["期限", *deadlines.CLOCK_STATES])
 
 
 def resolve_time(archive: Archive, filters: ComplaintFilters = ComplaintFilters(), today: dt.date | None = None) -> pd.DataFrame:

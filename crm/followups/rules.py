@@ -73,6 +73,15 @@ def priority_key(item: QueueItem, today: dt.date) -> tuple:
 PRIORITY_ORDER_SQL = "(high_value OR urgent) DESC, days_overdue DESC, due ASC, id ASC"
 
 
+def import_may_move(old: str, new: str) -> bool:
+    """Whether a sheet may change a follow-up's status: only forwards, from 待跟进 to 已完成 or
+    已取消. A completed or cancelled follow-up stays so whatever a re-imported sheet says (the
+    work done in the app is not undone by the team's own spreadsheet)."""
+    from crm.vocabulary import FOLLOW_UP_OPEN
+
+    return old == FOLLOW_UP_OPEN and new != FOLLOW_UP_OPEN
+
+
 def next_due(completed_on: dt.date, goal: str | None, default_days: int) -> dt.date:
     """The next follow-up's date for "完成并安排下次": completion day + the goal's interval."""
     return completed_on + dt.timedelta(days=NEXT_DAYS_BY_GOAL.get(goal or "", default_days))

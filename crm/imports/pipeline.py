@@ -24,6 +24,7 @@ from crm.customers import activity
 from crm.customers.search import refresh_search_text
 from crm.customers.search_keys import name_initials, name_pinyin
 from crm.db import Archive
+from crm.followups.rules import import_may_move
 from crm.imports import linking
 from crm.imports.batches import Change, apply_changes, same_value
 from crm.imports.cleaning import display
@@ -770,10 +771,15 @@ def _write_follow_ups(ctx: _Ctx, batch_id: int, sheet: CleanSheet, result: Sheet
         row = sheet.row_numbers[i]
         if key in existing:
             fid, st = existing[key]
-            if st != status[p]:
+            if st != status[p] and not import_may_move(st, status[p]):
+                result.duplicates += 1
+                result.row_actions[row] = "duplicate"
+                sheet.warn(i, "status", f"档案中该跟进计划已是「{st}」，状态不会被表格改回「{status[p]}」", status[p])
+            elif st != status[p]:
                 changes.append(Change(str(fid), "status", st, status[p]))
                 if status[p] == "已完成":
                     changes.append(Change(str(fid), "done_at", None, ctx.now))
+                    changes.append(Change(str(fid), "completed_by", None, ctx.user))
                 result.changes.append({"row": row, "key": str(fid), "field": "status", "header": sheet.headers.get("status", "状态"),
                                        "old": st, "new": status[p]})
                 result.updated += 1

@@ -48,19 +48,19 @@ def dimension_stats(archive: Archive, settings: ComplaintSettings, start: dt.dat
                     end: dt.date | None = None) -> pd.DataFrame:
     """Per dimension: n, mean, top-2-box and bottom-2-box shares (None below min_n)."""
     where, params = _where(start, end)
-    parts = " UNION ALL ".join(
-        f"SELECT '{LABELS[d]}' AS dimension, {i} AS pos, count({d}) AS n, avg({d}) AS mean, "
-        f"count(*) FILTER (WHERE {d} >= 4) AS top2, count(*) FILTER (WHERE {d} <= 2) AS bottom2 FROM surveys s WHERE {where}"
-        for i, d in enumerate(SCORE_FIELDS))
+    aggregates = ", ".join(f"count({d}), avg({d}), count(*) FILTER (WHERE {d} >= 4), count(*) FILTER (WHERE {d} <= 2)"
+                           for d in SCORE_FIELDS)
     cur = archive.cursor()
     try:
-        frame = cur.execute(f"SELECT * FROM ({parts}) ORDER BY pos", params).df()
+        (row,) = cur.execute(f"SELECT {aggregates} FROM surveys s WHERE {where}", params).fetchall()  # one pass
     finally:
         cur.close()
+    frame = pd.DataFrame([{"dimension": LABELS[d], "n": row[4 * i], "mean": row[4 * i + 1], "top2": row[4 * i + 2],
+                           "bottom2": row[4 * i + 3]} for i, d in enumerate(SCORE_FIELDS)])
     n = frame["n"].astype(int)
     frame["top2_share"] = [shown_share(t / k if k else None, k, settings.min_n) for t, k in zip(frame["top2"], n)]
     frame["bottom2_share"] = [shown_share(b / k if k else None, k, settings.min_n) for b, k in zip(frame["bottom2"], n)]
-    return frame.drop(columns=["pos", "top2", "bottom2"])
+    return frame.drop(columns=["top2", "bottom2"])
 
 
 def _overall(alias: str = "s") -> str:
