@@ -12,9 +12,12 @@ from pathlib import Path
 import streamlit as st
 
 from crm import clock, config, stats
+from crm.auth import accounts, policy
+from crm.auth.personal import Actor
 from crm.db import ArchiveBusyError
+from crm.errors import UserError
 from crm.vocabulary import BATCH_STATUS_LABELS
-from ui.common import alarm_tile, get_archive, show_table
+from ui.common import alarm_tile, current_actor, current_session, get_archive, plain, show_table
 
 ROOT = Path(__file__).resolve().parent
 FOLLOW_UPS = "pages/follow-ups.py"
@@ -46,11 +49,43 @@ RECENT_BATCH_LABELS = {
 
 
 def _user_picker() -> None:
+    """Set-up mode only (no account with a password yet): pick who is acting."""
     with closing(get_archive().cursor()) as cur:
         users = [u for (u,) in cur.execute("SELECT username FROM users WHERE active ORDER BY role, username").fetchall()]
     default = config.default_user()
     options = list(dict.fromkeys([default, *users]))
-    st.sidebar.selectbox("当前用户", options, key="app_user", help="登录功能上线前，用于切换演示身份（影响数据脱敏）")
+    st.sidebar.selectbox("当前用户", options, key="app_user", help="尚未设置登录账号时，用于切换身份（影响数据脱敏）")
+    st.sidebar.caption("⚠️ 尚未设置登录账号：任何人都可以使用本系统。请运行 python -m crm user add 用户名 --role 管理员 "
+                       "创建管理员。")
+
+
+def _signed_in_box(session: accounts.Session) -> None:
+    st.sidebar.caption(f"当前用户：{session.username}（{session.role}）")
+    if st.sidebar.button("退出登录", key="auth_logout", icon=":material/logout:"):
+        accounts.log_out(get_archive(), session.token)
+        st.session_state.pop("auth_token", None)
+        st.rerun()
+
+
+def login_page() -> None:
+    """The only page a visitor sees: every url shows it, and after log-in the same url opens."""
+    st.title("登录客户档案")
+    archive = get_archive()
+    with st.form("auth_login"):
+        name = st.text_input("用户名", key="auth_username", max_chars=accounts.MAX_INPUT)
+        password = st.text_input("密码", type="password", key="auth_password", max_chars=accounts.MAX_INPUT)
+        go = st.form_submit_button("登录", type="primary")
+    if go:
+        try:
+            session = accounts.log_in(archive, name, password)
+        except UserError as exc:
+            st.error(plain(exc.message))
+        else:
+            st.session_state["auth_token"] = session.token
+            st.rerun()
+    if accounts.is_demo(archive):
+        st.info("这是演示档案。演示账号：admin（管理员）、周涛（经理）、孙丽（主管）、王磊（销售）、访客（只读），"
+                "密码见 README「演示账号」。", icon=":material/info:")
 
 
 def _template_label(code: object) -> object:
@@ -88,11 +123,14 @@ def home() -> None:
     tiles[4].metric("未结投诉", vital["complaints_open"], border=True, height="stretch", help="已受理且尚未解决的投诉")
     alarm_tile(tiles[5], "超期投诉", late, "超过承诺期限", "均在期限内", "未结且已超过承诺解决日期")
     links = st.columns(6)
-    links[1].page_link(FOLLOW_UPS, label="查看全部待跟进", icon=":material/checklist:")
-    links[2].page_link(FOLLOW_UPS, label="处理逾期跟进", query_params={"bucket": "逾期"}, icon=":material/alarm:")
-    links[3].page_link(FOLLOW_UPS, label="查看今日到期", query_params={"bucket": "今天"}, icon=":material/today:")
-    links[4].page_link("pages/complaints.py", label="处理未结投诉", icon=":material/report:")
-    links[5].page_link("pages/complaints.py", label="查看超期投诉", icon=":material/alarm:")
+    actor = current_actor()
+    if policy.allowed(actor, "pages.follow-ups"):  # a tile leads to the list it counts, for those who have it
+        links[1].page_link(FOLLOW_UPS, label="查看全部待跟进", icon=":material/checklist:")
+        links[2].page_link(FOLLOW_UPS, label="处理逾期跟进", query_params={"bucket": "逾期"}, icon=":material/alarm:")
+        links[3].page_link(FOLLOW_UPS, label="查看今日到期", query_params={"bucket": "今天"}, icon=":material/today:")
+    if policy.allowed(actor, "pages.complaints"):
+        links[4].page_link("pages/complaints.py", label="处理未结投诉", icon=":material/report:")
+        links[5].page_link("pages/complaints.py", label="查看超期投诉", icon=":material/alarm:")
 
     st.subheader("最近导入")
     if batches.empty:
@@ -111,10 +149,22 @@ def home() -> None:
         )
 
 
-def build_navigation() -> list[st.Page]:
+def build_navigation(actor: Actor | None) -> list[st.Page]:
+    """The pages this actor may use (policy "pages.<url>"); a visitor (None) gets the log-in page
+    under every url, so a deep link opens it and, after log-in, the page it asked for."""
+    if actor is None:
+        pages = [st.Page(login_page, title="登录", icon=":material/login:", url_path="home", default=True)]
+        pages += [st.Page(login_page, title=f"登录（{title}）", url_path=url_path) for _, title, _, url_path in PAGES]
+        return pages
     pages = [st.Page(home, title="档案概况", icon=":material/dashboard:", url_path="home", default=True)]
-    pages += [st.Page(ROOT / file, title=title, icon=icon, url_path=url_path) for file, title, icon, url_path in PAGES]
+    pages += [st.Page(ROOT / file, title=title, icon=icon, url_path=url_path)
+              for file, title, icon, url_path in allowed_pages(actor)]
     return pages
+
+
+def allowed_pages(actor: Actor) -> list[tuple[str, str, str, str]]:
+    """The entries of PAGES the actor's role may use (policy "pages.<url path>")."""
+    return [entry for entry in PAGES if policy.allowed(actor, f"pages.{entry[3]}")]
 
 
 def main() -> None:
@@ -124,9 +174,19 @@ def main() -> None:
     except ArchiveBusyError as exc:
         st.error(str(exc))
         st.stop()
-    nav = st.navigation(build_navigation())
+    archive = get_archive()
+    if accounts.login_required(archive):
+        session = current_session()
+        if session is None:
+            st.session_state.pop("auth_token", None)
+        nav = st.navigation(build_navigation(session.actor if session else None),
+                            position="sidebar" if session else "hidden")
+        if session is not None:
+            _signed_in_box(session)
+    else:
+        nav = st.navigation(build_navigation(current_actor()))
+        _user_picker()
     st.session_state["app_navigation_ran"] = True
-    _user_picker()
     nav.run()
 
 

@@ -162,6 +162,51 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _read_password(args: argparse.Namespace) -> str:
+    """From standard input with --password-stdin (scripts), else prompted twice without echo."""
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    import getpass
+
+    first = getpass.getpass("密码：")
+    if getpass.getpass("再输入一次：") != first:
+        raise CliError("两次输入的密码不一致")
+    return first
+
+
+def cmd_user(args: argparse.Namespace) -> int:
+    from crm.auth import accounts
+    from crm.errors import UserError
+
+    archive = _archive(args)
+    try:
+        if args.action == "list":
+            for name, display, role, active, locked, _created in accounts.list_users(archive):
+                state = "已停用" if not active else ("已锁定" if locked else "正常")
+                print(f"{name}\t{display or ''}\t{role}\t{state}")
+            return EXIT_OK
+        if not args.name:
+            raise CliError("请给出用户名")
+        if args.action == "add":
+            accounts.add_user(archive, args.user, args.name, args.role, _read_password(args))
+            print(f"已新建用户 {args.name}（{args.role}）")
+        elif args.action == "reset-password":
+            accounts.set_password(archive, args.user, args.name, _read_password(args))
+            print(f"已重置 {args.name} 的密码，其登录已全部结束")
+        elif args.action == "disable":
+            accounts.set_active(archive, args.user, args.name, False)
+            print(f"已停用 {args.name}，其登录已全部结束")
+        elif args.action == "enable":
+            accounts.set_active(archive, args.user, args.name, True)
+            print(f"已启用 {args.name}")
+        elif args.action == "unlock":
+            accounts.unlock(archive, args.user, args.name)
+            print(f"已解锁 {args.name}")
+    except UserError as exc:
+        raise CliError(exc.message) from None
+    return EXIT_OK
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2, as every other failure
         self.exit(EXIT_USAGE, f"参数错误：{message}（用 --help 查看用法）\n")
@@ -208,6 +253,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("table")
     p.add_argument("-o", "--output", required=True, type=Path)
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("user", parents=[common], help="管理登录账号：add / list / disable / enable / reset-password / unlock")
+    p.add_argument("action", choices=["add", "list", "disable", "enable", "reset-password", "unlock"])
+    p.add_argument("name", nargs="?")
+    p.add_argument("--role", default="销售", help="角色：管理员 / 经理 / 主管 / 销售 / 只读（默认 销售）")
+    p.add_argument("--password-stdin", action="store_true", help="从标准输入读取密码（用于脚本）")
+    p.set_defaults(func=cmd_user)
     return parser
 
 

@@ -23,7 +23,7 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("CRM_DB_THREADS", "min(CPU 核数, 4)", "DuckDB 查询线程数"),
     EnvVar("CRM_MAX_UPLOAD_MB", "50", "单个上传文件的大小上限（MB）"),
     EnvVar("CRM_WARM_SEGMENTS", "1", "设为 0 时不在后台预先计算客户分类"),
-    EnvVar("CRM_USER", "admin", "登录功能上线前，默认的当前用户"),
+    EnvVar("CRM_USER", "admin", "尚未设置登录账号时（设置模式）默认的当前用户"),
     EnvVar("CRM_TIMEZONE", "Asia/Shanghai", "判断「今天」所用的时区（跟进到期、逾期按此时区的日期计算）"),
     EnvVar("CRM_NOW", "（真实时间）", "把应用的当前时间固定为某一时刻，如 2026-02-28T09:00（用于测试和演示）"),
 )

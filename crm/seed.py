@@ -1151,13 +1151,25 @@ class _Seeder:
         )
 
 
+# The demo team's passwords (README, 演示账号; the log-in page shows them on a demo archive only).
+DEMO_PASSWORDS = {"管理员": "demo-admin-2026", "经理": "demo-manager-2026", "主管": "demo-lead-2026",
+                  "销售": "demo-sales-2026", "只读": "demo-viewer-2026"}
+DEMO_VIEWER = "访客"
+
+
 def _insert_users(cur: "duckdb.DuckDBPyConnection") -> int:
-    """The demo's team; users that already exist (e.g. an admin made at first start) are kept."""
+    """The demo's team, each with the demo password of its role (argon2id hashes; one hash per role,
+    each user gets its own salt); users that already exist are kept."""
+    from crm.auth.accounts import HASHER
+
     rows = [(name, name, "销售") for name, _ in _SALES]
-    rows += [(_LEAD, _LEAD, "主管"), (_MANAGER, _MANAGER, "经理"), ("admin", "系统管理员", "管理员")]
+    rows += [(_LEAD, _LEAD, "主管"), (_MANAGER, _MANAGER, "经理"), ("admin", "系统管理员", "管理员"),
+             (DEMO_VIEWER, DEMO_VIEWER, "只读")]
     before = int(scalar(cur, "SELECT count(*) FROM users"))
     cur.executemany(
-        "INSERT OR IGNORE INTO users (username, display_name, role, password_hash) VALUES (?, ?, ?, NULL)", rows)
+        "INSERT OR IGNORE INTO users (username, display_name, role, password_hash) VALUES (?, ?, ?, ?)",
+        [(name, display, role, HASHER.hash(DEMO_PASSWORDS[role])) for name, display, role in rows])
+    cur.execute("INSERT OR REPLACE INTO archive_state (key, value) VALUES ('demo', 'true')")
     return int(scalar(cur, "SELECT count(*) FROM users")) - before
 
 

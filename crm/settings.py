@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 PREFIX = "segments."
 FOLLOW_UP_PREFIX = "followups."
 COMPLAINT_PREFIX = "complaints."
+SECURITY_PREFIX = "security."
 
 
 
@@ -183,6 +184,36 @@ assert [f.name for f in fields(ComplaintSettings)] == [s.name for s in COMPLAINT
 assert all(getattr(ComplaintSettings(), s.name) == s.default for s in COMPLAINT_SPECS)
 
 
+def _s(name: str, label: str, default: int | float, kind: type, minimum: float, maximum: float, unit: str,
+       help: str) -> SettingSpec:
+    return SettingSpec(name, label, default, kind, minimum, maximum, unit, help, SECURITY_PREFIX)
+
+
+SECURITY_SPECS: tuple[SettingSpec, ...] = (
+    _s("idle_minutes", "空闲退出时间", 30, int, 5, 1440, "分钟", "登录后超过此时间没有操作，需要重新登录"),
+    _s("absolute_hours", "登录有效期", 12, int, 1, 168, "小时", "自登录起超过此时间，无论是否在操作都需要重新登录"),
+    _s("lockout_failures", "锁定前失败次数", 5, int, 3, 50, "次", "在统计期内密码错误达到此次数，账号被锁定"),
+    _s("lockout_window_minutes", "失败统计期", 15, int, 1, 1440, "分钟", "连续失败在此时间内累计"),
+    _s("lockout_minutes", "锁定时长", 15, int, 1, 1440, "分钟", "账号锁定后，在此时间内不能登录（管理员可解锁）"),
+    _s("min_password_length", "密码最短长度", 10, int, 8, 128, "位", "新密码至少需要的字符数"),
+)
+
+
+@dataclass(frozen=True)
+class SecuritySettings:
+    """Log-in, session and lock-out settings in force."""
+    idle_minutes: int = 30
+    absolute_hours: int = 12
+    lockout_failures: int = 5
+    lockout_window_minutes: int = 15
+    lockout_minutes: int = 15
+    min_password_length: int = 10
+
+
+assert [f.name for f in fields(SecuritySettings)] == [s.name for s in SECURITY_SPECS]
+assert all(getattr(SecuritySettings(), s.name) == s.default for s in SECURITY_SPECS)
+
+
 class SettingError(UserError, ValueError):
     """A value that is not acceptable for a setting (the message says why, in Chinese)."""
 
@@ -244,6 +275,11 @@ def follow_up_settings(source: "Archive | duckdb.DuckDBPyConnection") -> "Follow
     return _read_area(source, FOLLOW_UP_SPECS, FollowUpSettings)
 
 
+def security_settings(source: "Archive | duckdb.DuckDBPyConnection") -> "SecuritySettings":
+    """Log-in, session and lock-out settings stored in the archive (defaults for what is not stored)."""
+    return _read_area(source, SECURITY_SPECS, SecuritySettings)
+
+
 def complaint_settings(source: "Archive | duckdb.DuckDBPyConnection") -> "ComplaintSettings":
     """Complaint deadlines and analysis settings stored in the archive (defaults for what is not stored)."""
     return _read_area(source, COMPLAINT_SPECS, ComplaintSettings)
@@ -299,7 +335,8 @@ def reset_segment_setting(archive: "Archive", actor: Actor, name: str) -> tuple[
 def settings_rows(archive: "Archive", area: str = "segments") -> list[dict[str, Any]]:
     """Every setting of an area with its label, value, default, unit and meaning (for a page or a caption)."""
     specs, current = {"segments": (SPECS, segment_settings), "followups": (FOLLOW_UP_SPECS, follow_up_settings),
-                      "complaints": (COMPLAINT_SPECS, complaint_settings)}[area]
+                      "complaints": (COMPLAINT_SPECS, complaint_settings),
+                      "security": (SECURITY_SPECS, security_settings)}[area]
     current = current(archive)
     return [{"name": s.name, "key": s.key, "label": s.label, "value": getattr(current, s.name), "default": s.default,
              "unit": s.unit, "help": s.help} for s in specs]

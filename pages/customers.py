@@ -13,6 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from crm import clock
+from crm.auth import policy
 from crm.auth.personal import PersonalData
 from crm.customers.edits import EDITABLE, EditError, add_interaction, update_customer
 from crm.customers.profile import FIELD_LABELS, Profile, load_profile
@@ -203,7 +204,8 @@ def profile_view(customer_id: str) -> None:
             st.caption("过往跟进")
             show_table(pd.DataFrame([{"计划日期": f.due, "状态": f.status, "完成时间": f.done_at, "完成人": f.completed_by,
                                         "结果": f.outcome, "内容": f.content} for f in profile.past_follow_ups]))
-        st.page_link("pages/follow-ups.py", label="到跟进队列处理", icon=":material/checklist:")
+        if policy.allowed(actor, "pages.follow-ups"):
+            st.page_link("pages/follow-ups.py", label="到跟进队列处理", icon=":material/checklist:")
         status = pool.pool_status(archive, profile.customer_id)
         if status:
             st.warning(f"该客户在客户公海中（自 {status['since']:%Y-%m-%d} 起）：{status['reason']}", icon=":material/waves:")

@@ -59,6 +59,8 @@ def app_test(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         st.cache_data.clear()
         at = AppTest.from_file(str(APP), default_timeout=timeout)
         at.run()
+        if at.get("text_input") and any(t.label == "用户名" for t in at.text_input):
+            log_in(at, db, user or "admin")
         if page is not None:
             for key, value in (query or {}).items():
                 at.query_params[key] = value
@@ -68,6 +70,26 @@ def app_test(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
             at.run()
         assert not at.exception, at.exception
         return at
+
+    def log_in(at: AppTest, db: Path, username: str) -> None:
+        """Log in through the form, as a user would: with the demo password of the user's role, or
+        one the test sets (a user inserted by SQL has none)."""
+        from crm.auth import accounts
+        from crm.seed import DEMO_PASSWORDS
+
+        archive = crm_db.open_archive(db)  # the app's own (one archive per path and process)
+        cur = archive.cursor()
+        row = cur.execute("SELECT role, password_hash FROM users WHERE username = ?", [username]).fetchall()
+        cur.close()
+        assert row, f"no user {username} in the archive"
+        password = DEMO_PASSWORDS[row[0][0]]
+        if row[0][1] is None:
+            accounts.set_password(archive, "test", username, password)
+        at.text_input(key="auth_username").set_value(username)
+        at.text_input(key="auth_password").set_value(password)
+        next(b for b in at.button if b.label == "登录").click().run()
+        assert not at.exception, at.exception
+        assert not at.error, [e.value for e in at.error]
 
     yield open_app
     st.cache_resource.clear()

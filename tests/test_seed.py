@@ -54,7 +54,7 @@ def test_every_table_is_filled_and_counts_are_true(seeded):
         assert counts[table] > 0, table
         assert one(archive, f"SELECT count(*) FROM {table}") == counts[table], table
     assert 8 <= counts["transactions"] / N <= 12  # about ten per customer
-    assert one(archive, "SELECT count(*) FROM users") == counts["users"] == 9
+    assert one(archive, "SELECT count(*) FROM users") == counts["users"] == 10  # one account per role, a viewer too
 
 
 def test_batch_and_audit_rows(seeded):
@@ -72,9 +72,10 @@ def test_users_and_owners(seeded):
     archive, _ = seeded
     roles = dict(rows(archive, "SELECT username, role FROM users"))
     assert roles["admin"] == "管理员"
-    assert sorted(r for r in roles.values() if r != "销售") == ["主管", "管理员", "经理"]
+    assert sorted(r for r in roles.values() if r != "销售") == ["主管", "只读", "管理员", "经理"]
     assert list(roles.values()).count("销售") >= 4
-    assert one(archive, "SELECT count(*) FROM users WHERE password_hash IS NOT NULL") == 0
+    # every demo account can log in with its role's documented password; only hashes are stored
+    assert one(archive, "SELECT count(*) FROM users WHERE NOT starts_with(password_hash, '$argon2id$')") == 0
     # every owner is a sales user; the book is skewed, not evenly split
     owners = dict(rows(archive, "SELECT owner, count(*) FROM customers WHERE owner IS NOT NULL GROUP BY owner"))
     assert set(owners) <= {u for u, r in roles.items() if r == "销售"}

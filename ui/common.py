@@ -11,6 +11,7 @@ from typing import Any
 import streamlit as st
 
 from crm import config, segments
+from crm.auth import accounts
 from crm.auth.personal import Actor, actor_for
 from crm.customers import activity
 from crm.db import Archive, open_archive, resolve_db_path
@@ -35,13 +36,24 @@ def get_archive() -> Archive:
     return _archive_for(str(resolve_db_path()))
 
 
-def current_actor() -> Actor:
-    """Who is acting in this browser session.
+def current_session() -> accounts.Session | None:
+    """This browser session's log-in (its token in the session state), if still alive."""
+    return accounts.current_session(get_archive(), st.session_state.get("auth_token"))
 
-    Log-in arrives with the access-control issue; until then the sidebar offers the archive's
-    users (default: CRM_USER, else admin). Every personal-data read goes through crm.auth with it.
-    """
+
+def current_actor() -> Actor:
+    """Who is acting in this browser session: the logged-in user. In set-up mode (no account with
+    a password yet) the sidebar's 当前用户 picks one of the archive's users (default CRM_USER,
+    else admin). Every personal-data read goes through crm.auth with it. A page only runs for a
+    logged-in user (app.py registers no page otherwise); a session that ended meanwhile stops here."""
     archive = get_archive()
+    if accounts.login_required(archive):
+        session = current_session()
+        if session is None:
+            st.session_state.pop("auth_token", None)
+            st.warning("登录已失效，请重新登录。")
+            st.stop()
+        return session.actor
     username = st.session_state.get("app_user") or config.default_user()
     return actor_for(archive, username)
 

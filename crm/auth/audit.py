@@ -29,7 +29,9 @@ ACTIONS: dict[str, str] = {
     "reschedule_follow_up": "跟进改期", "reassign_follow_up": "转派跟进", "urgent_follow_up": "24 小时跟进",
     "pool_release": "释放到公海", "pool_claim": "领取公海客户",
     "setting": "修改设置", "register_complaint": "登记投诉", "move_complaint": "投诉处理", "work_calendar": "修改工作日历",
-    "survey_follow_up": "满意度跟进",
+    "survey_follow_up": "满意度跟进", "login": "登录", "login_failed": "登录失败", "logout": "退出登录",
+    "user_add": "新建用户", "user_password": "重置密码", "user_enable": "启用用户", "user_disable": "停用用户",
+    "user_unlock": "解锁用户",
 }
 
 

@@ -42,8 +42,15 @@ POLICY: dict[str, Rule] = {
     # imports
     "imports.write": Rule(WRITERS, "只读用户不能导入数据"),
     "imports.undo_any": Rule(LEADS_AND_UP, "只能撤销自己导入的批次"),
-    # settings
+    # settings and accounts
     "settings.change": Rule(frozenset({ADMIN}), "只有管理员可以修改规则设置"),
+    "users.manage": Rule(frozenset({ADMIN}), "只有管理员可以管理用户"),
+    # pages: a page a role may not use is not in its navigation at all
+    "pages.import": Rule(WRITERS, "只读用户不能使用数据导入"),
+    "pages.customers": Rule(frozenset(ROLES), ""),
+    "pages.follow-ups": Rule(WRITERS, "只读用户没有跟进队列"),
+    "pages.complaints": Rule(frozenset(ROLES), ""),
+    "pages.segments": Rule(frozenset(ROLES), ""),
 }
 
 assert all(r.roles <= set(ROLES) for r in POLICY.values())

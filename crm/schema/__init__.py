@@ -18,6 +18,7 @@ from crm.schema.migrations import (
     v6_segment_members_uncompressed,
     v7_follow_up_queue,
     v8_complaint_handling,
+    v9_accounts,
 )
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ MIGRATIONS: list[Callable[["duckdb.DuckDBPyConnection"], None]] = [
     v1_core.apply, v2_mappings_settings.apply, v3_search_text.apply, v4_segment_runs.apply, v5_activity_summary.apply,
     v6_segment_members_uncompressed.apply, v7_follow_up_queue.apply,
     v8_complaint_handling.apply,
+    v9_accounts.apply,
 ]
 CURRENT_VERSION = len(MIGRATIONS)
 

@@ -73,9 +73,23 @@ def wait_for_app(page: Page, timeout: float = 30_000, settle_ms: int = 100) -> N
     expect(page.locator(LOADING)).to_have_count(0, timeout=timeout)
 
 
-def goto(page: Page, base_url: str, path: str = "/") -> None:
-    """Open a page of the app and wait for its script to finish."""
+def goto(page: Page, base_url: str, path: str = "/", user: str = "admin") -> None:
+    """Open a page of the app and wait for its script to finish; on an archive with accounts (the
+    demo seed makes them) the log-in page comes first, and `user` logs in with its demo password."""
     page.goto(base_url.rstrip("/") + "/" + path.lstrip("/"))
+    wait_for_app(page)
+    if page.get_by_role("button", name="登录").count():
+        log_in(page, user)
+
+
+def log_in(page: Page, user: str, password: str | None = None) -> None:
+    """Fill the log-in form as a user does (default: the demo password of the user's role)."""
+    from crm.seed import DEMO_PASSWORDS
+
+    roles = {"admin": "管理员", "周涛": "经理", "孙丽": "主管", "访客": "只读"}
+    page.get_by_label("用户名").fill(user)
+    page.get_by_label("密码", exact=True).fill(password or DEMO_PASSWORDS[roles.get(user, "销售")])
+    page.get_by_role("button", name="登录").click()
     wait_for_app(page)
 
 

@@ -135,7 +135,7 @@ def test_a_drill_down_lists_the_customers_behind_a_bar(page, seeded_db) -> None:
 
 def test_a_viewer_sees_masked_names_in_the_list(page, seeded_db) -> None:
     drill = {"kind": "stage", "labels": ["老客户"], "title": "需求阶段：老客户", "source": "seg_chart_stage", "before": None}
-    at = page(seeded_db, user="guest", seg_drill=drill)
+    at = page(seeded_db, user="访客", seg_drill=drill)
     (listing,) = [d.value for d in at.dataframe if "分类原因" in d.value.columns]
     assert all("*" in name for name in listing["姓名"])
     assert any("已按权限脱敏" in m.value for m in at.markdown)

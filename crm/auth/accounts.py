@@ -1,0 +1,247 @@
+"""Local accounts and server-side sessions.
+
+Passwords are hashed with argon2id at the OWASP minimum (19 MiB, 2 iterations, parallelism 1) and
+rehashed at log-in when the parameters change; they are never stored, logged or shown in clear.
+A log-in opens a session: a random token in the `sessions` table with an idle expiry and an
+absolute one (settings); log-out, disabling the account or a password reset end it at once.
+Failed log-ins are counted: `lockout_failures` within `lockout_window_minutes` lock the account
+for `lockout_minutes` (settings); an admin can unlock. Every attempt, failed or not, is audited.
+
+Until the archive has its first user, there is nobody to log in as: the app runs in set-up mode
+(everyone acts as admin, crm.auth.personal.actor_for) and says so on every page.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import dataclass
+
+import duckdb
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from crm import clock
+from crm.auth import audit, policy
+from crm.auth.personal import Actor
+from crm.db import Archive, fetch_one, scalar
+from crm.errors import UserError
+from crm.settings import security_settings
+from crm.vocabulary import ROLES
+
+# OWASP's minimum for argon2id; argon2-cffi's default (64 MiB, 3, 4) costs ≈ 0.6 s a hash on 2 cores.
+HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+MAX_INPUT = 256  # a user name or password longer than this is refused before any work
+BAD_LOGIN = "用户名或密码不正确"
+
+
+@dataclass(frozen=True)
+class Session:
+    token: str
+    username: str
+    role: str
+    expires_at: dt.datetime
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(self.username, self.role)
+
+
+def login_required(archive: Archive) -> bool:
+    """Whether the archive has an active account with a password: from then on nobody acts
+    without logging in. Before (a fresh archive; one from before accounts, whose users have no
+    password yet) the app is in set-up mode."""
+    cur = archive.cursor()
+    try:
+        return bool(scalar(cur, "SELECT count(*) FROM users WHERE active AND password_hash IS NOT NULL"))
+    finally:
+        cur.close()
+
+
+def is_demo(archive: Archive) -> bool:
+    """An archive made by the demo seed (the log-in page may show the demo accounts)."""
+    cur = archive.cursor()
+    try:
+        return scalar(cur, "SELECT value FROM archive_state WHERE key = 'demo'") == "true"
+    finally:
+        cur.close()
+
+
+def check_password(username: str, password: str, min_length: int) -> None:
+    """Refuse a password that is too short, too long, or contains the user name."""
+    if len(password) > MAX_INPUT:
+        raise UserError("password", f"密码不能超过 {MAX_INPUT} 个字符")
+    if len(password) < min_length:
+        raise UserError("password", f"密码至少需要 {min_length} 个字符")
+    if username and username.lower() in password.lower():
+        raise UserError("password", "密码不能包含用户名")
+
+
+def _clean_name(username: str) -> str:
+    name = (username or "").strip()
+    if not name or len(name) > 64:
+        raise UserError("username", "用户名须为 1–64 个字符")
+    return name
+
+
+def add_user(archive: Archive, actor: Actor | str, username: str, role: str, password: str,
+             display_name: str | None = None) -> None:
+    """Create a local account (admins only, or anyone while the archive has no user yet)."""
+    name = _clean_name(username)
+    if role not in ROLES:
+        raise UserError("role", f"角色须为：{'、'.join(ROLES)}")
+    with archive.transaction() as cur:
+        if scalar(cur, "SELECT count(*) FROM users WHERE password_hash IS NOT NULL") and not isinstance(actor, str):
+            policy.require(actor, "users.manage")
+        check_password(name, password, security_settings(cur).min_password_length)
+        if fetch_one(cur, "SELECT 1 FROM users WHERE username = ? AND password_hash IS NOT NULL", [name]):
+            raise UserError("username", f"用户「{name}」已存在")
+        now = clock.now()
+        cur.execute("INSERT OR REPLACE INTO users (username, display_name, role, password_hash, active, created_at, "
+                    "failed_logins, password_changed_at) VALUES (?, ?, ?, ?, TRUE, ?, 0, ?)",
+                    [name, display_name or name, role, HASHER.hash(password), now, now])
+        audit.record(cur, actor, "user_add", "users", name, {"role": role})
+
+
+def set_password(archive: Archive, actor: Actor | str, username: str, password: str) -> None:
+    """Reset a password (admins; the command line); ends the user's sessions."""
+    if not isinstance(actor, str):
+        policy.require(actor, "users.manage")
+    with archive.transaction() as cur:
+        check_password(username, password, security_settings(cur).min_password_length)
+        if not fetch_one(cur, "SELECT 1 FROM users WHERE username = ?", [username]):
+            raise UserError("username", f"没有用户「{username}」")
+        now = clock.now()
+        cur.execute("UPDATE users SET password_hash = ?, password_changed_at = ?, failed_logins = 0, locked_until = NULL "
+                    "WHERE username = ?", [HASHER.hash(password), now, username])
+        _end_sessions(cur, username, "重置密码", now)
+        audit.record(cur, actor, "user_password", "users", username, None)
+
+
+def set_active(archive: Archive, actor: Actor | str, username: str, active: bool) -> None:
+    """Disable (ending every session at once) or enable an account."""
+    if not isinstance(actor, str):
+        policy.require(actor, "users.manage")
+    with archive.transaction() as cur:
+        if not fetch_one(cur, "SELECT 1 FROM users WHERE username = ?", [username]):
+            raise UserError("username", f"没有用户「{username}」")
+        cur.execute("UPDATE users SET active = ? WHERE username = ?", [active, username])
+        if not active:
+            _end_sessions(cur, username, "账号已停用", clock.now())
+        audit.record(cur, actor, "user_enable" if active else "user_disable", "users", username, None)
+
+
+def unlock(archive: Archive, actor: Actor | str, username: str) -> None:
+    if not isinstance(actor, str):
+        policy.require(actor, "users.manage")
+    with archive.transaction() as cur:
+        cur.execute("UPDATE users SET failed_logins = 0, locked_until = NULL, first_failed_at = NULL WHERE username = ?",
+                    [username])
+        audit.record(cur, actor, "user_unlock", "users", username, None)
+
+
+def list_users(archive: Archive) -> list[tuple]:
+    cur = archive.cursor()
+    try:
+        return cur.execute("SELECT username, display_name, role, active, locked_until, created_at FROM users "
+                           "ORDER BY role, username").fetchall()
+    finally:
+        cur.close()
+
+
+def _end_sessions(cur: duckdb.DuckDBPyConnection, username: str, reason: str, now: dt.datetime) -> None:
+    cur.execute("UPDATE sessions SET ended_at = ?, ended_reason = ? WHERE username = ? AND ended_at IS NULL",
+                [now, reason, username])
+
+
+def log_in(archive: Archive, username: str, password: str) -> Session:
+    """Check the password and open a session; refusals say as little as needed (wrong name and
+    wrong password read alike), and count toward the lock-out."""
+    if len(username or "") > MAX_INPUT or len(password or "") > MAX_INPUT:
+        raise UserError(None, BAD_LOGIN)
+    name = (username or "").strip()
+    outcome = _attempt(archive, name, password, clock.now())
+    if isinstance(outcome, str):  # refused: the attempt and its count are committed, then the user is told
+        raise UserError(None, outcome)
+    return outcome
+
+
+def _attempt(archive: Archive, name: str, password: str, now: dt.datetime) -> "Session | str":
+    """One log-in attempt in one transaction that always commits: a Session, or the refusal."""
+    with archive.transaction() as cur:
+        s = security_settings(cur)
+        row = fetch_one(cur, "SELECT role, password_hash, active, failed_logins, first_failed_at, locked_until "
+                             "FROM users WHERE username = ?", [name])
+        if row is None or row[1] is None:
+            audit.record(cur, name or "（空）", "login_failed", "users", name, "用户不存在或未设置密码")
+            return BAD_LOGIN
+        role, stored, active, failures, first_failed, locked_until = row
+        if locked_until is not None and locked_until > now:
+            audit.record(cur, name, "login_failed", "users", name, "账号已锁定")
+            return f"账号已锁定，请于 {locked_until:%H:%M} 后再试，或联系管理员解锁"
+        if not active:
+            audit.record(cur, name, "login_failed", "users", name, "账号已停用")
+            return "账号已停用，请联系管理员"
+        try:
+            HASHER.verify(stored, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            window = dt.timedelta(minutes=s.lockout_window_minutes)
+            if first_failed is None or now - first_failed > window:
+                failures, first_failed = 0, now
+            failures += 1
+            lock = now + dt.timedelta(minutes=s.lockout_minutes) if failures >= s.lockout_failures else None
+            cur.execute("UPDATE users SET failed_logins = ?, first_failed_at = ?, locked_until = ? WHERE username = ?",
+                        [failures, first_failed, lock, name])
+            audit.record(cur, name, "login_failed", "users", name,
+                         "密码错误" + ("，账号已锁定" if lock else f"（第 {failures} 次）"))
+            return BAD_LOGIN if lock is None else f"密码错误次数过多，账号已锁定 {s.lockout_minutes} 分钟"
+        if HASHER.check_needs_rehash(stored):
+            cur.execute("UPDATE users SET password_hash = ? WHERE username = ?", [HASHER.hash(password), name])
+        cur.execute("UPDATE users SET failed_logins = 0, first_failed_at = NULL, locked_until = NULL WHERE username = ?",
+                    [name])
+        token = secrets.token_urlsafe(32)
+        expires = now + dt.timedelta(hours=s.absolute_hours)
+        cur.execute("INSERT INTO sessions (token, username, created_at, last_seen, expires_at) VALUES (?, ?, ?, ?, ?)",
+                    [token, name, now, now, expires])
+        audit.record(cur, name, "login", "users", name, None)
+    return Session(token, name, role, expires)
+
+
+def current_session(archive: Archive, token: str | None) -> Session | None:
+    """The live session for a token (its last activity touched), or None when it has ended,
+    expired (idle or absolute) or its account was disabled."""
+    if not token:
+        return None
+    now = clock.now()
+    cur = archive.cursor()
+    try:
+        row = fetch_one(cur, """
+            SELECT s.username, u.role, s.last_seen, s.expires_at, s.ended_at, u.active
+            FROM sessions s JOIN users u ON u.username = s.username WHERE s.token = ?""", [token])
+        idle = dt.timedelta(minutes=security_settings(cur).idle_minutes)
+    finally:
+        cur.close()
+    if row is None:
+        return None
+    name, role, last_seen, expires, ended, active = row
+    if ended is not None or not active:
+        return None
+    expired = now > expires or now - last_seen > idle
+    try:
+        with archive.transaction() as tx:
+            if expired:
+                tx.execute("UPDATE sessions SET ended_at = ?, ended_reason = ? WHERE token = ? AND ended_at IS NULL",
+                           [now, "超时" if now - last_seen > idle else "已到期", token])
+            else:
+                tx.execute("UPDATE sessions SET last_seen = ? WHERE token = ?", [now, token])
+    except duckdb.TransactionException:
+        pass  # another run of this session touched it at the same moment: it is alive all the same
+    return None if expired else Session(token, name, role, expires)
+
+
+def log_out(archive: Archive, token: str) -> None:
+    with archive.transaction() as cur:
+        row = fetch_one(cur, "SELECT username FROM sessions WHERE token = ? AND ended_at IS NULL", [token])
+        if row is None:
+            return
+        cur.execute("UPDATE sessions SET ended_at = ?, ended_reason = '退出登录' WHERE token = ?", [clock.now(), token])
+        audit.record(cur, row[0], "logout", "users", row[0], None)
