@@ -12,6 +12,7 @@ else's customer gets the masked values from the same call the owner gets the rea
 from __future__ import annotations
 
 import calendar
+import dataclasses
 import datetime as dt
 import re
 from dataclasses import dataclass, field
@@ -450,6 +451,9 @@ def load_profile(reader: PersonalData, customer_id: str, as_of: dt.date | None =
         tags = _tags(cur, customer_id)
         tx_list, tx_agg = _transactions(cur, reader, owner, params)
         int_list, int_agg = _interactions(cur, params)
+        # phones and e-mails typed into the notes are masked like the fields themselves
+        int_list = [InteractionItem(*r) for r in reader.mask_rows(
+            "interactions", _INTERACTION_COLS, [(*dataclasses.astuple(i), owner) for i in int_list])]
         complaints, c_summary, c_facts = _complaints(cur, reader, owner, params, visit=int_agg["last"])
         surveys = _one(cur, _SURVEY_SQL, params)
         open_fu, past_fu = _follow_ups(cur, params)

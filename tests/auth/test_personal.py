@@ -64,3 +64,24 @@ def test_reveal_is_audited(people: Archive) -> None:
 
 def test_fresh_archive_without_users_bootstraps_as_admin(archive: Archive) -> None:
     assert actor_for(archive, "anyone").role == ADMIN
+
+
+def test_phones_and_emails_typed_into_free_text_are_masked_for_a_viewer(tmp_path) -> None:
+    from crm.customers.edits import add_interaction
+    from crm.customers.profile import load_profile
+    from crm.db import open_archive
+
+    archive = open_archive(tmp_path / "free.duckdb")
+    with archive.transaction() as tx:
+        tx.execute("INSERT INTO users (username, role) VALUES ('王磊', '销售'), ('看客', '只读')")
+        tx.execute("INSERT INTO customers (customer_id, name, phone, owner, note) VALUES "
+                   "('C1', '张伟明', '13812345678', '王磊', '备用号码 13900001111，邮箱 zwm@example.com')")
+    add_interaction(archive, Actor("王磊", "销售"), "C1", "2026-11-01", "电话", "客户说改打 13700002222 或发 a.b@x.cn")
+    viewer = load_profile(PersonalData(archive, Actor("看客", "只读")), "C1")
+    text = " ".join([viewer.customer.get("note") or "", *(i.content or "" for i in viewer.interactions)])
+    for secret in ("13900001111", "zwm@example.com", "13700002222", "a.b@x.cn"):
+        assert secret not in text
+    assert "139****1111" in text and "z***@example.com" in text and "137****2222" in text
+    owner = load_profile(PersonalData(archive, Actor("王磊", "销售")), "C1")
+    assert "13700002222" in owner.interactions[0].content  # the owner sees what was typed
+    archive.close()
