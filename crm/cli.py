@@ -152,10 +152,13 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from crm.errors import UserError
     from crm.export import export_table
 
     try:
         n = export_table(_archive(args), args.table, args.output, args.user)
+    except UserError as exc:
+        raise CliError(exc.message) from None
     except ValueError as exc:
         raise CliError(str(exc)) from None
     print(f"已导出 {args.table} {n} 行到 {args.output}")

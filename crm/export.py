@@ -81,6 +81,11 @@ def export_table(archive: "Archive", table: str, path: str | os.PathLike[str], u
     if table not in EXPORTABLE_TABLES:
         allowed = "、".join(EXPORTABLE_TABLES)
         raise ValueError(f"不能导出数据表 {table!r}（可导出：{allowed}）")
+    if table == "audit_log":  # it holds every old and new value of every edit: admins only
+        from crm.auth import policy
+        from crm.auth.personal import actor_for as _actor
+
+        policy.require(_actor(archive, user), "audit.export")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
 

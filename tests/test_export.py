@@ -290,3 +290,16 @@ def test_export_masks_personal_data_for_a_viewer_and_logs_it(book, tmp_path):
     assert any(isinstance(c, str) and c.endswith("*") or (isinstance(c, str) and "*" in c and len(c) <= 4) for c in cells)
     cur = book.cursor()
     assert cur.execute("SELECT user_name FROM audit_log WHERE action = 'export'").fetchall() == [("viewer1",)]
+
+
+def test_the_audit_log_is_exported_by_admins_only(book, tmp_path):
+    from crm.auth.policy import PermissionDenied
+
+    with book.transaction() as tx:
+        tx.execute("INSERT INTO users (username, role) VALUES ('root', '管理员')")
+    with pytest.raises(PermissionDenied, match="只有管理员可以导出操作日志"):
+        export_table(book, "audit_log", tmp_path / "log.xlsx", user="viewer1")
+    with pytest.raises(PermissionDenied):
+        export_table(book, "audit_log", tmp_path / "log.xlsx", user="alice")  # a manager
+    assert export_table(book, "audit_log", tmp_path / "log.xlsx", user="root") >= 0
+    assert not (tmp_path / "log-viewer.xlsx").exists()

@@ -45,6 +45,7 @@ POLICY: dict[str, Rule] = {
     # settings and accounts
     "settings.change": Rule(frozenset({ADMIN}), "只有管理员可以修改规则设置"),
     "users.manage": Rule(frozenset({ADMIN}), "只有管理员可以管理用户"),
+    "audit.export": Rule(frozenset({ADMIN}), "只有管理员可以导出操作日志"),
     # pages: a page a role may not use is not in its navigation at all
     "pages.import": Rule(WRITERS, "只读用户不能使用数据导入"),
     "pages.customers": Rule(frozenset(ROLES), ""),
