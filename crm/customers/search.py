@@ -23,6 +23,7 @@ import duckdb
 from crm import clock, segments
 from crm.auth.personal import PersonalData
 from crm.db import Archive
+from crm.vocabulary import SALES
 
 SEPARATOR = "\x1f"
 # Full-width ASCII forms and the ideographic space, folded in SQL the way NFKC folds the query
@@ -109,17 +110,47 @@ class SearchPage:
         return max(1, -(-self.total // self.page_size))
 
 
-def _where(words: list[str], filters: SearchFilters, run: Callable[[], segments.SegmentRun]) -> tuple[list[str], list[Any]]:
+# search_text without the phone and e-mail it holds: what a reader may search outside their scope
+_TEXT_WITHOUT_CONTACT = ("replace(replace(replace(c.search_text, coalesce(lower(c.email), chr(0)), ''), "
+                         "coalesce(lower(c.phone), chr(0)), ''), coalesce(regexp_replace(c.phone, '[^0-9]', '', 'g'), chr(0)), '')")
+
+
+def is_contact_fragment(word: str) -> bool:
+    """A word that could be part of a phone (three digits or more) or of an e-mail address."""
+    return "@" in word or bool(_PHONE_LIKE.match(word) and len(re.sub(r"\D", "", word)) >= 3)
+
+
+def _contact_scope(reader: PersonalData) -> tuple[str, list[Any]] | None:
+    """Where a reader may search phones and e-mails by a part of them: None for everyone (leads and
+    up), a sales user's own customers, nobody for a viewer. Outside it a phone or an address matches
+    only when typed in full, so a hidden number cannot be recovered digit by digit."""
+    actor = reader.actor
+    if actor.sees_all:
+        return None
+    if actor.role == SALES:
+        return "c.owner = ?", [actor.username]
+    return "FALSE", []
+
+
+def _where(words: list[str], filters: SearchFilters, run: Callable[[], segments.SegmentRun],
+           scope: tuple[str, list[Any]] | None = None) -> tuple[list[str], list[Any]]:
     """SQL conditions on `customers c` and their parameters; user values only ever as parameters.
 
     Stage and value filters read the segments engine's run (`run()`, asked for only when one of
     them is set): the labels the 客户分类 page shows, by the thresholds in force, from its cache.
+    `scope` (see _contact_scope) limits where a part of a phone or e-mail finds a customer.
     """
     conds: list[str] = []
     params: list[Any] = []
     for word in words:
         digits = re.sub(r"\D", "", word)
-        if _PHONE_LIKE.match(word) and digits != word:
+        if scope is not None and is_contact_fragment(word):
+            inside, inside_params = scope
+            conds.append(f"(({inside}) AND (contains(c.search_text, ?) OR contains(c.search_text, ?)) "
+                         f"OR c.phone = ? OR regexp_replace(c.phone, '[^0-9]', '', 'g') = ? OR lower(c.email) = ? "
+                         f"OR contains({_TEXT_WITHOUT_CONTACT}, ?))")
+            params += [*inside_params, word, digits or word, word, digits or word, word, word]
+        elif _PHONE_LIKE.match(word) and digits != word:
             # 138-1234-5678, (0755)1234: the digits may sit anywhere in the stored phone
             conds.append("(contains(c.search_text, ?) OR contains(c.search_text, ?))")
             params += [word, digits]
@@ -180,7 +211,8 @@ def search_customers(reader: PersonalData, text: str, filters: SearchFilters | N
         raise ValueError(f"每页条数须在 1–{MAX_PAGE_SIZE} 之间")
     filters = filters or SearchFilters()
     words = normalise_query(text)
-    conds, params = _where(words, filters, lambda: segments.segment_run(reader.archive, as_of or clock.today()))
+    conds, params = _where(words, filters, lambda: segments.segment_run(reader.archive, as_of or clock.today()),
+                           _contact_scope(reader))
     with reader.archive.rolled_back() as cur:  # one snapshot for the count and the rows; reads only
         total, ids = _page_ids(cur, words, conds, params, page * page_size, page_size)
         rows = _fetch(reader, cur, ids)

@@ -180,13 +180,16 @@ def test_paging_totals_and_the_deep_page_path(archive: Archive, monkeypatch: pyt
 
 
 def test_results_are_masked_for_a_viewer_and_for_other_owners_customers(book: Archive) -> None:
+    # (a viewer finds a customer by a phone only when it is typed in full: see the scope test below)
     viewer = PersonalData(book, actor_for(book, "看客"))
-    rows = search_customers(viewer, "5678", SearchFilters()).rows
+    rows = [*search_customers(viewer, "13812345678", SearchFilters()).rows,
+            *search_customers(viewer, "13987655678", SearchFilters()).rows]
     assert [(r["customer_id"], r["name"], r["phone"], r["email"]) for r in rows] == [
         ("C001", "张*", "138****5678", "b***@jia.com"), ("C002", "李*", "139****5678", "l***@yi.cn")]
     assert rows[0]["company"] == "甲公司" and rows[0]["owner"] == "王磊"
     sales = PersonalData(book, actor_for(book, "王磊"))
-    rows = {r["customer_id"]: r for r in search_customers(sales, "5678", SearchFilters()).rows}
+    rows = {r["customer_id"]: r for r in [*search_customers(sales, "5678", SearchFilters()).rows,
+                                          *search_customers(sales, "13987655678", SearchFilters()).rows]}
     assert rows["C001"]["phone"] == "13812345678" and rows["C002"]["phone"] == "139****5678"
 
 
@@ -220,3 +223,20 @@ def test_filter_options(book: Archive) -> None:
     assert options["industries"] == sorted({r[5] for r in ROWS})
     assert options["tags"] == ["VIP", "价格敏感", "重点客户"]
     assert options["stages"] == ["潜在客户", "新成交客户", "老客户", "流失风险客户"]
+
+
+def test_outside_a_readers_scope_a_phone_or_email_matches_only_in_full(book: Archive) -> None:
+    """A viewer cannot recover a hidden phone digit by digit (C2023… 1391, 13912, …), nor confirm an
+    e-mail by its part; a sales user can, for their own customers only; leads and up everywhere."""
+    viewer = PersonalData(book, actor_for(book, "看客"))
+    assert search_customers(viewer, "1398765").ids == []
+    assert search_customers(viewer, "5678").total == 0  # the count does not confirm a fragment
+    assert search_customers(viewer, "13987655678").ids == ["C002"]  # typed in full: found, shown masked
+    assert search_customers(viewer, "lina@yi.cn").ids == ["C002"]
+    assert search_customers(viewer, "lina@").ids == []
+    assert search_customers(viewer, "李娜").ids == ["C002"]  # names still search (and show masked)
+    sales = PersonalData(book, actor_for(book, "王磊"))
+    own = {r["customer_id"] for r in search_customers(sales, "0755").rows}
+    assert own == {"C003"}  # 王芳's landline, a customer of 王磊
+    assert search_customers(sales, "1398765").ids == []  # 李娜 belongs to 孙丽
+    assert ids(book, "1398765") == ["C002"]  # an admin searches every part
