@@ -22,6 +22,17 @@ def archive(tmp_path: Path) -> Iterator[Archive]:
     arc.close()
 
 
+def one(archive: Archive, sql: str, params: list | None = None) -> tuple | None:
+    """The first row of a query on the archive (a cursor of its own, closed after)."""
+    from crm.db import fetch_one
+
+    cur = archive.cursor()
+    try:
+        return fetch_one(cur, sql, params or [])
+    finally:
+        cur.close()
+
+
 def write_xlsx(path: Path, sheets: dict[str, list[list[Any]]]) -> Path:
     """A workbook with the given sheets (rows as lists, None for an empty cell)."""
     wb = openpyxl.Workbook()

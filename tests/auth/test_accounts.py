@@ -4,23 +4,17 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from conftest import one
 
 from crm import clock
 from crm.auth import accounts
 from crm.auth.personal import Actor
 from crm.auth.policy import PermissionDenied
-from crm.db import Archive, fetch_one
+from crm.db import Archive
 from crm.errors import UserError
 
 PASSWORD = "correct-horse-9"
 
-
-def one(archive: Archive, sql: str, params: list | None = None) -> tuple:
-    cur = archive.cursor()
-    try:
-        return fetch_one(cur, sql, params or [])
-    finally:
-        cur.close()
 
 
 @pytest.fixture

@@ -7,13 +7,14 @@ import json
 
 import openpyxl
 import pytest
+from conftest import one
 
 from crm import clock, segments
 from crm.auth.personal import Actor, PersonalData
 from crm.auth.policy import PermissionDenied
 from crm.complaints import analysis as A
 from crm.complaints import deadlines, forms, handling, stages
-from crm.db import Archive, fetch_one
+from crm.db import Archive
 from crm.errors import UserError
 from crm.settings import ComplaintSettings
 from crm.surveys import analysis as SV
@@ -33,13 +34,6 @@ def book(archive: Archive):
                        "('C1', '张伟明', '13800000001', '王磊'), ('C2', '李小红', '13800000002', '李娜')")
         yield archive
 
-
-def one(archive: Archive, sql: str, params: list | None = None) -> tuple:
-    cur = archive.cursor()
-    try:
-        return fetch_one(cur, sql, params or [])
-    finally:
-        cur.close()
 
 
 def test_register_then_every_stage(book: Archive) -> None:

@@ -7,20 +7,13 @@ import json
 import threading
 
 import pytest
+from conftest import one
 from followup_team import LEAD, SALES_LI, SALES_WANG, TODAY, VIEWER, d
 
 from crm.auth.policy import PermissionDenied
-from crm.db import Archive, fetch_one
+from crm.db import Archive
 from crm.errors import UserError
 from crm.followups import actions
-
-
-def one(archive: Archive, sql: str, params: list | None = None) -> tuple:
-    cur = archive.cursor()
-    try:
-        return fetch_one(cur, sql, params or [])
-    finally:
-        cur.close()
 
 
 def audit_actions(archive: Archive) -> list[tuple[str, str]]:

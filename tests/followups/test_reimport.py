@@ -4,24 +4,17 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from conftest import write_xlsx
+from conftest import one, write_xlsx
 
 from crm import clock
 from crm.auth.personal import Actor
-from crm.db import Archive, fetch_one
+from crm.db import Archive
 from crm.followups import actions
 from crm.imports.batches import undo_batch
 from crm.imports.pipeline import import_path
 
 HEAD = ["客户编号", "客户名称", "联系方式", "跟进时间", "跟进方式", "跟进内容", "状态"]
 
-
-def one(archive: Archive, sql: str, params: list | None = None) -> tuple:
-    cur = archive.cursor()
-    try:
-        return fetch_one(cur, sql, params or [])
-    finally:
-        cur.close()
 
 
 def test_a_completed_follow_up_survives_a_reimport(archive: Archive, tmp_path: Path) -> None:

@@ -7,25 +7,19 @@ import threading
 
 import openpyxl
 import pytest
+from conftest import one
 from followup_team import LEAD, MANAGER, SALES_LI, SALES_WANG, TODAY, VIEWER, d
 
 from crm.auth.personal import Actor, PersonalData
 from crm.auth.policy import PermissionDenied
 from crm.customers.edits import add_interaction
-from crm.db import Archive, fetch_one
+from crm.db import Archive
 from crm.errors import UserError
 from crm.followups import neglect, pool, reports, urgent
 from crm.settings import set_follow_up_setting
 
 ADMIN = Actor("admin", "管理员")
 
-
-def one(archive: Archive, sql: str, params: list | None = None) -> tuple:
-    cur = archive.cursor()
-    try:
-        return fetch_one(cur, sql, params or [])
-    finally:
-        cur.close()
 
 
 # ------------------------------------------------------------------ the 24-hour rule
