@@ -109,13 +109,21 @@ class SegmentSettings:
         return SegmentSettings(**values)
 
 
-assert [f.name for f in fields(SegmentSettings)] == [s.name for s in SPECS]
-assert all(getattr(SegmentSettings(), s.name) == s.default for s in SPECS)
+def _check_area(cls: type, specs: tuple[SettingSpec, ...]) -> None:
+    """An area's dataclass and its specs name the same fields with the same defaults."""
+    assert [f.name for f in fields(cls)] == [s.name for s in specs]
+    assert all(getattr(cls(), s.name) == s.default for s in specs)
 
 
-def _f(name: str, label: str, default: int | float, kind: type, minimum: float, maximum: float, unit: str,
-       help: str) -> SettingSpec:
-    return SettingSpec(name, label, default, kind, minimum, maximum, unit, help, FOLLOW_UP_PREFIX)
+def _specs_of(prefix: str) -> Any:
+    """SettingSpec with an area's prefix: (name, label, default, kind, minimum, maximum, unit, help)."""
+    return lambda *values: SettingSpec(*values, prefix)
+
+
+_check_area(SegmentSettings, SPECS)
+
+
+_f = _specs_of(FOLLOW_UP_PREFIX)
 
 
 FOLLOW_UP_SPECS: tuple[SettingSpec, ...] = (
@@ -145,13 +153,10 @@ class FollowUpSettings:
     pool_claim_limit: int = 20
 
 
-assert [f.name for f in fields(FollowUpSettings)] == [s.name for s in FOLLOW_UP_SPECS]
-assert all(getattr(FollowUpSettings(), s.name) == s.default for s in FOLLOW_UP_SPECS)
+_check_area(FollowUpSettings, FOLLOW_UP_SPECS)
 
 
-def _c(name: str, label: str, default: int | float, kind: type, minimum: float, maximum: float, unit: str,
-       help: str) -> SettingSpec:
-    return SettingSpec(name, label, default, kind, minimum, maximum, unit, help, COMPLAINT_PREFIX)
+_c = _specs_of(COMPLAINT_PREFIX)
 
 
 COMPLAINT_SPECS: tuple[SettingSpec, ...] = (
@@ -180,13 +185,10 @@ class ComplaintSettings:
         return {"特急": self.days_special, "急": self.days_urgent}.get(urgency or "一般", self.days_normal)
 
 
-assert [f.name for f in fields(ComplaintSettings)] == [s.name for s in COMPLAINT_SPECS]
-assert all(getattr(ComplaintSettings(), s.name) == s.default for s in COMPLAINT_SPECS)
+_check_area(ComplaintSettings, COMPLAINT_SPECS)
 
 
-def _s(name: str, label: str, default: int | float, kind: type, minimum: float, maximum: float, unit: str,
-       help: str) -> SettingSpec:
-    return SettingSpec(name, label, default, kind, minimum, maximum, unit, help, SECURITY_PREFIX)
+_s = _specs_of(SECURITY_PREFIX)
 
 
 SECURITY_SPECS: tuple[SettingSpec, ...] = (
@@ -210,8 +212,7 @@ class SecuritySettings:
     min_password_length: int = 10
 
 
-assert [f.name for f in fields(SecuritySettings)] == [s.name for s in SECURITY_SPECS]
-assert all(getattr(SecuritySettings(), s.name) == s.default for s in SECURITY_SPECS)
+_check_area(SecuritySettings, SECURITY_SPECS)
 
 
 class SettingError(UserError, ValueError):

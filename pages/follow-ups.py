@@ -20,7 +20,7 @@ from crm.imports.templates import ENUMS
 from crm.settings import FOLLOW_UP_SPECS, follow_up_settings, set_follow_up_setting, settings_rows
 from crm.vocabulary import FOLLOW_UP_ORIGINS
 from crm.xlsx import XLSX_MIME
-from ui.common import current_actor, ensure_app_navigation, flash, get_archive, show_flash, show_table
+from ui.common import current_actor, ensure_app_navigation, flash, get_archive, settings_form, show_flash, show_table
 from ui.followup_charts import on_time_trend
 
 ensure_app_navigation()
@@ -83,25 +83,16 @@ def _settings_panel() -> None:
         if not policy.allowed(actor, "settings.change"):
             st.caption("只有管理员可以修改这些设置。")
             return
-        with st.form("fu_settings_form", border=False):
-            cols = st.columns(3)
-            values = {spec.name: cols[i % 3].number_input(f"{spec.label}（{spec.unit}）", value=int(getattr(settings, spec.name)),
-                                                          min_value=int(spec.minimum), max_value=int(spec.maximum), step=1,
-                                                          key=f"fu_set_{spec.name}", help=spec.help)
-                      for i, spec in enumerate(FOLLOW_UP_SPECS)}
-            if st.form_submit_button("保存设置", type="primary"):
-                changed = []
-                try:
-                    for spec in FOLLOW_UP_SPECS:
-                        if values[spec.name] != getattr(settings, spec.name):
-                            old, new = set_follow_up_setting(archive, actor, spec.name, values[spec.name])
-                            changed.append(f"{spec.label} {old} → {new}")
-                except UserError as exc:
-                    flash("fu", "error", exc.message)
-                else:
-                    flash("fu", "success", "已保存：" + "；".join(changed) if changed else "设置没有变化")
-                st.session_state.pop("fu_pool_checked", None)
-                st.rerun()
+        try:
+            changed = settings_form("fu_settings_form", "fu_set_", FOLLOW_UP_SPECS, settings,
+                                    lambda name, value: set_follow_up_setting(archive, actor, name, value), "保存设置")
+        except UserError as exc:
+            flash("fu", "error", exc.message)
+            st.rerun()
+        if changed is not None:
+            flash("fu", "success", "已保存：" + "；".join(changed) if changed else "设置没有变化")
+            st.session_state.pop("fu_pool_checked", None)  # a new release period applies at once
+            st.rerun()
 
 
 def _label(row: object) -> str:

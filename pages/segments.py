@@ -23,7 +23,7 @@ from crm.segments.export import drill_xlsx, header_lines, tables_xlsx
 from crm.settings import SPECS, segment_settings, set_segment_setting
 from crm.xlsx import XLSX_MIME
 from ui import segment_charts as C
-from ui.common import current_actor, ensure_app_navigation, get_archive, show_table
+from ui.common import current_actor, ensure_app_navigation, get_archive, settings_form, show_table
 
 ensure_app_navigation()
 archive = get_archive()
@@ -145,28 +145,15 @@ def settings_panel(settings: Any) -> None:
         if not policy.allowed(actor, "settings.change"):
             st.caption("只有管理员可以修改阈值。")
             return
-        with st.form("seg_settings_form", border=False):
-            cols = st.columns(4)
-            values = {}
-            for i, spec in enumerate(SPECS):
-                current = getattr(settings, spec.name)
-                values[spec.name] = cols[i % 4].number_input(
-                    f"{spec.label}（{spec.unit}）", value=float(current) if spec.kind is float else int(current),
-                    min_value=float(spec.minimum) if spec.kind is float else int(spec.minimum),
-                    max_value=float(spec.maximum) if spec.kind is float else int(spec.maximum),
-                    step=1.0 if spec.kind is float else 1, key=f"seg_set_{spec.name}", help=spec.help)
-            if st.form_submit_button("保存阈值", type="primary"):
-                changed = []
-                try:
-                    for spec in SPECS:
-                        if values[spec.name] != getattr(settings, spec.name):
-                            old, new = set_segment_setting(archive, actor, spec.name, values[spec.name])
-                            changed.append(f"{spec.label} {old} → {new}")
-                except UserError as exc:
-                    st.error(exc.message)
-                else:
-                    st.session_state["seg_flash"] = "已保存：" + "；".join(changed) if changed else "阈值没有变化"
-                    st.rerun()
+        try:
+            changed = settings_form("seg_settings_form", "seg_set_", SPECS, settings,
+                                    lambda name, value: set_segment_setting(archive, actor, name, value), "保存阈值", 4)
+        except UserError as exc:
+            st.error(exc.message)
+            return
+        if changed is not None:
+            st.session_state["seg_flash"] = "已保存：" + "；".join(changed) if changed else "阈值没有变化"
+            st.rerun()
 
 
 # ------------------------------------------------------------------ views

@@ -122,3 +122,28 @@ def money_short(value: float | None) -> str:
         return EMPTY_CELL
     value = float(value)
     return f"¥{value / 10000:,.1f}万" if abs(value) >= 10000 else f"¥{value:,.0f}"
+
+
+def settings_form(form_key: str, key_prefix: str, specs: Any, current: Any, store: Any, save_label: str,
+                  columns: int = 3) -> list[str] | None:
+    """An area's settings as number inputs (crm.settings specs); on save, each changed value goes
+    through `store(name, value)` (validated and audited there) and the changes come back as
+    「label old → new」 lines; None when the form was not submitted. A refused value raises the
+    store's UserError for the page to show."""
+    with st.form(form_key, border=False):
+        cols = st.columns(columns)
+        values = {}
+        for i, spec in enumerate(specs):
+            number = float if spec.kind is float else int
+            values[spec.name] = cols[i % columns].number_input(
+                f"{spec.label}（{spec.unit}）", value=number(getattr(current, spec.name)),
+                min_value=number(spec.minimum), max_value=number(spec.maximum), step=number(1),
+                key=f"{key_prefix}{spec.name}", help=spec.help)
+        if not st.form_submit_button(save_label, type="primary"):
+            return None
+    changed = []
+    for spec in specs:
+        if values[spec.name] != getattr(current, spec.name):
+            old, new = store(spec.name, values[spec.name])
+            changed.append(f"{spec.label} {old} → {new}")
+    return changed

@@ -271,6 +271,3 @@ def drill_state(clock_name: str, state: str) -> Drill:
     column = "promise_state" if clock_name == "承诺办理期限" else "policy_state"
     return Drill(f"{clock_name}：{state}", f"accepted AND {column} = $drill", {"drill": state})
 
-
-def drill_month(month: str) -> Drill:
-    return Drill(f"受理月份：{month}", "strftime(date_trunc('month', date), '%Y-%m') = $drill", {"drill": month})

@@ -44,6 +44,3 @@ def overrides(cur: "duckdb.DuckDBPyConnection") -> dict[dt.date, bool]:
     """The archive's own calendar entries."""
     return dict(cur.execute("SELECT day, workday FROM work_calendar").fetchall())
 
-
-def set_day(cur: "duckdb.DuckDBPyConnection", day: dt.date, workday: bool, note: str | None) -> None:
-    cur.execute("INSERT OR REPLACE INTO work_calendar (day, workday, note) VALUES (?, ?, ?)", [day, workday, note])

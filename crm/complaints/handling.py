@@ -163,20 +163,10 @@ def register_complaint(archive: Archive, actor: Actor, fields: Mapping[str, Any]
     return cid
 
 
-def stage_from_record(accepted: bool, resolved_on: dt.date | None, satisfaction: int | None) -> str:
-    """The stage of a complaint that arrives with its handling already written (a T6 row, the
-    demo seed, an archive from before stages existed)."""
-    if not accepted:
-        return stages.REFUSED
-    if resolved_on is not None:
-        return stages.REVISITED if satisfaction is not None else stages.HANDLED
-    return stages.ACCEPTED
-
-
 def adopt_complaints(cur: duckdb.DuckDBPyConnection, user: str, now: dt.datetime, today: dt.date,
                      ids: list[str] | None = None) -> list[tuple[str, str, dt.date, bool, dt.date | None, str | None]]:
     """Give complaints without a stage (the given ids, else all such) their stage
-    (`stage_from_record`) and policy deadline, set-based, in the caller's transaction; returns
+    (from what the record carries: refused, revisited, handled or accepted) and policy deadline, set-based, in the caller's transaction; returns
     (id, customer, date, accepted, resolved_on, reason) of each, for rules that follow."""
     import pyarrow as pa
 

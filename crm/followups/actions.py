@@ -262,21 +262,7 @@ def reschedule_many(archive: Archive, actor: Actor, follow_up_ids: Sequence[int]
     why = _clean_reason(errors, reason, required=False)
     fail(errors)
 
-    def work() -> int:
-        moved = 0
-        with archive.transaction() as cur:
-            db.mark_changed(cur, db.EDIT)
-            for fid in follow_up_ids:
-                row = _writable(cur, actor, fid, (expected_versions or {}).get(fid))
-                if row.due == day:
-                    continue
-                _update(cur, row, "due = ?", [day])
-                audit.record(cur, actor, "reschedule_follow_up", "follow_ups", fid,
-                             {"customer_id": row.customer_id, "due": {"old": row.due, "new": day}, "reason": why})
-                moved += 1
-        return moved
-
-    return _retrying(work)
+    return _set_many(archive, actor, follow_up_ids, "due", day, why, "reschedule_follow_up", expected_versions)
 
 
 def reassign_follow_up(archive: Archive, actor: Actor, follow_up_id: int, owner: str, reason: Any = None, *,
@@ -296,21 +282,36 @@ def reassign_many(archive: Archive, actor: Actor, follow_up_ids: Sequence[int], 
     why = _clean_reason(errors, reason, required=False)
     fail(errors)
 
+    def check(cur: duckdb.DuckDBPyConnection) -> None:
+        if not known_user(cur, who):  # type: ignore[arg-type]
+            fail({"owner": f"负责人：系统中没有用户「{who}」"})
+
+    return _set_many(archive, actor, follow_up_ids, "owner", who, why, "reassign_follow_up", expected_versions, check)
+
+
+def _set_many(archive: Archive, actor: Actor, follow_up_ids: Sequence[int], column: str, value: Any, reason: str | None,
+              action: str, expected_versions: dict[int, int] | None,
+              check: Callable[[duckdb.DuckDBPyConnection], None] | None = None) -> int:
+    """Set one column (due or owner) of several open follow-ups in one transaction, each still at
+    the version the user saw, each audited with old → new and the reason; rows already at the value
+    are left alone. Returns how many changed."""
+
     def work() -> int:
-        moved = 0
+        changed = 0
         with archive.transaction() as cur:
             db.mark_changed(cur, db.EDIT)
-            if not known_user(cur, who):  # type: ignore[arg-type]
-                fail({"owner": f"负责人：系统中没有用户「{who}」"})
+            if check is not None:
+                check(cur)
             for fid in follow_up_ids:
                 row = _writable(cur, actor, fid, (expected_versions or {}).get(fid))
-                if row.owner == who:
+                old = getattr(row, column)
+                if old == value:
                     continue
-                _update(cur, row, "owner = ?", [who])
-                audit.record(cur, actor, "reassign_follow_up", "follow_ups", fid,
-                             {"customer_id": row.customer_id, "owner": {"old": row.owner, "new": who}, "reason": why})
-                moved += 1
-        return moved
+                _update(cur, row, f"{column} = ?", [value])
+                audit.record(cur, actor, action, "follow_ups", fid,
+                             {"customer_id": row.customer_id, column: {"old": old, "new": value}, "reason": reason})
+                changed += 1
+        return changed
 
     return _retrying(work)
 

@@ -45,22 +45,16 @@ def release_due(archive: Archive, today: dt.date | None = None) -> int:
         if days <= 0:
             return 0
         db.mark_changed(cur, db.EDIT)
-        rows = cur.execute("""
-            SELECT c.customer_id, c.owner,
-                   coalesce(greatest(c.last_logged_interaction, c.last_interaction), c.first_contact, CAST(c.created_at AS DATE))
-            FROM customers c
-            WHERE c.owner IS NOT NULL AND c.pool_since IS NULL
-              AND coalesce(greatest(c.last_logged_interaction, c.last_interaction), c.first_contact, CAST(c.created_at AS DATE))
-                  <= ?
-              AND NOT EXISTS (SELECT 1 FROM follow_ups f WHERE f.customer_id = c.customer_id AND f.status = ?)""",
-            [today - dt.timedelta(days=days), FOLLOW_UP_OPEN]).fetchall()
-        now = clock.now()
-        for customer_id, owner, last in rows:
-            reason = f"负责人{owner}自 {last} 起已超过 {days} 天未联系"
-            cur.execute("UPDATE customers SET pool_since = ?, pool_reason = ?, pool_previous_owner = owner, owner = NULL "
-                        "WHERE customer_id = ?", [now, reason, customer_id])
-            audit.record(cur, SYSTEM, "pool_release", "customers", customer_id,
-                         {"owner": {"old": owner, "new": None}, "reason": reason})
+        last = "coalesce(greatest(last_logged_interaction, last_interaction), first_contact, CAST(created_at AS DATE))"
+        rows = cur.execute(f"""
+            UPDATE customers SET pool_since = ?, pool_previous_owner = owner, owner = NULL,
+                   pool_reason = '负责人' || owner || '自 ' || strftime({last}, '%Y-%m-%d') || ' 起已超过 ' || ? || ' 天未联系'
+            WHERE owner IS NOT NULL AND pool_since IS NULL AND {last} <= ?
+              AND customer_id NOT IN (SELECT customer_id FROM follow_ups WHERE status = ?)
+            RETURNING customer_id, pool_previous_owner, pool_reason""",
+            [clock.now(), days, today - dt.timedelta(days=days), FOLLOW_UP_OPEN]).fetchall()
+        audit.record_many(cur, SYSTEM, "pool_release", "customers",
+                          [(cid, {"owner": {"old": owner, "new": None}, "reason": reason}) for cid, owner, reason in rows])
     return len(rows)
 
 

@@ -137,15 +137,15 @@ def plan_low_score_follow_ups(cur: Any, today: dt.date | None = None, batch_id: 
     low = complaint_settings(cur).low_score
     cond = " OR ".join(f"s.{d} <= $low" for d in SCORE_FIELDS)
     rows = cur.execute(f"""
-        SELECT s.id, s.customer_id, c.owner, s.date FROM surveys s LEFT JOIN customers c ON c.customer_id = s.customer_id
+        INSERT INTO follow_ups (customer_id, due, content, owner, status, origin, survey_id, created_at, batch_id)
+        SELECT s.customer_id, $due, '满意度调查（' || strftime(s.date, '%Y-%m-%d') || '）有维度不高于 ' || $low || ' 分，请回访了解原因',
+               c.owner, $open, 'survey', s.id, $now, $batch
+        FROM surveys s LEFT JOIN customers c ON c.customer_id = s.customer_id
         WHERE ({cond}) AND s.date <= $today AND s.date > $since
-          AND NOT EXISTS (SELECT 1 FROM follow_ups f WHERE f.survey_id = s.id)""",
-        {"low": low, "today": today, "since": today - dt.timedelta(days=RECENT_DAYS)}).fetchall()
-    now = clock.now()
-    for survey_id, customer_id, owner, day in rows:
-        cur.execute("INSERT INTO follow_ups (customer_id, due, content, owner, status, origin, survey_id, created_at, "
-                    "batch_id) VALUES (?, ?, ?, ?, ?, 'survey', ?, ?, ?)",
-                    [customer_id, today + dt.timedelta(days=1), f"满意度调查（{day}）有维度不高于 {low} 分，请回访了解原因",
-                     owner, FOLLOW_UP_OPEN, survey_id, now, batch_id])
-        audit.record(cur, "system", "survey_follow_up", "surveys", survey_id, {"customer_id": customer_id, "owner": owner})
+          AND s.id NOT IN (SELECT survey_id FROM follow_ups WHERE survey_id IS NOT NULL)
+        RETURNING survey_id, customer_id, owner""",
+        {"low": low, "today": today, "since": today - dt.timedelta(days=RECENT_DAYS), "due": today + dt.timedelta(days=1),
+         "open": FOLLOW_UP_OPEN, "now": clock.now(), "batch": batch_id}).fetchall()
+    audit.record_many(cur, "system", "survey_follow_up", "surveys",
+                      [(sid, {"customer_id": cid, "owner": owner}) for sid, cid, owner in rows])
     return len(rows)
