@@ -19,6 +19,7 @@ from crm.schema.migrations import (
     v7_follow_up_queue,
     v8_complaint_handling,
     v9_accounts,
+    v10_field_writes,
 )
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ MIGRATIONS: list[Callable[["duckdb.DuckDBPyConnection"], None]] = [
     v6_segment_members_uncompressed.apply, v7_follow_up_queue.apply,
     v8_complaint_handling.apply,
     v9_accounts.apply,
+    v10_field_writes.apply,
 ]
 CURRENT_VERSION = len(MIGRATIONS)
 
