@@ -210,6 +210,17 @@ def cmd_user(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    """`audit verify`: walk the hash chain; exit 1 at the first broken link (read only, for scheduled checks)."""
+    from crm.auth import audit
+
+    report = audit.verify(_archive(args))
+    if not report.ok:
+        raise CliError(report.message)
+    print(report.message)
+    return EXIT_OK
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2, as every other failure
         self.exit(EXIT_USAGE, f"参数错误：{message}（用 --help 查看用法）\n")
@@ -263,6 +274,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--role", default="销售", help="角色：管理员 / 经理 / 主管 / 销售 / 只读（默认 销售）")
     p.add_argument("--password-stdin", action="store_true", help="从标准输入读取密码（用于脚本）")
     p.set_defaults(func=cmd_user)
+
+    p = sub.add_parser("audit", parents=[common], help="操作日志：verify 校验哈希链，报告第一处断开")
+    p.add_argument("action", choices=["verify"])
+    p.set_defaults(func=cmd_audit)
     return parser
 
 

@@ -40,6 +40,9 @@ RECORDS, EDIT = "records", "edit"
 CommitListener = Callable[["Archive", frozenset[str]], None]
 _listeners: list[CommitListener] = []
 _pending: dict[int, set[str]] = {}  # id(cursor) of an open transaction → what it marked
+# id(cursor) of an open transaction (a dry run's too) → its archive, and what runs when it ends
+_open_transactions: dict[int, "Archive"] = {}
+_end_hooks: dict[int, list[Callable[[bool], None]]] = {}
 
 
 def on_commit(listener: CommitListener) -> None:
@@ -66,6 +69,41 @@ def mark_changed(cur: duckdb.DuckDBPyConnection, change: str) -> None:
         pending.add(change)
 
 
+def at_end(cur: duckdb.DuckDBPyConnection, hook: Callable[[bool], None]) -> bool:
+    """Call `hook(committed)` right after the transaction of `cur` ends (COMMIT, ROLLBACK or a dry
+    run's rollback), before any commit listener; hooks run last-registered first. False (nothing
+    registered) when `cur` is not inside `Archive.transaction()` or `rolled_back()`.
+
+    The audit chain holds its lock until the entries it wrote are committed or gone, so that the
+    next writer chains onto a row it can see (crm.auth.audit)."""
+    hooks = _end_hooks.get(id(cur))
+    if hooks is None:
+        return False
+    hooks.append(hook)
+    return True
+
+
+def archive_of(cur: duckdb.DuckDBPyConnection) -> "Archive | None":
+    """The archive whose transaction `cur` is (None for a cursor outside one)."""
+    return _open_transactions.get(id(cur))
+
+
+def _begin(archive: "Archive", cur: duckdb.DuckDBPyConnection) -> list[Callable[[bool], None]]:
+    _open_transactions[id(cur)] = archive
+    hooks = _end_hooks[id(cur)] = []
+    return hooks
+
+
+def _end(cur: duckdb.DuckDBPyConnection, hooks: list[Callable[[bool], None]], committed: bool) -> None:
+    _open_transactions.pop(id(cur), None)
+    _end_hooks.pop(id(cur), None)
+    for hook in reversed(hooks):
+        try:
+            hook(committed)
+        except Exception:  # noqa: BLE001 - one hook's failure must not skip the others (a held lock's release)
+            pass
+
+
 class Archive:
     """One open archive file. Use `cursor()` for a read, `transaction()` for any write."""
 
@@ -81,7 +119,10 @@ class Archive:
         """A cursor inside BEGIN … COMMIT; any exception rolls everything back."""
         cur = self._con.cursor()
         cur.execute("BEGIN TRANSACTION")
-        changes = _pending[id(cur)] = set()
+        key = id(cur)
+        changes = _pending[key] = set()
+        hooks = _begin(self, cur)
+        committed = False
         try:
             try:
                 yield cur
@@ -90,9 +131,11 @@ class Archive:
                 cur.close()
                 raise
             cur.execute("COMMIT")
+            committed = True
             cur.close()
         finally:
-            _pending.pop(id(cur), None)
+            _pending.pop(key, None)
+            _end(cur, hooks, committed)
         if changes:
             for listener in list(_listeners):
                 try:
@@ -105,11 +148,15 @@ class Archive:
         """A transaction that is always rolled back: a dry run sees its own writes, nobody else does."""
         cur = self._con.cursor()
         cur.execute("BEGIN TRANSACTION")
+        hooks = _begin(self, cur)
         try:
             yield cur
         finally:
-            cur.execute("ROLLBACK")
-            cur.close()
+            try:
+                cur.execute("ROLLBACK")
+                cur.close()
+            finally:
+                _end(cur, hooks, False)
 
     def close(self) -> None:
         with _lock:

@@ -61,7 +61,13 @@ TABLES: dict[str, Table] = {t.name: t for t in (
           CUSTOMER_COLUMNS, created_by_batches=True, exportable=True, templates=("T1", "T4")),
     Table("import_batches", "导入批次", "batch_id", exportable=True),
     Table("audit_log", "操作日志", "id", exportable=True),
+    Table("destructions", "销毁记录", "id"),
 )}
+
+
+def customer_children() -> tuple[str, ...]:
+    """Tables whose rows belong to one customer (by customer_id), children before their parents."""
+    return tuple(t.name for t in TABLES.values() if t.customer_child)
 
 
 def personal_columns() -> dict[str, dict[str, str]]:

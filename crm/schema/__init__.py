@@ -20,6 +20,7 @@ from crm.schema.migrations import (
     v8_complaint_handling,
     v9_accounts,
     v10_field_writes,
+    v11_admin,
 )
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ MIGRATIONS: list[Callable[["duckdb.DuckDBPyConnection"], None]] = [
     v8_complaint_handling.apply,
     v9_accounts.apply,
     v10_field_writes.apply,
+    v11_admin.apply,
 ]
 CURRENT_VERSION = len(MIGRATIONS)
 
