@@ -26,6 +26,7 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("CRM_USER", "admin", "尚未设置登录账号时（设置模式）默认的当前用户"),
     EnvVar("CRM_TIMEZONE", "Asia/Shanghai", "判断「今天」所用的时区（跟进到期、逾期按此时区的日期计算）"),
     EnvVar("CRM_NOW", "（真实时间）", "把应用的当前时间固定为某一时刻，如 2026-02-28T09:00（用于测试和演示）"),
+    EnvVar("CRM_BACKUP_DIR", "（档案文件旁的 backups 文件夹）", "档案备份所在的文件夹（python -m crm backup 和「系统管理」页面的备份都写在这里）"),
 )
 
 
@@ -70,3 +71,8 @@ def pinned_now() -> str | None:
 
 def timezone_name() -> str:
     return env("CRM_TIMEZONE") or "Asia/Shanghai"
+
+
+def backup_dir() -> str | None:
+    """The backups folder when set; None means the `backups` folder beside the archive file."""
+    return env("CRM_BACKUP_DIR") or None

@@ -186,8 +186,10 @@ def _release(chain: _Chain, cur: "duckdb.DuckDBPyConnection", committed: bool) -
 
 
 def continue_chain_from(cur: "duckdb.DuckDBPyConnection") -> None:
-    """For a transaction that replaced the log itself (a restore): hold the chain and continue it from
-    the last row this transaction sees, not from the last committed one."""
+    """For a transaction that replaces the log itself (a restore): hold the chain until it ends, and
+    continue it from the last row this transaction sees, not from the last committed one. Called
+    first in the transaction, it also keeps every other writer's entry out until then: DuckDB starts
+    a transaction's snapshot at its first read, which this is."""
     chain, release = _hold(cur)
     row = db.fetch_one(cur, _HEAD_SQL)
     chain.head = (int(row[0]), str(row[1])) if row and row[1] else None

@@ -46,12 +46,17 @@ POLICY: dict[str, Rule] = {
     "settings.change": Rule(frozenset({ADMIN}), "只有管理员可以修改规则设置"),
     "users.manage": Rule(frozenset({ADMIN}), "只有管理员可以管理用户"),
     "audit.export": Rule(frozenset({ADMIN}), "只有管理员可以导出操作日志"),
+    "audit.view": Rule(frozenset({ADMIN}), "只有管理员可以查看和校验操作日志"),
+    # the archive itself: backups, restore, destroying a customer's archive
+    "backup.manage": Rule(frozenset({ADMIN}), "只有管理员可以备份和恢复档案"),
+    "customers.delete": Rule(frozenset({ADMIN}), "只有管理员可以销毁客户档案"),
     # pages: a page a role may not use is not in its navigation at all
     "pages.import": Rule(WRITERS, "只读用户不能使用数据导入"),
     "pages.customers": Rule(frozenset(ROLES), ""),
     "pages.follow-ups": Rule(WRITERS, "只读用户没有跟进队列"),
     "pages.complaints": Rule(frozenset(ROLES), ""),
     "pages.segments": Rule(frozenset(ROLES), ""),
+    "pages.admin": Rule(frozenset({ADMIN}), "只有管理员可以使用系统管理"),
 }
 
 assert all(r.roles <= set(ROLES) for r in POLICY.values())

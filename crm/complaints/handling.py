@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 import duckdb
 
-from crm import clock, db
+from crm import clock, db, provenance
 from crm.auth import audit, policy
 from crm.auth.personal import Actor
 from crm.complaints import calendar, deadlines, stages
@@ -250,6 +250,8 @@ def move_complaint(archive: Archive, actor: Actor, complaint_id: str, to: str, f
             sets = {**clean, "stage": to}
             cur.execute(f"UPDATE complaints SET {', '.join(f'{k} = ?' for k in sets)}, version = coalesce(version, 0) + 1 "
                         "WHERE complaint_id = ? AND coalesce(version, 0) = ?", [*sets.values(), complaint_id, current.version])
+            provenance.record_writes(cur, "complaints", [(complaint_id, k) for k in sets], via="move_complaint",
+                                     user=actor.username)
             deadlines.mark_breaches(cur, today)
             _event(cur, complaint_id, actor, current.stage, to, note, now)
             audit.record(cur, actor, "move_complaint", "complaints", complaint_id,

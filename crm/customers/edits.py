@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 import duckdb
 
-from crm import clock, db
+from crm import clock, db, provenance
 from crm.auth import audit, policy
 from crm.auth.personal import Actor
 from crm.customers import activity
@@ -243,6 +243,7 @@ def update_customer(archive: Archive, actor: Actor, customer_id: str, changes: M
                 cur.execute("UPDATE customers SET updated_at = ? WHERE customer_id = ?",
                             [clock.now(), customer_id])
         _refresh_search(cur, customer_id)
+        provenance.record_writes(cur, "customers", [(customer_id, c.field) for c in done], via="edit", user=actor.username)
         audit.record(cur, actor, "edit", "customers", customer_id,
                {"changes": {c.field: {"old": _json(c.old), "new": _json(c.new)} for c in done}})
     return done
@@ -393,6 +394,8 @@ def close_follow_up(cur: duckdb.DuckDBPyConnection, actor: Actor, customer_id: s
     cur.execute("UPDATE follow_ups SET status = ?, done_at = ?, completed_by = ?, outcome = ?, interaction_id = ?, "
                 "version = coalesce(version, 0) + 1 WHERE id = ?",
                 [DONE, clock.now(), actor.username, outcome, interaction_id, follow_up_id])
+    provenance.record_writes(cur, "follow_ups", [(follow_up_id, f) for f in ("status", "done_at", "completed_by")],
+                             via="complete_follow_up", user=actor.username)
 
 
 def _plan(cur: duckdb.DuckDBPyConnection, customer_id: str, due: dt.date, channel: str | None,

@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence, TypeVar
 
 import duckdb
 
-from crm import clock, db
+from crm import clock, db, provenance
 from crm.auth import audit, policy
 from crm.auth.personal import Actor
 from crm.customers.edits import (
@@ -112,14 +112,18 @@ def _writable(cur: duckdb.DuckDBPyConnection, actor: Actor, follow_up_id: int,
     return row
 
 
-def _update(cur: duckdb.DuckDBPyConnection, row: FollowUpRow, sets: str, params: Sequence[Any]) -> None:
-    """Change the row only if it is still open and at the version read; else another session won."""
+def _update(cur: duckdb.DuckDBPyConnection, actor: Actor, via: str, row: FollowUpRow, sets: str,
+            params: Sequence[Any]) -> None:
+    """Change the row only if it is still open and at the version read; else another session won.
+    The fields changed are remembered as set in the app (crm.provenance), so a re-import keeps them."""
     changed = cur.execute(
         f"UPDATE follow_ups SET {sets}, version = coalesce(version, 0) + 1 "
         "WHERE id = ? AND status = ? AND coalesce(version, 0) = ? RETURNING id",
         [*params, row.id, FOLLOW_UP_OPEN, row.version]).fetchall()
     if not changed:
         raise FollowUpConflict(load_follow_up(cur, row.id))
+    provenance.record_writes(cur, "follow_ups", [(row.id, part.split("=")[0].strip()) for part in sets.split(",")],
+                             via=via, user=actor.username)
 
 
 # ------------------------------------------------------------------ plan
@@ -224,7 +228,7 @@ def complete_follow_up(archive: Archive, actor: Actor, follow_up_id: int, *, cha
                 interaction_id, detail = write_interaction(cur, actor, customer, contact)
                 detail["closed_follow_up"] = follow_up_id
                 audit.record(cur, actor, "add_interaction", "interactions", interaction_id, detail)
-            _update(cur, row, "status = ?, done_at = ?, completed_by = ?, outcome = ?, interaction_id = ?",
+            _update(cur, actor, "complete_follow_up", row, "status = ?, done_at = ?, completed_by = ?, outcome = ?, interaction_id = ?",
                     [FOLLOW_UP_DONE, clock.now(), actor.username, contact.result if contact else None, interaction_id])
             audit.record(cur, actor, "complete_follow_up", "follow_ups", follow_up_id,
                          {"customer_id": row.customer_id, "status": {"old": row.status, "new": FOLLOW_UP_DONE},
@@ -307,7 +311,7 @@ def _set_many(archive: Archive, actor: Actor, follow_up_ids: Sequence[int], colu
                 old = getattr(row, column)
                 if old == value:
                     continue
-                _update(cur, row, f"{column} = ?", [value])
+                _update(cur, actor, action, row, f"{column} = ?", [value])
                 audit.record(cur, actor, action, "follow_ups", fid,
                              {"customer_id": row.customer_id, column: {"old": old, "new": value}, "reason": reason})
                 changed += 1

@@ -15,7 +15,7 @@ from typing import Any
 
 import duckdb
 
-from crm import clock, db
+from crm import clock, db, provenance
 from crm.auth import audit, policy
 from crm.auth.personal import Actor, PersonalData
 from crm.db import Archive, fetch_one, scalar
@@ -53,6 +53,7 @@ def release_due(archive: Archive, today: dt.date | None = None) -> int:
               AND customer_id NOT IN (SELECT customer_id FROM follow_ups WHERE status = ?)
             RETURNING customer_id, pool_previous_owner, pool_reason""",
             [clock.now(), days, today - dt.timedelta(days=days), FOLLOW_UP_OPEN]).fetchall()
+        provenance.record_writes(cur, "customers", [(cid, "owner") for cid, _, _ in rows], via="pool_release", user=SYSTEM)
         audit.record_many(cur, SYSTEM, "pool_release", "customers",
                           [(cid, {"owner": {"old": owner, "new": None}, "reason": reason}) for cid, owner, reason in rows])
     return len(rows)
@@ -93,6 +94,7 @@ def claim(archive: Archive, actor: Actor, customer_id: str) -> None:
                                 [actor.username, customer_id]).fetchall()
             if not taken:
                 raise UserError(None, TAKEN_MESSAGE)
+            provenance.record_writes(cur, "customers", [(customer_id, "owner")], via="pool_claim", user=actor.username)
             audit.record(cur, actor, "pool_claim", "customers", customer_id,
                          {"owner": {"old": None, "new": actor.username}, "previous_owner": taken[0][0]})
     except duckdb.TransactionException as exc:  # claimed by someone else at the same moment

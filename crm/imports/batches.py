@@ -100,6 +100,10 @@ def apply_changes(cur: duckdb.DuckDBPyConnection, batch_id: int | None, table: s
         cur.register("chg_rec", record)
         try:
             cur.execute("INSERT INTO batch_changes SELECT * FROM chg_rec")
+            # provenance (crm.provenance): these fields were last set by this batch's sheet
+            cur.execute("INSERT INTO field_writes (table_name, row_key, field, source, batch_id, via, user_name, written_at) "
+                        "SELECT c.table_name, c.row_key, c.field, b.source, b.batch_id, 'import', b.user_name, b.started_at "
+                        "FROM chg_rec c JOIN import_batches b ON b.batch_id = c.batch_id")
         finally:
             cur.unregister("chg_rec")
 

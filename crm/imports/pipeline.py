@@ -13,13 +13,15 @@ import json
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import duckdb
 import pyarrow as pa
 
-from crm import clock, db
-from crm.auth import audit
+from crm import clock, db, provenance
+from crm.auth import audit, policy
+from crm.auth.personal import Actor, actor_for
+from crm.complaints.stages import OPEN_STAGES
 from crm.customers import activity
 from crm.customers.search import refresh_search_text
 from crm.customers.search_keys import name_initials, name_pinyin
@@ -29,6 +31,7 @@ from crm.imports import linking
 from crm.imports.batches import Change, apply_changes, same_value
 from crm.imports.cleaning import display
 from crm.imports.extract import Extracted, extract
+from crm.imports.masked import is_mask_of
 from crm.imports.reader import FileReadError, Workbook, read_workbook
 from crm.imports.recognise import Recognition, Unrecognised, header_signature, recognise_sheet
 from crm.imports.templates import TEMPLATES
@@ -53,12 +56,15 @@ class SheetResult:
     changes: list[dict[str, Any]] = field(default_factory=list)  # for the preview: row, key, field, old, new
     row_actions: dict[int, str] = field(default_factory=dict)  # spreadsheet row -> created/updated/duplicate
     header_row: int | None = None  # 0-based index of the sheet's header row (for the rejected-rows file)
+    # fields the archive changed after this sheet last set them (crm.provenance): both values, who
+    # changed the archive's and when, and whether the sheet's value was taken
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {"batch_id": self.batch_id, "file": self.file, "sheet": self.sheet, "template": self.template,
                 "rows_read": self.rows_read, "created": self.created, "updated": self.updated,
                 "duplicates": self.duplicates, "rejected_rows": self.rejected_rows,
-                "problems": [p.as_dict() for p in self.problems]}
+                "conflicts": self.conflicts, "problems": [p.as_dict() for p in self.problems]}
 
 
 @dataclass
@@ -100,6 +106,9 @@ class _Ctx:
     file: str
     sheet: str
     now: dt.datetime  # stamps what the import creates (created_at, done_at, the batch's time)
+    actor: Actor  # whose policy the rows obey (a sales user's sheet touches only their own customers)
+    source: str  # the sheet's identity across uploads (crm.provenance.source_of)
+    choices: provenance.ConflictChoices  # keep the archive's value or take the sheet's, on conflict
 
 
 class StrictAbort(Exception):
@@ -148,28 +157,36 @@ def gc_paused() -> Iterator[None]:
 
 def import_path(archive: Archive, path: str | os.PathLike[str], user: str = "cli", *, strict: bool = False,
                 dry_run: bool = False, today: dt.date | None = None, progress: Progress | None = None,
-                file_name: str | None = None, data: bytes | None = None) -> ImportReport:
+                file_name: str | None = None, data: bytes | None = None,
+                conflicts: provenance.ConflictChoices | None = None) -> ImportReport:
     """Import one file (or upload bytes); raises FileReadError when it cannot be read at all."""
     with gc_paused():
         workbook = read_workbook(data if data is not None else path, file_name=file_name)
-        return import_workbook(archive, workbook, user, strict=strict, dry_run=dry_run, today=today, progress=progress)
+        return import_workbook(archive, workbook, user, strict=strict, dry_run=dry_run, today=today, progress=progress,
+                               conflicts=conflicts)
 
 
 def import_workbook(archive: Archive, workbook: Workbook, user: str = "cli", *, strict: bool = False,
                     dry_run: bool = False, today: dt.date | None = None, progress: Progress | None = None,
-                    overrides: dict[str, Recognition] | None = None) -> ImportReport:
+                    overrides: dict[str, Recognition] | None = None,
+                    conflicts: provenance.ConflictChoices | None = None) -> ImportReport:
     """Import every recognised sheet of a workbook in one transaction (rolled back when dry_run).
 
-    `overrides` maps a sheet name to a Recognition built from a user's column mapping.
+    `overrides` maps a sheet name to a Recognition built from a user's column mapping; `conflicts`
+    says what to do where the archive changed a field after this sheet last set it (default: keep
+    the archive's value). The rows obey the importing user's policy, as the profile does.
     """
+    actor = actor_for(archive, user)
+    if not dry_run:
+        policy.require(actor, "imports.write")
     with gc_paused():
-        return _import_workbook(archive, workbook, user, strict=strict, dry_run=dry_run, today=today,
-                                progress=progress, overrides=overrides)
+        return _import_workbook(archive, workbook, actor, strict=strict, dry_run=dry_run, today=today,
+                                progress=progress, overrides=overrides, choices=conflicts or provenance.ConflictChoices())
 
 
-def _import_workbook(archive: Archive, workbook: Workbook, user: str, *, strict: bool, dry_run: bool,
+def _import_workbook(archive: Archive, workbook: Workbook, actor: Actor, *, strict: bool, dry_run: bool,
                      today: dt.date | None, progress: Progress | None,
-                     overrides: dict[str, Recognition] | None) -> ImportReport:
+                     overrides: dict[str, Recognition] | None, choices: provenance.ConflictChoices) -> ImportReport:
     # The import's day also stamps what it creates: an archive imported "as of" a day looks as if
     # it had been imported that day, whatever the machine's clock says (tests pin the day).
     stamp = clock.now() if today is None else dt.datetime.combine(today, clock.now().time())
@@ -206,7 +223,8 @@ def _import_workbook(archive: Archive, workbook: Workbook, user: str, *, strict:
         with tx as cur, activity.kept_current(cur):
             db.mark_changed(cur, db.RECORDS)
             for rec, sheet, rows in plans:
-                ctx = _Ctx(cur, user, today, workbook.file_name, sheet.name, stamp)
+                ctx = _Ctx(cur, actor.username, today, workbook.file_name, sheet.name, stamp, actor,
+                           provenance.source_of(workbook.file_name, sheet.name), choices)
                 result = _import_sheet(ctx, rec, rows, dry_run)
                 report.batches.append(result)
                 done += len(rows.row_numbers)
@@ -228,8 +246,8 @@ def _import_sheet(ctx: _Ctx, rec: Recognition, rows: Extracted, dry_run: bool) -
     for dup in rec.duplicates:
         sheet.problems.insert(0, Problem(None, dup, "", "与另一列表示同一字段，此列未使用", WARNING))
     batch_id = int(ctx.cur.execute("SELECT nextval('batch_id_seq')").fetchall()[0][0])
-    ctx.cur.execute("INSERT INTO import_batches (batch_id, file, sheet, template, user_name, started_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?)", [batch_id, ctx.file, ctx.sheet, tpl.code, ctx.user, ctx.now])
+    ctx.cur.execute("INSERT INTO import_batches (batch_id, file, sheet, template, user_name, started_at, source) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)", [batch_id, ctx.file, ctx.sheet, tpl.code, ctx.user, ctx.now, ctx.source])
     result = SheetResult(batch_id, ctx.file, ctx.sheet, tpl.code, rows_read=len(rows.row_numbers),
                          header_row=rec.header_row)
     WRITERS[tpl.code](ctx, batch_id, sheet, result)
@@ -239,7 +257,8 @@ def _import_sheet(ctx: _Ctx, rec: Recognition, rows: Extracted, dry_run: bool) -
                     [result.rows_read, result.created, result.updated, len(result.rejected_rows), batch_id])
     audit.record(ctx.cur, ctx.user, "import", "batch", batch_id,
                  {"file": ctx.file, "sheet": ctx.sheet, "template": tpl.code, "rows_read": result.rows_read,
-                  "created": result.created, "updated": result.updated, "rejected": len(result.rejected_rows)})
+                  "created": result.created, "updated": result.updated, "rejected": len(result.rejected_rows),
+                  "conflicts": len(result.conflicts)})
     return result
 
 
@@ -327,6 +346,8 @@ def _link_rows(ctx: _Ctx, sheet: CleanSheet, create_with_contact: bool, result: 
             sheet.reject(i, header, link.error or "找不到客户", value)
     if to_create:
         out.update(_create_customers_from_refs(ctx, batch_id, sheet, to_create, result))
+    _refuse_others_customers(ctx, sheet, out, "customer_id" if "customer_id" in sheet.headers else (
+        "name" if "name" in sheet.headers else "customer_ref"))
     return out
 
 
@@ -355,6 +376,7 @@ def _create_customers_from_refs(ctx: _Ctx, batch_id: int, sheet: CleanSheet, ref
         "region": _s([region_from_address(addresses[r[2]]) for r in rows]),
         "name_pinyin": _s([name_pinyin(r[1].name or "") for r in rows]),
         "name_initials": _s([name_initials(r[1].name or "") for r in rows]),
+        "owner": _s([_new_owner(ctx, None)] * len(rows)),
         "batch_id": _i64([batch_id] * len(rows)),
     }, stamp=ctx.now)
     refresh_search_text(ctx.cur, [r[0] for r in rows])
@@ -457,6 +479,85 @@ def region_from_address(address: str | None) -> str | None:
     return None
 
 
+# ------------------------------------------------------------------ conflicts and policy
+@dataclass
+class _Candidate:
+    """A field a sheet row would change on an existing record, before the conflict rule decides."""
+    change: Change
+    i: int  # the row's index in the sheet
+    row: int  # the spreadsheet row number
+    header: str
+    customer_id: str
+    customer_name: str | None
+
+
+def _settle_conflicts(ctx: _Ctx, table: str, candidates: list[_Candidate], sheet: CleanSheet,
+                      result: SheetResult) -> list[_Candidate]:
+    """The changes to apply: those no one else made since this sheet last set the field, and the
+    conflicts the user chose to take; the others are listed in `result.conflicts` and kept."""
+    if not candidates:
+        return []
+    histories = provenance.field_histories(ctx.cur, table, sorted({str(c.change.key) for c in candidates}),
+                                           sorted({c.change.field for c in candidates}), ctx.source)
+    out = []
+    for c in candidates:
+        history = histories.get((str(c.change.key), c.change.field))
+        if not provenance.is_conflict(history, ctx.source, c.change.old):
+            out.append(c)
+            continue
+        assert history is not None
+        write = history.last
+        take = ctx.choices.takes(str(c.change.key), c.change.field, c.customer_id)
+        result.conflicts.append({
+            "row": c.row, "key": str(c.change.key), "customer_id": c.customer_id, "customer_name": c.customer_name,
+            "field": c.change.field, "header": c.header, "archive": c.change.old, "sheet": c.change.new,
+            "changed_by": write.user, "changed_at": write.at, "changed_how": write.description,
+            "choice": provenance.TAKE if take else provenance.KEEP})
+        if take:
+            out.append(c)
+        else:
+            sheet.warn(c.i, c.change.field, f"档案中的值「{display(c.change.old)}」是{write.description}后的，"
+                                            "与表格不同：已保留档案值（可在预览中改为采用表格值）", c.change.new)
+    return out
+
+
+def _customer_names(cur: duckdb.DuckDBPyConnection, ids: Iterable[str]) -> dict[str, str | None]:
+    ids = sorted(set(ids))
+    if not ids:
+        return {}
+    return dict(cur.execute("SELECT customer_id, name FROM customers WHERE customer_id IN (SELECT unnest(?))",
+                            [ids]).fetchall())
+
+
+def _refusal_for_customer(ctx: _Ctx, customer_id: str, owner: str | None, changes_owner: bool) -> str | None:
+    """Why this user's sheet may not change this customer (the profile's rule), or None."""
+    if not policy.may_touch_customer(ctx.actor, owner):
+        return (f"客户 {customer_id} 的负责人是{owner or '（未分配）'}，销售只能通过导入修改自己负责的客户，此行未导入")
+    if changes_owner and not policy.allowed(ctx.actor, "customers.change_owner"):
+        return policy.POLICY["customers.change_owner"].refusal + "，此行未导入"
+    return None
+
+
+def _new_owner(ctx: _Ctx, given: str | None) -> str | None:
+    """Who owns a customer this sheet creates: as given; a sales user's own when not given."""
+    if given is None and not policy.allowed(ctx.actor, "customers.edit_any") and policy.allowed(ctx.actor, "customers.edit_own"):
+        return ctx.actor.username
+    return given
+
+
+def _refuse_others_customers(ctx: _Ctx, sheet: CleanSheet, links: dict[int, str], header: str) -> None:
+    """A sales user's sheet adds records only for their own customers: other rows are refused."""
+    if policy.allowed(ctx.actor, "customers.edit_any") or not links:
+        return
+    owners = dict(ctx.cur.execute("SELECT customer_id, owner FROM customers WHERE customer_id IN (SELECT unnest(?))",
+                                  [sorted(set(links.values()))]).fetchall())
+    for i, cid in list(links.items()):
+        if not policy.may_touch_customer(ctx.actor, owners.get(cid)):
+            sheet.reject(i, header, f"客户 {cid} 的负责人是{owners.get(cid) or '（未分配）'}，"
+                                    "销售只能为自己负责的客户导入记录，此行未导入", cid)
+            del links[i]
+
+
 # ------------------------------------------------------------------ T1 customers
 _T1_FIELDS = [c for c in CUSTOMER_COLUMNS if c not in ("customer_id", "name_pinyin", "name_initials", "last_interaction",
                                                         "contact_frequency", "tracked_product", "satisfaction",
@@ -535,35 +636,72 @@ def _write_customers(ctx: _Ctx, batch_id: int, sheet: CleanSheet, result: SheetR
             del merged[key]
             for j in [j for j, k in key_of_row.items() if k == key]:
                 del key_of_row[j]
+    rows_of: dict[str, list[int]] = {}
+    for i, key in key_of_row.items():
+        rows_of.setdefault(key, []).append(i)
+    for key in [k for k in merged if k.startswith("new")]:
+        record = merged[key]
+        i = record["__row"]
+        for name, cells in sheet.masked.items():
+            for j in rows_of.get(key, ()):
+                if j in cells:
+                    sheet.warn(j, name, "是脱敏后的显示值（含 *），不会写入档案", cells[j])
+        problem = None
+        if not record.get("name") and any(i in cells for cells in sheet.masked.values()):
+            problem = ("name", "客户姓名是脱敏后的显示值，无法新建客户")
+        elif record.get("owner") not in (None, ctx.actor.username) and not policy.allowed(ctx.actor, "customers.change_owner"):
+            problem = ("owner", f"销售新建的客户只能由自己负责（表格为「{record.get('owner')}」），此行未导入")
+        if problem:
+            sheet.reject(i, problem[0], problem[1], sheet.get(problem[0], i))
+            del merged[key]
+            for j in rows_of.pop(key, ()):
+                del key_of_row[j]
+        else:
+            record["owner"] = _new_owner(ctx, record.get("owner"))
     existing_keys = [k for k in merged if not k.startswith("new")]
     current = linking.customer_rows(cur, existing_keys, _T1_FIELDS)
     tags_now = _current_tags(cur, existing_keys)
-    changes: list[Change] = []
+    candidates: list[_Candidate] = []
     tag_rows: list[tuple[str, str]] = []
     updated_keys: set[str] = set()
     for key in existing_keys:
         record, old = merged[key], current[key]
         row = record["__row"]
-        for name, value in record.items():
-            if name in ("__row", "tags"):
+        for name, cells in sheet.masked.items():  # a mask of the archive's value is "unchanged"
+            for j in rows_of.get(key, ()):
+                if j in cells and not is_mask_of(name, cells[j], old.get(name)):
+                    sheet.warn(j, name, "是脱敏后的显示值（含 *），与档案不符，未写入档案", cells[j])
+        proposed = {name: value for name, value in record.items()
+                    if name not in ("__row", "tags") and not same_value(old.get(name), value)}
+        new_tags = [t for t in record.get("tags", ()) if t not in tags_now.get(key, set())]
+        if proposed or new_tags:
+            refusal = _refusal_for_customer(ctx, key, old.get("owner"), "owner" in proposed)
+            if refusal:
+                sheet.reject(row, "owner" if "owner" in proposed and policy.may_touch_customer(ctx.actor, old.get("owner"))
+                             else "name", refusal, sheet.get("name", row) or key)
+                for j in rows_of.get(key, ()):
+                    sheet.rejected.add(j)
+                    key_of_row.pop(j, None)
                 continue
-            before = old.get(name)
-            if same_value(before, value):
-                continue
-            changes.append(Change(key, name, before, value))
-            result.changes.append({"row": sheet.row_numbers[row], "key": key, "field": name,
-                                   "header": sheet.headers.get(name, name), "old": before, "new": value})
-            if before not in (None, ""):
-                sheet.warn(row, name, f"与档案不一致：原为「{display(before)}」，已更新为「{display(value)}」", value)
+        for name, value in proposed.items():
+            candidates.append(_Candidate(Change(key, name, old.get(name), value), row, sheet.row_numbers[row],
+                                         sheet.headers.get(name, name), key, old.get("name")))
+        for tag in new_tags:
+            tag_rows.append((key, tag))
             updated_keys.add(key)
-            if name == "name":
-                # the search keys follow the name; their old values derive from the old name, so undo restores them
-                changes.append(Change(key, "name_pinyin", name_pinyin(before or ""), name_pinyin(value)))
-                changes.append(Change(key, "name_initials", name_initials(before or ""), name_initials(value)))
-        for tag in record.get("tags", ()):
-            if tag not in tags_now.get(key, set()):
-                tag_rows.append((key, tag))
-                updated_keys.add(key)
+    changes: list[Change] = []
+    for c in _settle_conflicts(ctx, "customers", candidates, sheet, result):
+        key, name, before, value = c.change.key, c.change.field, c.change.old, c.change.new
+        changes.append(c.change)
+        result.changes.append({"row": c.row, "key": key, "customer_id": key, "customer_name": c.customer_name,
+                               "field": name, "header": c.header, "old": before, "new": value})
+        if before not in (None, ""):
+            sheet.warn(c.i, name, f"与档案不一致：原为「{display(before)}」，已更新为「{display(value)}」", value)
+        updated_keys.add(key)
+        if name == "name":
+            # the search keys follow the name; their old values derive from the old name, so undo restores them
+            changes.append(Change(key, "name_pinyin", name_pinyin(before or ""), name_pinyin(value)))
+            changes.append(Change(key, "name_initials", name_initials(before or ""), name_initials(value)))
     apply_changes(cur, batch_id, "customers", changes)
 
     new_keys = [k for k in merged if k.startswith("new")]
@@ -718,9 +856,10 @@ def _write_tracking(ctx: _Ctx, batch_id: int, sheet: CleanSheet, result: SheetRe
             sheet.reject(i, "contact_phone", "联系方式必填（未填写客户编号时）")
     links = _link_rows(ctx, sheet, False, result, batch_id)
     idx = [i for i in sheet.accepted() if i in links]
-    current = linking.customer_rows(ctx.cur, list(set(links.values())), _T4_FIELDS)
+    current = linking.customer_rows(ctx.cur, list(set(links.values())), [*_T4_FIELDS, "name"])
     changes: list[Change] = []
     pending: dict[tuple[str, str], Any] = {}
+    first_row: dict[tuple[str, str], int] = {}
     updated: set[str] = set()
     for i in idx:
         cid = links[i]
@@ -736,11 +875,17 @@ def _write_tracking(ctx: _Ctx, batch_id: int, sheet: CleanSheet, result: SheetRe
             if same_value(before, value):
                 continue
             pending[(cid, name)] = value
-            updated.add(cid)
-            result.changes.append({"row": sheet.row_numbers[i], "key": cid, "field": name,
-                                   "header": sheet.headers.get(name, name), "old": current[cid].get(name), "new": value})
-    for (cid, name), value in pending.items():
-        changes.append(Change(cid, name, current[cid].get(name), value))
+            first_row.setdefault((cid, name), i)
+    candidates = [_Candidate(Change(cid, name, current[cid].get(name), value), first_row[(cid, name)],
+                             sheet.row_numbers[first_row[(cid, name)]], sheet.headers.get(name, name), cid,
+                             current[cid].get("name"))
+                  for (cid, name), value in pending.items()]
+    for c in _settle_conflicts(ctx, "customers", candidates, sheet, result):
+        changes.append(c.change)
+        updated.add(c.customer_id)
+        result.changes.append({"row": c.row, "key": c.customer_id, "customer_id": c.customer_id,
+                               "customer_name": c.customer_name, "field": c.change.field, "header": c.header,
+                               "old": c.change.old, "new": c.change.new})
     apply_changes(ctx.cur, batch_id, "customers", changes)
     follow = [(i, links[i], sheet.get("next_follow_up", i), sheet.get("key_issue", i), "T4") for i in idx]
     created = _plan_follow_ups(ctx, batch_id, follow, sheet)
@@ -766,6 +911,8 @@ def _write_follow_ups(ctx: _Ctx, batch_id: int, sheet: CleanSheet, result: Sheet
     owners = dict(ctx.cur.execute("SELECT customer_id, owner FROM customers WHERE customer_id IN (SELECT unnest(?))",
                                   [list({links[i] for i in idx})]).fetchall()) if idx else {}
     seen: set[tuple[str, dt.date, str]] = set()
+    names = _customer_names(ctx.cur, (links[i] for i in idx))
+    candidates: list[_Candidate] = []
     for p, i in enumerate(idx):
         key = (links[i], sheet.get("due", i), sheet.get("content", i) or "")
         row = sheet.row_numbers[i]
@@ -776,14 +923,8 @@ def _write_follow_ups(ctx: _Ctx, batch_id: int, sheet: CleanSheet, result: Sheet
                 result.row_actions[row] = "duplicate"
                 sheet.warn(i, "status", f"档案中该跟进计划已是「{st}」，状态不会被表格改回「{status[p]}」", status[p])
             elif st != status[p]:
-                changes.append(Change(str(fid), "status", st, status[p]))
-                if status[p] == "已完成":
-                    changes.append(Change(str(fid), "done_at", None, ctx.now))
-                    changes.append(Change(str(fid), "completed_by", None, ctx.user))
-                result.changes.append({"row": row, "key": str(fid), "field": "status", "header": sheet.headers.get("status", "状态"),
-                                       "old": st, "new": status[p]})
-                result.updated += 1
-                result.row_actions[row] = "updated"
+                candidates.append(_Candidate(Change(str(fid), "status", st, status[p]), i, row,
+                                             sheet.headers.get("status", "状态"), links[i], names.get(links[i])))
             else:
                 result.duplicates += 1
                 result.row_actions[row] = "duplicate"
@@ -796,6 +937,18 @@ def _write_follow_ups(ctx: _Ctx, batch_id: int, sheet: CleanSheet, result: Sheet
         seen.add(key)
         new.append(p)
         result.row_actions[row] = "created"
+    for c in _settle_conflicts(ctx, "follow_ups", candidates, sheet, result):
+        changes.append(c.change)
+        if c.change.new == "已完成":
+            changes.append(Change(c.change.key, "done_at", None, ctx.now))
+            changes.append(Change(c.change.key, "completed_by", None, ctx.user))
+        result.changes.append({"row": c.row, "key": c.change.key, "customer_id": c.customer_id,
+                               "customer_name": c.customer_name, "field": "status", "header": c.header,
+                               "old": c.change.old, "new": c.change.new})
+        result.updated += 1
+        result.row_actions[c.row] = "updated"
+    for c in candidates:
+        result.row_actions.setdefault(c.row, "duplicate")
     apply_changes(ctx.cur, batch_id, "follow_ups", changes)
     if new:
         now = ctx.now
@@ -822,6 +975,10 @@ _T6_TYPES = {"date": pa.date32(), "promised_by": pa.date32(), "resolved_on": pa.
              "loss": pa.float64(), "satisfaction": pa.int8()}
 
 
+# A closed (or refused) complaint stays so: a sheet cannot reopen it by these fields (reported instead).
+_T6_STAGE_FIELDS = frozenset({"accepted", "reject_reason", "resolved_on", "resolution", "outcome", "satisfaction"})
+
+
 def _write_complaints(ctx: _Ctx, batch_id: int, sheet: CleanSheet, result: SheetResult) -> None:
     links = _link_rows(ctx, sheet, True, result, batch_id)
     idx = [i for i in sheet.accepted() if i in links]
@@ -846,7 +1003,7 @@ def _write_complaints(ctx: _Ctx, batch_id: int, sheet: CleanSheet, result: Sheet
     matched = [comp or same.get((links[i], sheet.get("date", i), sheet.get("reason", i))) for i, comp in zip(idx, given)]
     known: dict[str, dict[str, Any]] = {}  # archived complaints this sheet refers to, read in one query
     if any(matched):
-        cols = ["complaint_id", "customer_id", *_T6_FIELDS]
+        cols = ["complaint_id", "customer_id", "stage", *_T6_FIELDS]
         for row in ctx.cur.execute(f"SELECT {', '.join(cols)} FROM complaints WHERE complaint_id IN (SELECT unnest(?))",
                                    [sorted({m for m in matched if m})]).fetchall():
             known[row[0]] = dict(zip(cols, row))
@@ -854,6 +1011,8 @@ def _write_complaints(ctx: _Ctx, batch_id: int, sheet: CleanSheet, result: Sheet
     new: list[int] = []
     updated: set[str] = set()
     in_file: set[str] = set()
+    names = _customer_names(ctx.cur, (c["customer_id"] for c in known.values()))
+    candidates: list[_Candidate] = []
     for i, comp in zip(idx, matched):
         row = sheet.row_numbers[i]
         if comp and comp in in_file:
@@ -863,26 +1022,30 @@ def _write_complaints(ctx: _Ctx, batch_id: int, sheet: CleanSheet, result: Sheet
         if comp and comp in known:
             in_file.add(comp)
             old = known[comp]
-            row_changed = False
             for name in _T6_FIELDS:
                 value = sheet.get(name, i)
                 if value is None or same_value(old.get(name), value):
                     continue
-                changes.append(Change(comp, name, old.get(name), value))
-                result.changes.append({"row": row, "key": comp, "field": name, "header": sheet.headers.get(name, name),
-                                       "old": old.get(name), "new": value})
-                row_changed = True
-            if row_changed:
-                updated.add(comp)
-                result.row_actions[row] = "updated"
-            else:
-                result.duplicates += 1
-                result.row_actions[row] = "duplicate"
+                if name in _T6_STAGE_FIELDS and old.get("stage") not in (None, *OPEN_STAGES):
+                    sheet.warn(i, name, f"档案中该投诉已是「{old.get('stage')}」，表格中的「{display(value)}」不会改变它"
+                                        f"（档案为「{display(old.get(name))}」）", value)
+                    continue
+                candidates.append(_Candidate(Change(comp, name, old.get(name), value), i, row,
+                                             sheet.headers.get(name, name), old["customer_id"], names.get(old["customer_id"])))
+            result.row_actions[row] = "duplicate"
             continue
         if comp:
             in_file.add(comp)
         new.append(i)
         result.row_actions[row] = "created"
+    for c in _settle_conflicts(ctx, "complaints", candidates, sheet, result):
+        changes.append(c.change)
+        updated.add(c.change.key)
+        result.row_actions[c.row] = "updated"
+        result.changes.append({"row": c.row, "key": c.change.key, "customer_id": c.customer_id,
+                               "customer_name": c.customer_name, "field": c.change.field, "header": c.header,
+                               "old": c.change.old, "new": c.change.new})
+    result.duplicates += sum(1 for a in result.row_actions.values() if a == "duplicate")
     apply_changes(ctx.cur, batch_id, "complaints", changes)
     if new:
         missing = [i for i in new if not sheet.get("complaint_id", i)]

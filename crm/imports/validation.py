@@ -46,6 +46,9 @@ class CleanSheet:
     headers: dict[str, str]  # field -> header as written
     problems: list[Problem] = field(default_factory=list)
     rejected: set[int] = field(default_factory=set)  # indexes of rejected rows
+    # field -> {row index: the cell as written}, for cells that are a masked display value
+    # (陈*伟, 138****5678, c***@qq.com): never written to the archive, see crm.imports.masked
+    masked: dict[str, dict[int, str]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.row_numbers)
@@ -102,6 +105,7 @@ def clean_extracted(rec: Recognition, ext: Extracted) -> CleanSheet:
         headers[name] = rec.headers.get(col, f.header)
         column = ext.columns[col]
         raws[name] = column.raw()
+        column = _set_masked_aside(out, tpl.code, name, column)
         result = C.clean_distinct(column.codes, column.uniques, C.cleaner_for(f), column.blank)
         values[name] = result.values
         for i, message in result.errors.items():
@@ -122,6 +126,22 @@ def clean_extracted(rec: Recognition, ext: Extracted) -> CleanSheet:
         rule(out)
     out.problems.sort(key=lambda p: (p.row or 0, p.severity != ERROR))
     return out
+
+
+def _set_masked_aside(sheet: CleanSheet, template: str, name: str, column: Column) -> Column:
+    """Cells of a personal field that are a masked display value (an export made for a role that
+    sees masks) become empty for cleaning and are remembered in `sheet.masked`: an import never
+    writes a mask over the real value, and a mask of the archive's value means "unchanged"."""
+    from crm.imports.masked import looks_masked, masked_fields
+
+    if name not in masked_fields(template):
+        return column
+    codes = [k for k, u in enumerate(column.uniques) if looks_masked(name, u)]
+    if not codes:
+        return column
+    hit = np.isin(column.codes, codes)
+    sheet.masked[name] = {int(i): str(column.uniques[column.codes[i]]) for i in np.flatnonzero(hit)}
+    return Column(np.where(hit, -1, column.codes), column.uniques, column.blank)
 
 
 def _split_contact(sheet: CleanSheet) -> None:

@@ -73,7 +73,7 @@ def test_import_folds_new_records_in_and_undo_takes_them_out(seeded: Archive, tm
         [some[1][0], some[1][1], "2026-11-20", "电话", "回访"],
     ]})
     before = dict((r[0], r) for r in rows(seeded, STORED))
-    report = import_path(seeded, path, user="tester", today=TODAY)
+    report = import_path(seeded, path, user="cli", today=TODAY)
     assert [b.created for b in report.batches] == [3, 1]
     assert_summary_true(seeded)
     after = dict((r[0], r) for r in rows(seeded, STORED))
@@ -81,7 +81,7 @@ def test_import_folds_new_records_in_and_undo_takes_them_out(seeded: Archive, tm
     assert after[some[1][0]][2] == before[some[1][0]][2] and after[some[1][0]][3] == dt.date(2026, 11, 21)
     assert after[never[0][0]][1] == dt.date(2020, 1, 5)
     for batch in reversed(report.batches):
-        undo_batch(seeded, batch.batch_id, "tester")
+        undo_batch(seeded, batch.batch_id, "cli")
     assert_summary_true(seeded)
     assert dict((r[0], r) for r in rows(seeded, STORED)) == before
 
@@ -91,7 +91,7 @@ def test_a_dry_run_changes_nothing(seeded: Archive, tmp_path: Path) -> None:
     path = write_xlsx(tmp_path / "t.xlsx", {"交易": [
         ["客户编号", "客户名称", "交易类型", "购买时间", "金额"], [cid, name, "购买", "2026-11-22", 1]]})
     before = rows(seeded, STORED)
-    import_path(seeded, path, user="tester", today=TODAY, dry_run=True)
+    import_path(seeded, path, user="cli", today=TODAY, dry_run=True)
     assert rows(seeded, STORED) == before
     assert current(seeded)
 
@@ -124,7 +124,7 @@ def test_a_stale_summary_stays_stale_through_a_write(seeded: Archive, tmp_path: 
     cid, name = rows(seeded, "SELECT customer_id, name FROM customers ORDER BY 1 LIMIT 1")[0]
     import_path(seeded, write_xlsx(tmp_path / "t.xlsx", {"交易": [
         ["客户编号", "客户名称", "交易类型", "购买时间", "金额"], [cid, name, "购买", "2026-11-22", 1]]}),
-        user="tester", today=TODAY)
+        user="cli", today=TODAY)
     assert not current(seeded)
     activity.ensure_current(seeded)
     assert_summary_true(seeded)

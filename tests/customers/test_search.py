@@ -29,7 +29,7 @@ ROWS = [
 
 @pytest.fixture
 def book(archive: Archive, tmp_path: Path) -> Archive:
-    report = import_path(archive, write_xlsx(tmp_path / "p.xlsx", {"客户档案": [HEAD, *ROWS]}), user="tester", today=TODAY)
+    report = import_path(archive, write_xlsx(tmp_path / "p.xlsx", {"客户档案": [HEAD, *ROWS]}), user="cli", today=TODAY)
     assert report.batches[0].created == len(ROWS) and not report.batches[0].rejected_rows
     with archive.transaction() as tx:
         tx.execute("INSERT INTO users (username, role) VALUES ('王磊', '销售'), ('看客', '只读')")
@@ -195,11 +195,11 @@ def test_results_are_masked_for_a_viewer_and_for_other_owners_customers(book: Ar
 
 def test_imports_keep_search_text_current(book: Archive, tmp_path: Path) -> None:
     again = [["C002", "李娜娜", None, None, None, None, None, None, "回头客"]]
-    import_path(book, write_xlsx(tmp_path / "u.xlsx", {"客户档案": [HEAD, *again]}), user="tester", today=TODAY)
+    import_path(book, write_xlsx(tmp_path / "u.xlsx", {"客户档案": [HEAD, *again]}), user="cli", today=TODAY)
     assert ids(book, "李娜娜") == ["C002"] and ids(book, "linana") == ["C002"] and ids(book, "回头客") == ["C002"]
     complaint = [["受理编号", "受理日期", "客户姓名", "联系方式", "投诉类型", "投诉事由"],
                  ["TS9", "2026-11-01", "欧阳娜娜", "13311112222", "服务", "态度差"]]
-    import_path(book, write_xlsx(tmp_path / "c.xlsx", {"投诉登记": complaint}), user="tester", today=TODAY)
+    import_path(book, write_xlsx(tmp_path / "c.xlsx", {"投诉登记": complaint}), user="cli", today=TODAY)
     assert len(ids(book, "oyn")) == 1 and ids(book, "1111222") == ids(book, "欧阳")
 
 

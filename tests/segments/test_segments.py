@@ -686,7 +686,7 @@ def test_an_import_and_an_edit_go_through_while_a_run_is_being_written(
     assert inside.wait(30)
     report = import_path(archive, write_xlsx(tmp_path / "t.xlsx", {"交易": [
         ["客户编号", "客户名称", "交易类型", "购买时间", "金额"], [cid, name, "购买", "2026-11-20", 10]]}),
-        user="tester", today=D)
+        user="cli", today=D)
     add_interaction(archive, actor_for(archive, "admin"), cid, D, "电话", "回访")
     release.set()
     thread.join(30)

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 def apply(cur: "duckdb.DuckDBPyConnection") -> None:
     cur.execute("""
         CREATE TABLE field_writes (
+            id BIGINT DEFAULT nextval('row_id_seq'),
             table_name VARCHAR NOT NULL,
             row_key VARCHAR NOT NULL,
             field VARCHAR NOT NULL,
