@@ -38,13 +38,15 @@ def _json_default(value: Any) -> Any:
 def cmd_import(args: argparse.Namespace) -> int:
     from crm.imports.pipeline import ImportReport, import_path
     from crm.imports.reader import FileReadError
+    from crm.provenance import CHOICE_LABELS, ConflictChoices
 
     archive = _archive(args)
     report = ImportReport()
     failures: list[str] = []
     for file in args.files:
         try:
-            report.extend(import_path(archive, file, user=args.user, strict=args.strict, dry_run=args.dry_run))
+            report.extend(import_path(archive, file, user=args.user, strict=args.strict, dry_run=args.dry_run,
+                                      conflicts=ConflictChoices(args.on_conflict)))
         except FileReadError as exc:
             failures.append(str(exc))
     if args.json:
@@ -53,6 +55,12 @@ def cmd_import(args: argparse.Namespace) -> int:
         for b in report.batches:
             print(f"[{b.template}] {b.file} / {b.sheet}：读取 {b.rows_read} 行，新建 {b.created}，更新 {b.updated}，"
                   f"重复跳过 {b.duplicates}，拒绝 {len(b.rejected_rows)}" + ("" if b.batch_id is None else f"（批次 {b.batch_id}）"))
+            if b.conflicts:
+                print(f"  冲突 {len(b.conflicts)} 处（档案在该表上次导入后被修改过）："
+                      f"{CHOICE_LABELS[args.on_conflict]}，可用 --on-conflict {'take' if args.on_conflict == 'keep' else 'keep'} 改变")
+                for c in b.conflicts[:50]:
+                    print(f"    第 {c['row']} 行 {c['customer_id']}「{c['header']}」：档案「{c['archive']}」"
+                          f"（{c['changed_how']}）/ 表格「{c['sheet']}」")
             for p in b.problems[:200]:
                 print(f"  {'错误' if p.severity == 'error' else '提示'} {p}")
             if len(b.problems) > 200:
@@ -221,13 +229,49 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    """`backup`: a consistent copy into the backups folder (CRM_BACKUP_DIR); `backup --list` lists them."""
+    from crm.admin import backup
+    from crm.auth.personal import actor_for
+    from crm.errors import UserError
+
+    archive = _archive(args)
+    try:
+        if args.list:
+            for b in backup.list_backups(archive):
+                print(f"{b.name}\t{backup.size_text(b.size)}\t{b.created_at:%Y-%m-%d %H:%M:%S}\t{b.created_by or ''}\t{b.note or ''}")
+            return EXIT_OK
+        made = backup.create_backup(archive, actor_for(archive, args.user))
+    except UserError as exc:
+        raise CliError(exc.message) from None
+    print(f"已备份到 {made.path}（{backup.size_text(made.size)}）")
+    return EXIT_OK
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """`restore FILE --yes`: replace the archive's data with a backup's (the current archive is backed up first)."""
+    from crm.admin import backup
+    from crm.auth.personal import actor_for
+    from crm.errors import UserError
+
+    if not args.yes:
+        raise CliError("恢复会用备份覆盖当前档案的全部数据；确认请加 --yes")
+    archive = _archive(args)
+    try:
+        result = backup.restore_backup(archive, actor_for(archive, args.user), args.file, confirmed=True)
+    except UserError as exc:
+        raise CliError(exc.message) from None
+    print(result.message)
+    return EXIT_OK
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2, as every other failure
         self.exit(EXIT_USAGE, f"参数错误：{message}（用 --help 查看用法）\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m crm", description="客户档案：导入、统计、撤销、模板、演示数据、导出")
+    parser = _Parser(prog="python -m crm", description="客户档案：导入、统计、撤销、模板、演示数据、导出、账号、操作日志、备份与恢复")
     common = _Parser(add_help=False)
     common.add_argument("--db", help="数据库文件（默认：环境变量 CRM_DB，否则 data/crm.duckdb）")
     common.add_argument("--user", default="cli", help="以哪个用户的身份操作（默认 cli）")
@@ -238,6 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="有任何被拒绝的行时，整个文件都不导入")
     p.add_argument("--json", action="store_true", help="以 JSON 输出结果")
     p.add_argument("--dry-run", action="store_true", help="试运行：检查并报告，但不写入")
+    p.add_argument("--on-conflict", choices=["keep", "take"], default="keep",
+                   help="档案在该表上次导入后被修改过的字段：keep 保留档案值（默认）/ take 采用表格值")
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("stats", parents=[common], help="档案统计")
@@ -278,6 +324,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("audit", parents=[common], help="操作日志：verify 校验哈希链，报告第一处断开")
     p.add_argument("action", choices=["verify"])
     p.set_defaults(func=cmd_audit)
+
+    p = sub.add_parser("backup", parents=[common], help="备份档案到备份文件夹（CRM_BACKUP_DIR，默认档案旁的 backups）")
+    p.add_argument("--list", action="store_true", help="列出已有的备份（文件、大小、时间、创建人、说明）")
+    p.set_defaults(func=cmd_backup)
+
+    p = sub.add_parser("restore", parents=[common], help="用一个备份恢复档案（恢复前自动备份当前档案）")
+    p.add_argument("file", type=Path)
+    p.add_argument("--yes", action="store_true", help="确认覆盖当前档案的数据")
+    p.set_defaults(func=cmd_restore)
     return parser
 
 

@@ -7,7 +7,7 @@ import can be taken back even when it updated customers (which most CRMs cannot 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -118,13 +118,17 @@ class UndoResult:
     deleted: dict[str, int]
     restored: int
     kept: list[str]  # fields not restored because a later change overwrote them
+    kept_customers: dict[str, str] = field(default_factory=dict)  # created by the batch, kept: id → why
 
 
 def undo_batch(archive: Archive, batch_id: int, user: str) -> UndoResult:
     """Revert a batch in one transaction: delete what it created, restore what it updated.
 
-    A field changed again after the batch keeps its newer value (and is listed in `kept`); a
-    customer the batch created that later data depends on blocks the undo with a clear message.
+    A field changed again after the batch keeps its newer value (and is listed in `kept`); a value
+    the batch overwrote that came from a batch undone since goes back to what was there before
+    both. A customer the batch created is kept, and says why, when later work touched it (an edit,
+    another batch's change, a contact logged in the app); records a later batch made for it block
+    the undo with a clear message (undo that batch first).
     """
     with archive.transaction() as cur:
         db.mark_changed(cur, db.RECORDS)
@@ -142,10 +146,16 @@ def undo_batch(archive: Archive, batch_id: int, user: str) -> UndoResult:
                    SELECT customer_id, batch_id FROM complaints UNION ALL
                    SELECT customer_id, batch_id FROM surveys) t
                JOIN customers c ON c.customer_id = t.customer_id
-               WHERE c.batch_id = ? AND t.batch_id IS DISTINCT FROM ?""", [batch_id, batch_id]).fetchall()
+               WHERE c.batch_id = ? AND t.batch_id IS DISTINCT FROM ? AND t.batch_id IS NOT NULL""",
+            [batch_id, batch_id]).fetchall()
         if dependants:
-            names = "、".join("手工录入" if b is None else f"批次 {b}" for (b,) in dependants[:5])
+            names = "、".join(f"批次 {b}" for (b,) in dependants[:5])
             raise UndoError(f"批次 {batch_id} 新建的客户已被后续数据引用（{names}），请先撤销那些批次")
+        kept_customers = _touched_since(cur, batch_id)
+        if kept_customers:  # no longer the batch's: the deletes below leave them and their tags alone
+            cur.execute("UPDATE customers SET batch_id = NULL WHERE customer_id IN (SELECT unnest(?))", [list(kept_customers)])
+            cur.execute("UPDATE customer_tags SET batch_id = NULL WHERE batch_id = ? AND customer_id IN (SELECT unnest(?))",
+                        [batch_id, list(kept_customers)])
         restored, kept = 0, []
         groups = cur.execute("SELECT DISTINCT table_name, field FROM batch_changes WHERE batch_id = ? ORDER BY 1, 2",
                              [batch_id]).fetchall()
@@ -161,9 +171,17 @@ def undo_batch(archive: Archive, batch_id: int, user: str) -> UndoResult:
             kept += [f"{table}:{k}.{name}" for (k,) in cur.execute(
                 f"SELECT c.row_key FROM {source} JOIN {table} ON {table}.{key_col} = {key} WHERE NOT ({still}) "
                 "ORDER BY c.row_key", args).fetchall()]
+            before_undone = _before_undone_batches(cur, batch_id, table, name)
             restored += int(cur.execute(
                 f"UPDATE {table} SET {name} = CAST(c.old_value AS {sql_type}) FROM {source} "
                 f"WHERE {table}.{key_col} = {key} AND {still}", args).fetchall()[0][0])
+            restored_keys = {k for (k,) in cur.execute(f"SELECT DISTINCT row_key FROM batch_changes WHERE batch_id = ? "
+                                                        "AND table_name = ? AND field = ?", args).fetchall()}
+            restored_keys -= {k[len(table) + 1:-len(name) - 1] for k in kept
+                              if k.startswith(f"{table}:") and k.endswith(f".{name}")}
+            fixes = [[v, int(k) if key_col == "id" else k] for k, v in before_undone.items() if k in restored_keys]
+            if fixes:
+                cur.executemany(f"UPDATE {table} SET {name} = CAST(? AS {sql_type}) WHERE {key_col} = ?", fixes)
         changes = cur.execute("SELECT DISTINCT row_key FROM batch_changes WHERE batch_id = ? AND table_name = 'customers'",
                               [batch_id]).fetchall()
         # Customers whose search text must follow: fields restored, tags removed.
@@ -177,6 +195,7 @@ def undo_batch(archive: Archive, batch_id: int, user: str) -> UndoResult:
         deleted: dict[str, int] = {}
         cur.execute("DELETE FROM customer_tags WHERE customer_id IN (SELECT customer_id FROM customers WHERE batch_id = ?)",
                     [batch_id])
+        cur.execute("DELETE FROM field_writes WHERE batch_id = ?", [batch_id])
         for table in CREATED_TABLES:
             n = cur.execute(f"DELETE FROM {table} WHERE batch_id = ?", [batch_id]).fetchall()[0][0]
             if n:
@@ -190,8 +209,58 @@ def undo_batch(archive: Archive, batch_id: int, user: str) -> UndoResult:
         activity.recompute(cur, active)  # their records are gone: their summaries are computed again
         if was_current:
             activity.mark_current(cur)
-        audit.record(cur, user, "undo", "batch", batch_id, {"deleted": deleted, "restored": restored, "kept": kept})
-    return UndoResult(batch_id, deleted, restored, kept)
+        audit.record(cur, user, "undo", "batch", batch_id, {"deleted": deleted, "restored": restored, "kept": kept,
+                                                            "kept_customers": kept_customers})
+    return UndoResult(batch_id, deleted, restored, kept, kept_customers)
+
+
+def _touched_since(cur: duckdb.DuckDBPyConnection, batch_id: int) -> dict[str, str]:
+    """Customers the batch created that later work touched (id → why, in words): an edit or action
+    in the app, another active batch's change, a contact logged in the app. Undo keeps them."""
+    rows = cur.execute(
+        """SELECT x.customer_id, min(x.why) FROM (
+               SELECT w.row_key AS customer_id, '导入后在系统中被修改过（' || w.user_name || '）' AS why
+               FROM field_writes w WHERE w.table_name = 'customers' AND w.batch_id IS NULL
+               UNION ALL
+               SELECT bc.row_key, '导入后被批次 ' || bc.batch_id || ' 修改过' FROM batch_changes bc
+               JOIN import_batches b ON b.batch_id = bc.batch_id
+               WHERE bc.table_name = 'customers' AND bc.batch_id <> $b AND b.status = 'active'
+               UNION ALL
+               SELECT customer_id, '导入后在系统中记录过联系' FROM interactions WHERE batch_id IS NULL
+               UNION ALL
+               SELECT customer_id, '导入后在系统中安排过跟进' FROM follow_ups WHERE batch_id IS NULL
+               UNION ALL
+               SELECT customer_id, '导入后在系统中登记过投诉' FROM complaints WHERE batch_id IS NULL) x
+           JOIN customers c ON c.customer_id = x.customer_id
+           WHERE c.batch_id = $b GROUP BY 1 ORDER BY 1""", {"b": batch_id}).fetchall()
+    return {cid: why for cid, why in rows}
+
+
+def _before_undone_batches(cur: duckdb.DuckDBPyConnection, batch_id: int, table: str, name: str) -> dict[str, str | None]:
+    """Rows whose value before this batch was written by batches undone since: row key → the value
+    before those (walking back while the previous change is an undone batch's and wrote exactly
+    the value this batch found). Undoing an older batch first keeps its superseded value; undoing
+    the newer one then must not bring that value back."""
+    out: dict[str, str | None] = {}
+    current_key, value, walking = None, None, False
+    for key, start, status, old, new in cur.execute(
+            """SELECT c.row_key, c.old_value, b.status, p.old_value, p.new_value
+               FROM (SELECT row_key, arg_min(old_value, rowid) AS old_value FROM batch_changes
+                     WHERE batch_id = ? AND table_name = ? AND field = ? GROUP BY row_key) c
+               JOIN batch_changes p ON p.table_name = ? AND p.field = ? AND p.row_key = c.row_key AND p.batch_id < ?
+               JOIN import_batches b ON b.batch_id = p.batch_id
+               ORDER BY c.row_key, p.batch_id DESC, p.rowid DESC""",
+            [batch_id, table, name, table, name, batch_id]).fetchall():
+        if key != current_key:
+            current_key, value, walking = key, start, True
+        if not walking:
+            continue
+        if status == "undone" and new == value:
+            value = old
+            out[key] = value
+        else:
+            walking = False
+    return out
 
 
 def list_batches(archive: Archive, limit: int = 200) -> list[dict[str, Any]]:

@@ -395,6 +395,10 @@ def undo_message(result: UndoResult) -> str:
     text = f"已撤销批次 {result.batch_id}：删除 {deleted}；恢复 {result.restored} 个被更新的字段"
     if result.kept:
         text += f"；{len(result.kept)} 个字段之后又被修改过，保留了较新的值"
+    if result.kept_customers:
+        shown = "；".join(f"{cid}：{why}" for cid, why in list(result.kept_customers.items())[:5])
+        more = f"等 {len(result.kept_customers)} 位" if len(result.kept_customers) > 5 else ""
+        text += f"；保留了本批次新建、之后又被使用的客户{more}（{shown}）"
     return text + "。"
 
 

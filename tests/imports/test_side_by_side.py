@@ -180,3 +180,57 @@ def test_every_writer_records_provenance(archive: Archive, team_sheet: Path) -> 
         cur.close()
     assert histories[("C1", "title")].last.source is None and histories[("C1", "title")].set_by_source
     assert histories[("C2", "title")].last.via == provenance.IMPORT
+
+
+def test_undoing_an_older_batch_then_the_newer_restores_the_value_before_both(archive: Archive, team_sheet: Path,
+                                                                               tmp_path: Path) -> None:
+    older = imp(archive, write_xlsx(tmp_path / "a.xlsx", {"S": [HEAD, ["C1", "张伟明", None, None, "二号公司", None, None]]}))
+    newer = imp(archive, write_xlsx(tmp_path / "b.xlsx", {"S": [HEAD, ["C1", "张伟明", None, None, "三号公司", None, None]]}))
+    assert undo_batch(archive, older.batch_id, "孙丽").kept == ["customers:C1.company"]  # superseded: kept
+    undo_batch(archive, newer.batch_id, "孙丽")
+    assert one(archive, "SELECT company FROM customers WHERE customer_id = 'C1'") == ("深圳甲公司",)
+
+
+def test_undoing_the_batch_that_created_a_customer_keeps_one_changed_since(archive: Archive, tmp_path: Path) -> None:
+    with archive.transaction() as tx:
+        tx.execute("INSERT INTO users (username, role) VALUES ('孙丽', '主管')")
+    created = imp(archive, sheet(tmp_path, [[None, "周杰", "13500002222", None, None, None, None],
+                                           [None, "吴昊", "13500003333", None, None, None, None]], "新建.xlsx"))
+    (cid,) = one(archive, "SELECT customer_id FROM customers WHERE name = '周杰'")
+    update_customer(archive, LEAD, cid, {"title": "采购经理"})
+    result = undo_batch(archive, created.batch_id, "孙丽")
+    assert list(result.kept_customers) == [cid] and "修改" in result.kept_customers[cid]
+    assert one(archive, "SELECT name, title FROM customers WHERE customer_id = ?", [cid]) == ("周杰", "采购经理")
+    assert one(archive, "SELECT count(*) FROM customers WHERE name = '吴昊'") == (0,)
+    from crm.imports.preview import undo_message
+
+    assert "保留了本批次新建、之后又被使用的客户" in undo_message(result)
+
+
+def test_undo_through_the_cli_keeps_the_value_before_both(archive: Archive, team_sheet: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    db = archive.path
+    archive.close()
+    for name, company in (("a.xlsx", "二号公司"), ("b.xlsx", "三号公司")):
+        write_xlsx(tmp_path / name, {"S": [HEAD, ["C1", "张伟明", None, None, company, None, None]]})
+    def run(command: str, *a: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "crm", command, "--db", str(db), *a], capture_output=True,
+                              text=True, check=True)
+
+    run("import", str(tmp_path / "a.xlsx"))
+    run("import", str(tmp_path / "b.xlsx"))
+    batches = run("batches", "--json").stdout
+    import json
+
+    ids = sorted(b["batch_id"] for b in json.loads(batches))[-2:]
+    run("undo", str(ids[0]))
+    run("undo", str(ids[1]))
+    from crm.db import open_archive
+
+    again = open_archive(db)
+    try:
+        assert one(again, "SELECT company FROM customers WHERE customer_id = 'C1'") == ("深圳甲公司",)
+    finally:
+        again.close()
