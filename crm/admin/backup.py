@@ -221,7 +221,7 @@ def list_backups(archive: "Archive") -> list[Backup]:
             created = dt.datetime.fromtimestamp(path.stat().st_mtime, clock.timezone()).replace(tzinfo=None)
         out.append(Backup(path, created, path.stat().st_size, m.get("created_by"), m.get("note"), m.get("schema_version"),
                           (m.get("tables") or {}).get("customers", [None])[0]))
-    return sorted(out, key=lambda b: (b.created_at, b.name), reverse=True)
+    return sorted(out, key=lambda b: (b.created_at, b.path.stat().st_mtime_ns), reverse=True)
 
 
 def find_backup(archive: "Archive", name: str) -> Path:
