@@ -14,6 +14,7 @@ from crm.imports import preview as V
 from crm.imports.batches import UndoError, undo_batch
 from crm.imports.reader import max_upload_bytes
 from crm.imports.templates import TEMPLATES
+from crm.provenance import CHOICE_LABELS, TAKE
 from crm.xlsx import XLSX_MIME
 from ui.common import current_actor, ensure_app_navigation, get_archive, show_table
 
@@ -105,8 +106,11 @@ def show_sheet_preview(entry: V.UploadEntry, batch, task: V.MappingTask | None) 
     changes = V.changes_frame(archive, actor, batch)
     errors = V.problems_frame(batch, "error")
     warnings = V.problems_frame(batch, "warning")
+    if batch.conflicts:
+        show_conflicts(entry, batch)
     if not changes.empty:
-        st.markdown(f"将更新的记录（{changes['记录编号'].nunique()} 条，{len(changes)} 处改动）")
+        key_col = "记录编号" if "记录编号" in changes else "客户编号"
+        st.markdown(f"将更新的记录（{changes[key_col].nunique()} 条，{len(changes)} 处改动）")
         show_table(changes,
                      column_config={"行号": st.column_config.NumberColumn(format="%d", width="small")})
     if not errors.empty:
@@ -122,6 +126,35 @@ def show_sheet_preview(entry: V.UploadEntry, batch, task: V.MappingTask | None) 
     if task is not None:
         with st.expander("调整列映射"):
             mapping_step(entry, task)
+
+
+def show_conflicts(entry: V.UploadEntry, batch) -> None:
+    """Fields the archive changed after this sheet last set them: keep the archive's (default) or take
+    the sheet's, per field (the tick), per customer, or for the whole file."""
+    frame = V.conflicts_frame(archive, actor, batch)
+    taken = int(frame["采用表格值"].sum())
+    st.markdown(f"**与档案冲突的字段（{len(frame)} 处）**：这些字段在该表上次导入后已在系统中（或由其他表格）修改过，"
+                f"默认保留档案值；勾选「采用表格值」则用表格覆盖（当前采用 {taken} 处）。")
+    key = f"imp_conflicts_{entry.key}_{batch.sheet}"
+    whole = st.segmented_control("整个文件的冲突", list(CHOICE_LABELS.values()), key=f"{key}_all",
+                                 default=CHOICE_LABELS[entry.choices.default], selection_mode="single")
+    customers = sorted({c["customer_id"] for c in batch.conflicts})
+    picked = st.multiselect("以下客户全部采用表格值", customers, key=f"{key}_customers",
+                            default=[c for c in entry.choices.customers if c in customers],
+                            placeholder="选择客户编号（可多选）")
+    take_all = whole == CHOICE_LABELS[TAKE]
+    if take_all != (entry.choices.default == TAKE) or set(picked) != set(entry.choices.customers):
+        V.set_sheet_choice(entry, take_all, picked)
+        st.rerun()
+    edited = st.data_editor(frame, key=f"{key}_{entry.choices.default}", hide_index=True, width="stretch",
+                            disabled=[c for c in frame.columns if c != "采用表格值"],
+                            column_config={"行号": st.column_config.NumberColumn(format="%d", width="small"),
+                                           "采用表格值": st.column_config.CheckboxColumn(width="small")})
+    changed = [i for i, (a, b) in enumerate(zip(frame["采用表格值"], edited["采用表格值"])) if bool(a) != bool(b)]
+    if changed:
+        for i in changed:
+            V.set_conflict_choice(entry, batch, i, bool(edited["采用表格值"].iloc[i]))
+        st.rerun()
 
 
 def show_preview(entry: V.UploadEntry) -> None:
@@ -287,9 +320,10 @@ history = V.batch_history(archive, limit=200 if show_all else HISTORY_SHOWN + 1)
 if not history:
     st.caption("还没有导入记录。")
 else:
-    widths = [0.5, 2.8, 1.5, 1.6, 2.4, 0.7, 0.8]
+    widths = [0.5, 2.6, 1.4, 1.6, 2.2, 0.7, 0.8, 0.8]
     head = st.columns(widths)
-    for col, label in zip(head, ["批次", "文件 / 工作表", "模板", "导入人 / 时间", "读取 · 新建 · 更新 · 拒绝", "状态", "操作"]):
+    for col, label in zip(head, ["批次", "文件 / 工作表", "模板", "导入人 / 时间", "读取 · 新建 · 更新 · 拒绝", "状态", "拒绝行",
+                                 "操作"]):
         col.caption(f"**{label}**")
     for batch in history[: None if show_all else HISTORY_SHOWN]:
         cols = st.columns(widths, vertical_alignment="center")
@@ -299,11 +333,17 @@ else:
         cols[3].write(f"{batch['user_name']}  \n:gray[{batch['when']}]")
         cols[4].write(" · ".join(str(batch[n]) for n in ("rows_read", "created", "updated", "rejected")))
         cols[5].write(batch["status_label"] if batch["status"] == "active" else f":gray[{batch['status_label']}]")
+        if batch["rejected"]:
+            kept = V.batch_problems_download(archive, int(batch["batch_id"]))
+            if kept is not None:
+                cols[6].download_button("下载", data=kept[1], file_name=kept[0], mime=XLSX_MIME,
+                                        key=f"imp_kept_rejects_{batch['batch_id']}", on_click="ignore",
+                                        icon=":material/download:", help="该批次被拒绝的行（改正后可直接重新上传）")
         if batch["status"] == "active":
             allowed = V.can_undo(actor, batch, writer)
             reason = None if allowed else ("只读用户不能撤销" if not writer else
                                            "只能撤销自己导入的批次（主管、经理、管理员可撤销任何批次）")
-            if cols[6].button("撤销", key=f"imp_undo_{batch['batch_id']}", disabled=not allowed, help=reason):
+            if cols[7].button("撤销", key=f"imp_undo_{batch['batch_id']}", disabled=not allowed, help=reason):
                 st.session_state["imp_undo_pending"] = batch["batch_id"]
     if len(history) > HISTORY_SHOWN or show_all:
         st.toggle("显示更早的批次（最多 200 个）", key="imp_history_all")

@@ -176,31 +176,41 @@ class PersonalData:
             cur.close()
 
     def mask_changes(self, table: str, changes: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Field changes of `table`'s rows ({"key", "field", "old", "new"}, as an import reports them),
-        with the archive's old value of a personal field masked where the reader may not see that
-        row's customer in full; the new value is the reader's own file and is kept."""
+        """Field changes of `table`'s rows ({"key", "field", "old", "new"}, and the "customer_id" and
+        "customer_name" they belong to, as an import reports them), with the archive's old value of
+        a personal field and the customer's name masked where the reader may not see that customer
+        in full; the new value is the reader's own file and is kept."""
         personal = PERSONAL.get(table, {})
-        if self.actor.sees_all or not personal or not changes:
+        if self.actor.sees_all or not changes:
             return list(changes)
         key = tables.TABLES[table].key
-        keys = sorted({str(c["key"]) for c in changes if c.get("field") in personal})
-        owners: dict[str, str | None] = {}
-        if keys:
-            if table == "customers":
-                sql = "SELECT customer_id, owner FROM customers WHERE customer_id IN (SELECT unnest(?))"
-            else:
-                sql = (f"SELECT t.{key}, c.owner FROM {table} t LEFT JOIN customers c ON c.customer_id = t.customer_id "
-                       f"WHERE CAST(t.{key} AS VARCHAR) IN (SELECT unnest(?))")
-            cur = self.archive.cursor()
-            try:
-                owners = {str(k): o for k, o in cur.execute(sql, [keys]).fetchall()}
-            finally:
-                cur.close()
+
+        def customer_of(c: dict[str, Any]) -> str:
+            return str(c.get("customer_id") or (c["key"] if table == "customers" else ""))
+
+        missing = sorted({str(c["key"]) for c in changes if not customer_of(c)})
+        via_key: dict[str, str] = {}
+        cur = self.archive.cursor()
+        try:
+            if missing and table != "customers":
+                via_key = {str(k): cid for k, cid in cur.execute(
+                    f"SELECT CAST({key} AS VARCHAR), customer_id FROM {table} WHERE CAST({key} AS VARCHAR) "
+                    "IN (SELECT unnest(?))", [missing]).fetchall()}
+            ids = sorted({customer_of(c) or via_key.get(str(c["key"]), "") for c in changes} - {""})
+            owners: dict[str, str | None] = dict(cur.execute(
+                "SELECT customer_id, owner FROM customers WHERE customer_id IN (SELECT unnest(?))", [ids]).fetchall()) \
+                if ids else {}
+        finally:
+            cur.close()
         out = []
         for c in changes:
-            rule = personal.get(c.get("field", ""))
-            if rule and not self.actor.sees_in_full(owners.get(str(c["key"]))):
-                c = dict(c, old=MASKS[rule](c["old"]) if isinstance(c.get("old"), str) else None)
+            cid = customer_of(c) or via_key.get(str(c["key"]), "")
+            if not self.actor.sees_in_full(owners.get(cid)):
+                rule = personal.get(c.get("field", ""))
+                if rule:
+                    c = dict(c, old=MASKS[rule](c["old"]) if isinstance(c.get("old"), str) else None)
+                if c.get("customer_name"):
+                    c = dict(c, customer_name=mask_name(c["customer_name"]))
             out.append(c)
         return out
 

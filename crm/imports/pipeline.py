@@ -233,11 +233,27 @@ def _import_workbook(archive: Archive, workbook: Workbook, actor: Actor, *, stri
             if strict and any(b.rejected_rows for b in report.batches):
                 n = sum(len(b.rejected_rows) for b in report.batches)
                 raise StrictAbort(f"严格模式：文件「{workbook.file_name}」有 {n} 行被拒绝，整个文件未导入")
+            if not dry_run:
+                _keep_problems(cur, workbook, report)
     except StrictAbort as exc:
         report.aborted = str(exc)
         for b in report.batches:
             b.batch_id = None
     return report
+
+
+def _keep_problems(cur: duckdb.DuckDBPyConnection, workbook: Workbook, report: ImportReport) -> None:
+    """The rejected-rows workbook of this import, kept with each of its batches (in the import's
+    transaction), so the import history can hand it out again days later, from the page or the CLI."""
+    from crm.imports.rejects import has_rejections, rejected_rows_workbook
+
+    if not has_rejections(report):
+        return
+    data = rejected_rows_workbook(workbook, report)
+    name = f"{os.path.splitext(workbook.file_name)[0]}_拒绝行.xlsx"
+    for b in report.batches:
+        if b.batch_id is not None and b.rejected_rows:
+            cur.execute("INSERT OR REPLACE INTO batch_problems VALUES (?, ?, ?)", [b.batch_id, name, data])
 
 
 def _import_sheet(ctx: _Ctx, rec: Recognition, rows: Extracted, dry_run: bool) -> SheetResult:

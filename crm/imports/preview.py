@@ -29,6 +29,7 @@ from crm.imports.recognise import Recognition, Unrecognised, recognise_sheet
 from crm.imports.rejects import PROBLEM_COLUMN, has_rejections, rejected_rows_workbook
 from crm.imports.templates import TEMPLATES, Template, field_for_header
 from crm.imports.validation import ERROR
+from crm.provenance import KEEP, TAKE, ConflictChoices
 from crm.vocabulary import BATCH_ACTIVE
 
 IGNORE = "忽略"
@@ -56,6 +57,8 @@ class UploadEntry:
     result: ImportReport | None = None  # after 确认导入
     rejects: bytes | None = field(default=None, repr=False)
     import_error: str | None = None
+    # what to do where the archive changed a field after this sheet last set it (crm.provenance)
+    choices: ConflictChoices = field(default_factory=ConflictChoices)
 
     @property
     def imported(self) -> bool:
@@ -98,8 +101,10 @@ def archive_stamp(archive: Archive) -> tuple[Any, ...]:
 
 
 def _overrides_stamp(entry: UploadEntry) -> tuple[Any, ...]:
-    return tuple(sorted((sheet, rec.template.code, rec.header_row, tuple(sorted(rec.columns.items())))
-                        for sheet, rec in entry.overrides.items()))
+    mapping = tuple(sorted((sheet, rec.template.code, rec.header_row, tuple(sorted(rec.columns.items())))
+                           for sheet, rec in entry.overrides.items()))
+    c = entry.choices
+    return mapping, c.default, tuple(sorted(c.customers.items())), tuple(sorted(c.fields.items()))
 
 
 def needs_preview(entry: UploadEntry, stamp: tuple[Any, ...]) -> bool:
@@ -113,7 +118,7 @@ def preview(archive: Archive, entry: UploadEntry, user: str, stamp: tuple[Any, .
     assert entry.workbook is not None
     try:
         entry.preview = import_workbook(archive, entry.workbook, user, dry_run=True, overrides=entry.overrides or None,
-                                        progress=progress, today=today)
+                                        progress=progress, today=today, conflicts=entry.choices)
     except FileReadError as exc:
         entry.error = str(exc)
         entry.preview = None
@@ -140,7 +145,7 @@ def run_import(archive: Archive, entries: Sequence[UploadEntry], user: str,
 
         try:
             report = import_workbook(archive, entry.workbook, user, strict=strict, overrides=entry.overrides or None,
-                                     progress=step, today=today)
+                                     progress=step, today=today, conflicts=entry.choices)
         except FileReadError as exc:
             entry.import_error = str(exc)
         except Exception as exc:  # the transaction rolled back: nothing of this file was written
@@ -210,11 +215,58 @@ def changes_frame(archive: Archive, actor: Actor, batch: SheetResult) -> pd.Data
     """
     table = UPDATED_TABLE.get(batch.template)
     changes = PersonalData(archive, actor).mask_changes(table, batch.changes) if table else list(batch.changes)
-    rows = [{"行号": c.get("row"), "记录编号": str(c.get("key", "")), "字段": c.get("header") or c.get("field"),
-             "原值": fmt(c.get("old")), "新值": fmt(c.get("new"))} for c in changes]
-    frame = pd.DataFrame(rows, columns=["行号", "记录编号", "字段", "原值", "新值"])
+    own_key = table in (None, "customers")
+    rows = [{"行号": c.get("row"), "客户编号": c.get("customer_id") or "", "客户": c.get("customer_name") or "",
+             **({} if own_key else {"记录编号": str(c.get("key", ""))}),
+             "字段": c.get("header") or c.get("field"), "原值": fmt(c.get("old")), "新值": fmt(c.get("new"))}
+            for c in changes]
+    cols = ["行号", "客户编号", "客户", *([] if own_key else ["记录编号"]), "字段", "原值", "新值"]
+    frame = pd.DataFrame(rows, columns=cols)
     frame["行号"] = frame["行号"].astype("Int64")
     return frame
+
+
+CONFLICT_COLUMNS = ["行号", "客户编号", "客户", "字段", "档案值", "档案值来自", "表格值", "采用表格值"]
+
+
+def conflicts_frame(archive: Archive, actor: Actor, batch: SheetResult) -> pd.DataFrame:
+    """The sheet's conflicts, one row per field: the archive's value and who set it when, the
+    sheet's value, and whether the sheet's is taken (the column a user ticks). Masked like changes."""
+    table = UPDATED_TABLE.get(batch.template)
+    shown = [dict(c, old=c["archive"]) for c in batch.conflicts]
+    if table:
+        shown = PersonalData(archive, actor).mask_changes(table, shown)
+    rows = [{"行号": c["row"], "客户编号": c["customer_id"], "客户": c.get("customer_name") or "",
+             "字段": c["header"], "档案值": fmt(c["old"]), "档案值来自": c["changed_how"], "表格值": fmt(c["sheet"]),
+             "采用表格值": c["choice"] == TAKE} for c in shown]
+    frame = pd.DataFrame(rows, columns=CONFLICT_COLUMNS)
+    frame["行号"] = frame["行号"].astype("Int64")
+    return frame
+
+
+def set_conflict_choice(entry: UploadEntry, batch: SheetResult, index: int, take: bool) -> None:
+    """The user ticked (or cleared) 采用表格值 on the index-th conflict of a sheet."""
+    c = batch.conflicts[index]
+    entry.choices.fields[(str(c["key"]), c["field"])] = TAKE if take else KEEP
+
+
+def set_sheet_choice(entry: UploadEntry, take: bool, customers: Sequence[str] = ()) -> None:
+    """The file's default for conflicts, and the customers whose every conflict takes the sheet's value;
+    a new default clears the per-field ticks, as a user expects of "all"."""
+    default = TAKE if take else KEEP
+    if default != entry.choices.default:
+        entry.choices.fields.clear()
+    entry.choices = ConflictChoices(default, {cid: TAKE for cid in customers}, dict(entry.choices.fields))
+
+
+def batch_problems_download(archive: Archive, batch_id: int) -> tuple[str, bytes] | None:
+    """The rejected-rows workbook an import kept for this batch (file name, bytes), if it had any."""
+    cur = archive.cursor()
+    try:
+        row = fetch_one(cur, "SELECT file_name, workbook FROM batch_problems WHERE batch_id = ?", [batch_id])
+    finally:
+        cur.close()
+    return (row[0], bytes(row[1])) if row else None
 
 
 # ------------------------------------------------------------------ column mapping

@@ -136,7 +136,8 @@ def test_update_preview_shows_old_and_new_values(page, tmp_path) -> None:
     at = upload(page(db), ("new.xlsx", changed.read_bytes()))
     assert metrics(at) == [("新建", "0"), ("更新", "1"), ("拒绝", "0"), ("重复", "0")]
     (changes,) = [f for f in frames(at) if "原值" in f.columns]
-    assert changes.to_dict("records") == [{"行号": 2, "记录编号": "C101", "字段": "公司", "原值": "甲公司", "新值": "新公司"}]
+    assert changes.to_dict("records") == [{"行号": 2, "客户编号": "C101", "客户": "张三", "字段": "公司", "原值": "甲公司",
+                                           "新值": "新公司"}]
     assert q(archive, "SELECT company FROM customers WHERE customer_id = 'C101'") == "甲公司"
 
 
@@ -287,7 +288,8 @@ def test_old_values_are_masked_for_a_sales_user_on_others_customers(archive: Arc
     V.preview(archive, entry, "小李", V.archive_stamp(archive))
     (batch,) = entry.preview.batches
     sales = V.changes_frame(archive, Actor("小李", "销售"), batch)
-    by = {(r["记录编号"], r["字段"]): r for r in sales.to_dict("records")}
+    by = {(r["客户编号"], r["字段"]): r for r in sales.to_dict("records")}
+    assert by[("C1", "客户姓名")]["客户"] == "张*明" and by[("C2", "客户姓名")]["客户"] == "李小红"
     assert by[("C1", "客户姓名")]["原值"] == "张*明" and by[("C1", "联系电话")]["原值"] == "138****5678"
     assert by[("C2", "客户姓名")]["原值"] == "李小红"  # the user's own customer, in full
     assert by[("C1", "客户姓名")]["新值"] == "张大明"  # their own file
@@ -327,3 +329,41 @@ def test_strict_mode_writes_nothing_but_offers_the_rows_to_fix(page, tmp_path) -
     assert q(open_archive(db), "SELECT count(*) FROM customers") == 0
     assert any("严格模式" in e.value and "客户.xlsx" in e.value for e in at.error)
     assert any(b.key.startswith("imp_rejects_") for b in at.download_button)
+
+
+def test_conflicts_are_listed_kept_by_default_and_taken_by_a_tick(page, tmp_path) -> None:
+    """Import → edit in the app → re-import the same file: the preview lists the conflict with both
+    values and who changed the archive's; nothing changes unless the user ticks 采用表格值."""
+    from crm.customers.edits import update_customer
+
+    db = tmp_path / "crm.duckdb"
+    archive = open_archive(db)
+    book = write_xlsx(tmp_path / "客户.xlsx", {"客户档案": [PROFILE_HEAD, ["C101", "张三", "13800000001", "甲公司"],
+                                                       ["C102", "李四", "13800000002", "乙公司"]]})
+    import_path(archive, book, user="admin")
+    update_customer(archive, Actor("admin", "管理员"), "C101", {"company": "甲集团"})
+    at = upload(page(db), ("客户.xlsx", book.read_bytes()))
+    assert metrics(at) == [("新建", "0"), ("更新", "0"), ("拒绝", "0"), ("重复", "0")]
+    assert any("与档案冲突的字段（1 处）" in m.value for m in at.markdown)
+    entry = next(iter(at.session_state["imp_entries"].values()))
+    (conflict,) = entry.preview.batches[0].conflicts
+    assert (conflict["archive"], conflict["sheet"]) == ("甲集团", "甲公司")
+    # the whole file: take the sheet's values
+    at.segmented_control(key=f"imp_conflicts_{entry.key}_客户档案_all").set_value("采用表格值").run()
+    assert not at.exception
+    assert metrics(at) == [("新建", "0"), ("更新", "1"), ("拒绝", "0"), ("重复", "0")]
+    at.button(key="imp_confirm").click().run()
+    assert q(archive, "SELECT company FROM customers WHERE customer_id = 'C101'") == "甲公司"
+
+
+def test_history_offers_a_batchs_rejected_rows_again(page, tmp_path) -> None:
+    db = tmp_path / "crm.duckdb"
+    archive = open_archive(db)
+    report = import_path(archive, tmp_path / "x.xlsx", user="admin", data=messy(tmp_path), file_name="客户.xlsx")
+    bid = report.batches[0].batch_id
+    name, data = V.batch_problems_download(archive, bid)
+    assert name == "客户_拒绝行.xlsx"
+    sheet = openpyxl.load_workbook(io.BytesIO(data)).worksheets[0]
+    assert any("李四" in str(c.value) for row in sheet.iter_rows() for c in row)
+    at = page(db)
+    assert any(b.key == f"imp_kept_rejects_{bid}" for b in at.get("download_button"))
