@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from crm.auth import audit, policy
 from crm.auth.personal import Actor
@@ -312,6 +312,12 @@ def set_complaint_setting(archive: "Archive", actor: Actor, name: str, value: An
     return _store(archive, actor, _spec(name, COMPLAINT_SPECS, "投诉设置"), value, complaint_settings)
 
 
+def set_security_setting(archive: "Archive", actor: Actor, name: str, value: Any) -> tuple[Any, Any]:
+    """Store one log-in, session or lock-out setting (by field name, e.g. "idle_minutes"); admins only;
+    audited. Sessions already open are held to the new idle limit from their next page."""
+    return _store(archive, actor, _spec(name, SECURITY_SPECS, "登录与安全设置"), value, security_settings)
+
+
 def _store(archive: "Archive", actor: Actor, spec: SettingSpec, value: Any, read: Any) -> tuple[Any, Any]:
     _require_admin(actor)
     new = _validate(spec, value)
@@ -333,17 +339,33 @@ def reset_segment_setting(archive: "Archive", actor: Actor, name: str) -> tuple[
     return old, spec.default
 
 
+@dataclass(frozen=True)
+class Area:
+    """One settings area: what the 系统管理 page loops over to edit every setting in one place."""
+    name: str
+    label: str
+    specs: tuple[SettingSpec, ...]
+    read: Callable[[Any], Any]  # archive or cursor → the area's values
+    store: Callable[["Archive", Actor, str, Any], tuple[Any, Any]]  # validated, admins only, audited
+
+
+AREAS: dict[str, Area] = {a.name: a for a in (
+    Area("segments", "客户分类阈值", SPECS, segment_settings, set_segment_setting),
+    Area("followups", "跟进规则", FOLLOW_UP_SPECS, follow_up_settings, set_follow_up_setting),
+    Area("complaints", "投诉处理与满意度", COMPLAINT_SPECS, complaint_settings, set_complaint_setting),
+    Area("security", "登录与安全", SECURITY_SPECS, security_settings, set_security_setting),
+)}
+
+
 def settings_rows(archive: "Archive", area: str = "segments") -> list[dict[str, Any]]:
     """Every setting of an area with its label, value, default, unit and meaning (for a page or a caption)."""
-    specs, current = {"segments": (SPECS, segment_settings), "followups": (FOLLOW_UP_SPECS, follow_up_settings),
-                      "complaints": (COMPLAINT_SPECS, complaint_settings),
-                      "security": (SECURITY_SPECS, security_settings)}[area]
-    current = current(archive)
+    specs, current = AREAS[area].specs, AREAS[area].read(archive)
     return [{"name": s.name, "key": s.key, "label": s.label, "value": getattr(current, s.name), "default": s.default,
              "unit": s.unit, "help": s.help} for s in specs]
 
 
 __all__ = [
-    "COMPLAINT_SPECS", "ComplaintSettings", "complaint_settings", "set_complaint_setting", "FOLLOW_UP_SPECS", "FollowUpSettings", "follow_up_settings", "set_follow_up_setting", "SPECS", "SegmentSettings", "SettingError", "SettingSpec", "reset_segment_setting", "segment_settings",
+    "AREAS", "Area", "COMPLAINT_SPECS", "ComplaintSettings", "complaint_settings", "set_complaint_setting", "SECURITY_SPECS",
+    "SecuritySettings", "security_settings", "set_security_setting", "FOLLOW_UP_SPECS", "FollowUpSettings", "follow_up_settings", "set_follow_up_setting", "SPECS", "SegmentSettings", "SettingError", "SettingSpec", "reset_segment_setting", "segment_settings",
     "set_segment_setting", "settings_rows",
 ]

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -113,15 +112,11 @@ def _targets(cur: duckdb.DuckDBPyConnection, customer_id: str) -> list[tuple[str
 
 def _audit_rows(cur: duckdb.DuckDBPyConnection, customer_id: str) -> list[tuple[int, str]]:
     """(id, detail) of the audit entries about the customer or their rows whose detail is not yet destroyed."""
-    children = {t: tables.TABLES[t].key for t in tables.customer_children() if tables.TABLES[t].key != "customer_id"}
-    clauses, params = ["(entity = 'customers' AND entity_id = ?)"], [customer_id]
-    for table, key in children.items():
-        clauses.append(f"(entity = ? AND entity_id IN (SELECT CAST(\"{key}\" AS VARCHAR) FROM \"{table}\" WHERE customer_id = ?))")
-        params += [table, customer_id]
-    clauses.append("regexp_matches(detail, ?)")  # the id named inside a detail, as a whole word
-    params.append(f"(^|[^0-9A-Za-z]){re.escape(customer_id)}([^0-9A-Za-z]|$)")
-    sql = (f"SELECT id, detail FROM audit_log WHERE detail IS NOT NULL AND detail_sha IS NULL "
-           f"AND action <> 'customer_delete' AND ({' OR '.join(clauses)}) ORDER BY id")
+    from crm.admin.audit_log import about_customer
+
+    about, params = about_customer(customer_id)
+    sql = ("SELECT id, detail FROM audit_log WHERE detail IS NOT NULL AND detail_sha IS NULL "
+           f"AND action <> 'customer_delete' AND {about} ORDER BY id")
     return [(int(i), d) for i, d in cur.execute(sql, params).fetchall()]
 
 

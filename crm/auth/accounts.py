@@ -26,7 +26,7 @@ from crm.auth.personal import Actor
 from crm.db import Archive, fetch_one, scalar
 from crm.errors import UserError
 from crm.settings import security_settings
-from crm.vocabulary import ROLES
+from crm.vocabulary import ADMIN, ROLES
 
 # OWASP's minimum for argon2id; argon2-cffi's default (64 MiB, 3, 4) costs ≈ 0.6 s a hash on 2 cores.
 HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
@@ -117,29 +117,65 @@ def set_password(archive: Archive, actor: Actor | str, username: str, password: 
         audit.record(cur, actor, "user_password", "users", username, None)
 
 
+def _is_last_admin(cur: duckdb.DuckDBPyConnection, username: str) -> bool:
+    """Whether `username` is the archive's only active admin who can log in: taking that away would
+    leave nobody to manage accounts, restore or unlock (short of the command line)."""
+    return not scalar(cur, "SELECT count(*) FROM users WHERE role = ? AND active AND password_hash IS NOT NULL "
+                           "AND username <> ?", [ADMIN, username]) and bool(
+        fetch_one(cur, "SELECT 1 FROM users WHERE username = ? AND role = ? AND active", [username, ADMIN]))
+
+
 def set_active(archive: Archive, actor: Actor | str, username: str, active: bool) -> None:
-    """Disable (ending every session at once) or enable an account."""
+    """Disable (ending every session at once) or enable an account; the last admin stays active."""
     if not isinstance(actor, str):
         policy.require(actor, "users.manage")
     with archive.transaction() as cur:
         if not fetch_one(cur, "SELECT 1 FROM users WHERE username = ?", [username]):
             raise UserError("username", f"没有用户「{username}」")
+        if not active and _is_last_admin(cur, username):
+            raise UserError("username", f"「{username}」是唯一可登录的管理员，不能停用：请先为另一位用户设置管理员角色")
         cur.execute("UPDATE users SET active = ? WHERE username = ?", [active, username])
         if not active:
             _end_sessions(cur, username, "账号已停用", clock.now())
         audit.record(cur, actor, "user_enable" if active else "user_disable", "users", username, None)
 
 
+def change_role(archive: Archive, actor: Actor | str, username: str, role: str) -> tuple[str, str]:
+    """Give an account another role (admins; the command line); returns (old, new). Takes effect on
+    the user's next page (a session reads its role from the account each time); audited. The last
+    admin keeps the role, so the archive is never left without one."""
+    if not isinstance(actor, str):
+        policy.require(actor, "users.manage")
+    if role not in ROLES:
+        raise UserError("role", f"角色须为：{'、'.join(ROLES)}")
+    with archive.transaction() as cur:
+        row = fetch_one(cur, "SELECT role FROM users WHERE username = ?", [username])
+        if row is None:
+            raise UserError("username", f"没有用户「{username}」")
+        old = row[0]
+        if old == role:
+            return old, role
+        if _is_last_admin(cur, username):
+            raise UserError("role", f"「{username}」是唯一可登录的管理员，不能改为其他角色：请先为另一位用户设置管理员角色")
+        cur.execute("UPDATE users SET role = ? WHERE username = ?", [role, username])
+        audit.record(cur, actor, "user_role", "users", username, {"old": old, "new": role})
+    return old, role
+
+
 def unlock(archive: Archive, actor: Actor | str, username: str) -> None:
+    """Lift a lock-out at once (admins; the command line); audited."""
     if not isinstance(actor, str):
         policy.require(actor, "users.manage")
     with archive.transaction() as cur:
+        if not fetch_one(cur, "SELECT 1 FROM users WHERE username = ?", [username]):
+            raise UserError("username", f"没有用户「{username}」")
         cur.execute("UPDATE users SET failed_logins = 0, locked_until = NULL, first_failed_at = NULL WHERE username = ?",
                     [username])
         audit.record(cur, actor, "user_unlock", "users", username, None)
 
 
 def list_users(archive: Archive) -> list[tuple]:
+    """(username, display name, role, active, locked until, created at) of every account, by role."""
     cur = archive.cursor()
     try:
         return cur.execute("SELECT username, display_name, role, active, locked_until, created_at FROM users "
