@@ -15,7 +15,7 @@ import streamlit as st
 from crm import clock
 from crm.auth import policy
 from crm.auth.personal import PersonalData
-from crm.customers.edits import EDITABLE, EditError, add_interaction, update_customer
+from crm.customers.edits import EDITABLE, STALE_EDIT, EditError, add_interaction, update_customer
 from crm.customers.profile import FIELD_LABELS, Profile, load_profile
 from crm.customers.search import SearchFilters, filter_options, search_customers
 from crm.followups import pool
@@ -277,32 +277,49 @@ def _edit_forms(profile: Profile) -> None:
     st.subheader("修改资料")
     eerrors: dict[str, str] = st.session_state.get("cus_edit_errors", {})
     current = profile.customer
+    fields = [f for f in EDITABLE if f != "tags"]
+    if st.session_state.get("cus_edit_for") != cid:  # another customer: start from its values
+        for key in [k for k in st.session_state if str(k).startswith("cus_edit_")]:
+            del st.session_state[key]
+        st.session_state["cus_edit_for"] = cid
+    # What the form was loaded with: a save sends it as `expected`, so a change made meanwhile by
+    # someone else is refused (with both values) instead of silently overwritten.
+    loaded: dict[str, Any] = st.session_state.setdefault(
+        "cus_edit_loaded", {**{n: current.get(n) for n in fields}, "tags": tuple(profile.tags)})
+
+    def as_text(name: str, value: Any) -> str:
+        return "、".join(value) if name == "tags" else ("" if value is None else str(value))
+
+    for name in [*fields, "tags"]:
+        st.session_state.setdefault(f"cus_edit_{name}", as_text(name, loaded.get(name)))
     with st.form("cus_edit"):
         values: dict[str, Any] = {}
         cols = st.columns(3)
-        for k, name in enumerate(f for f in EDITABLE if f != "tags"):
+        for k, name in enumerate(fields):
             col = cols[k % 3]
-            label = FIELD_LABELS.get(name, name)
-            old = current.get(name)
-            values[name] = col.text_input(label, value="" if old is None else str(old), key=f"cus_edit_{name}")
+            values[name] = col.text_input(FIELD_LABELS.get(name, name), key=f"cus_edit_{name}")
             with col:
                 _field_error(eerrors, name)
-        values["tags"] = st.text_input("标签（用 、 分隔）", value="、".join(profile.tags), key="cus_edit_tags")
+        values["tags"] = st.text_input("标签（用 、 分隔）", key="cus_edit_tags")
         _field_error(eerrors, "tags")
         if st.form_submit_button("保存修改", type="primary"):
-            originals = {n: ("" if current.get(n) is None else str(current.get(n))) for n in values if n != "tags"}
-            originals["tags"] = "、".join(profile.tags)
-            changed = {n: (v if v.strip() else None) for n, v in values.items() if v != originals.get(n)}
+            changed = {n: (v if v.strip() else None) for n, v in values.items() if v != as_text(n, loaded.get(n))}
             if not changed:
                 st.session_state["cus_flash"] = ("info", "没有需要保存的修改。")
             else:
+                expected = {n: (set(loaded["tags"]) if n == "tags" else loaded.get(n)) for n in changed}
                 try:
-                    done = update_customer(archive, actor, cid, changed)
+                    done = update_customer(archive, actor, cid, changed, expected=expected)
                 except EditError as exc:
                     st.session_state["cus_edit_errors"] = exc.errors
                     st.session_state["cus_flash"] = ("error", exc.message)
+                    if exc.message == STALE_EDIT.format(n=len(exc.errors)):  # seen now: the next save is deliberate
+                        st.session_state["cus_edit_loaded"] = {**{n: current.get(n) for n in fields},
+                                                               "tags": tuple(profile.tags)}
                 else:
                     st.session_state["cus_edit_errors"] = {}
+                    for key in [k for k in st.session_state if str(k).startswith("cus_edit_")]:
+                        del st.session_state[key]
                     st.session_state["cus_flash"] = (
                         "success", "已保存：" + "；".join(f"{c.label} {c.old or '空'} → {c.new or '空'}" for c in done))
             st.rerun()

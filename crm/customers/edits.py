@@ -203,7 +203,7 @@ def update_customer(archive: Archive, actor: Actor, customer_id: str, changes: M
         if expected:
             stale = [k for k, v in expected.items() if k in old and not _same(k, old[k], v)]
             if stale:
-                raise EditError(stale[0], CONFLICT_MESSAGE)
+                raise _stale_edit(cur, customer_id, stale, expected, old)
         if "owner" in clean and not same_value(old.get("owner"), clean["owner"]):
             if not policy.allowed(actor, "customers.change_owner"):
                 fail({"owner": _message("owner", policy.POLICY["customers.change_owner"].refusal)})
@@ -247,6 +247,29 @@ def update_customer(archive: Archive, actor: Actor, customer_id: str, changes: M
         audit.record(cur, actor, "edit", "customers", customer_id,
                {"changes": {c.field: {"old": _json(c.old), "new": _json(c.new)} for c in done}})
     return done
+
+
+STALE_EDIT = "未保存：{n} 个字段在你打开后已被其他人修改，两边的值见字段下方"
+
+
+def _stale_edit(cur: duckdb.DuckDBPyConnection, customer_id: str, stale: list[str], expected: Mapping[str, Any],
+                current: Mapping[str, Any]) -> EditError:
+    """The refusal of a save made against an older version: per field, what the user loaded, what
+    the archive holds now and who changed it when — nothing is overwritten, the form keeps the input."""
+    histories = provenance.field_histories(cur, "customers", [customer_id], stale, None)
+
+    def shown(value: Any) -> str:
+        if isinstance(value, (set, frozenset, list, tuple)):
+            return "、".join(sorted(map(str, value))) or "空"
+        return "空" if value in (None, "") else str(value)
+
+    errors = {}
+    for name in stale:
+        who = histories.get((customer_id, name))
+        by = f"（{who.last.description}）" if who and who.last.source is None else ""
+        errors[name] = (f"{LABELS.get(name, name)}：你打开后已被修改{by}，打开时为「{shown(expected[name])}」，"
+                        f"现在是「{shown(current.get(name))}」。你的输入仍在表单中：核对后再次保存即以你的为准")
+    return EditError(stale[0], STALE_EDIT.format(n=len(stale)), errors)
 
 
 def _same(name: str, old: Any, new: Any) -> bool:

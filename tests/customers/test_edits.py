@@ -12,6 +12,7 @@ from crm import clock
 from crm.auth.personal import Actor
 from crm.customers.edits import (
     CONFLICT_MESSAGE,
+    STALE_EDIT,
     EditError,
     FieldChange,
     add_interaction,
@@ -156,8 +157,35 @@ def test_stale_form_is_refused(arc: Archive) -> None:
     update_customer(arc, ADMIN_ACTOR, "C1", {"phone": "13900001111"})
     with pytest.raises(EditError) as err:
         update_customer(arc, OWNER, "C1", {"phone": "13700001111"}, expected={"phone": "13812345678"})
-    assert err.value.message == CONFLICT_MESSAGE
+    assert err.value.message == STALE_EDIT.format(n=1)
+    note = err.value.errors["phone"]
+    assert "「13812345678」" in note and "「13900001111」" in note and "修改客户资料" in note
     assert one(arc, "SELECT phone FROM customers WHERE customer_id = 'C1'") == ("13900001111",)
+
+
+def test_two_threads_saving_the_same_field_one_wins_the_other_is_told(arc: Archive) -> None:
+    """No lost update: both sessions loaded the same version; exactly one save lands, the other gets
+    the conflict (by the version check, or DuckDB's write-write conflict), never a traceback."""
+    import threading
+
+    barrier, outcomes = threading.Barrier(2), []
+
+    def save(value: str) -> None:
+        barrier.wait()
+        try:
+            update_customer(arc, ADMIN_ACTOR, "C1", {"title": value}, expected={"title": None})
+            outcomes.append(("saved", value))
+        except EditError as exc:
+            outcomes.append(("refused", exc.message))
+
+    threads = [threading.Thread(target=save, args=(v,)) for v in ("经理", "总监")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    saved = [v for kind, v in outcomes if kind == "saved"]
+    assert len(saved) == 1 and len(outcomes) == 2
+    assert one(arc, "SELECT title FROM customers WHERE customer_id = 'C1'") == (saved[0],)
 
 
 # ------------------------------------------------------------------ permissions

@@ -91,6 +91,27 @@ def test_profile_edit_persists_and_is_audited(small_archive, open_page) -> None:
         archive.close()
 
 
+def test_a_save_against_a_newer_version_shows_both_values_and_keeps_the_input(small_archive, open_page) -> None:
+    """Two people edit the same customer: the second save is refused with what they loaded and what
+    the archive holds now; their input stays in the form, and saving again is then deliberate."""
+    from crm.auth.personal import Actor
+    from crm.customers.edits import update_customer
+
+    at = open_page(small_archive, {"id": "C002"})
+    at.text_input(key="cus_edit_company").set_value("乙集团")
+    archive = open_archive(small_archive)  # the app's own connection (one per process): not closed here
+    update_customer(archive, Actor("admin", "管理员"), "C002", {"company": "乙控股"})  # a colleague, meanwhile
+    at.button(key="FormSubmitter:cus_edit-保存修改").click().run()
+    assert not at.exception, at.exception
+    assert any("未保存：1 个字段" in e.value for e in at.error)
+    assert any("「乙公司」" in m.value and "「乙控股」" in m.value for m in at.markdown)
+    assert at.text_input(key="cus_edit_company").value == "乙集团"
+    assert scalar(archive.cursor(), "SELECT company FROM customers WHERE customer_id = 'C002'") == "乙控股"
+    at.button(key="FormSubmitter:cus_edit-保存修改").click().run()
+    assert any("乙控股 → 乙集团" in s.value for s in at.success)
+    assert scalar(archive.cursor(), "SELECT company FROM customers WHERE customer_id = 'C002'") == "乙集团"
+
+
 def test_invalid_phone_is_refused_beside_the_field_and_nothing_written(small_archive, open_page) -> None:
     at = open_page(small_archive, {"id": "C002"})
     at.text_input(key="cus_edit_phone").set_value("12345")
