@@ -175,7 +175,7 @@ def undo_batch(archive: Archive, batch_id: int, user: str) -> UndoResult:
             restored += int(cur.execute(
                 f"UPDATE {table} SET {name} = CAST(c.old_value AS {sql_type}) FROM {source} "
                 f"WHERE {table}.{key_col} = {key} AND {still}", args).fetchall()[0][0])
-            restored_keys = {k for (k,) in cur.execute(f"SELECT DISTINCT row_key FROM batch_changes WHERE batch_id = ? "
+            restored_keys = {k for (k,) in cur.execute("SELECT DISTINCT row_key FROM batch_changes WHERE batch_id = ? "
                                                         "AND table_name = ? AND field = ?", args).fetchall()}
             restored_keys -= {k[len(table) + 1:-len(name) - 1] for k in kept
                               if k.startswith(f"{table}:") and k.endswith(f".{name}")}
