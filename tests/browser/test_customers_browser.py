@@ -62,3 +62,27 @@ def test_search_by_initials_open_profile_log_contact_and_reload(streamlit_app_fa
     expect(page.get_by_text("电话回访：客户对新版 ERP 感兴趣")).to_be_visible()
     assert_no_exception(page)
     screenshot(page, "customers-profile")
+
+
+def test_two_tabs_edit_the_same_customer_and_the_second_save_shows_the_conflict(streamlit_app_factory, tmp_path_factory,
+                                                                                  page: Page) -> None:
+    workdir = tmp_path_factory.mktemp("customers-two-tabs")
+    app = streamlit_app_factory(_archive(workdir / "crm.duckdb", workdir))
+    other = page.context.new_page()
+    for tab in (page, other):
+        goto(tab, app.url, "/customers?id=C20240501002")
+        tab.get_by_role("tab", name="编辑").click()
+    page.get_by_label("公司", exact=True).fill("杭州乙集团")
+    page.get_by_role("button", name="保存修改").click()
+    wait_for_app(page)
+    expect(page.get_by_text("已保存", exact=False)).to_be_visible()
+
+    other.get_by_label("公司", exact=True).fill("杭州乙控股")
+    other.get_by_role("button", name="保存修改").click()
+    wait_for_app(other)
+    expect(other.get_by_text("未保存：1 个字段", exact=False)).to_be_visible()
+    other.get_by_role("tab", name="编辑").click()
+    expect(other.get_by_text("现在是「杭州乙集团」", exact=False)).to_be_visible()
+    expect(other.get_by_label("公司", exact=True)).to_have_value("杭州乙控股")  # the input is kept
+    assert_no_exception(other)
+    screenshot(other, "customers-edit-conflict")
