@@ -30,6 +30,7 @@ PAGES: list[tuple[str, str, str, str]] = [
     ("pages/follow-ups.py", "跟进队列", ":material/checklist:", "follow-ups"),
     ("pages/complaints.py", "投诉分析", ":material/report:", "complaints"),
     ("pages/segments.py", "客户分类", ":material/donut_small:", "segments"),
+    ("pages/admin.py", "系统管理", ":material/admin_panel_settings:", "admin"),
 ]
 
 
