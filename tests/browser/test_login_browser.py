@@ -27,7 +27,7 @@ def test_every_url_shows_the_log_in_page_and_a_viewer_sees_masked_data(streamlit
                                                                      page: Page) -> None:
     db, cid, phone = _demo(tmp_path_factory.mktemp("login-browser") / "crm.duckdb")
     app = streamlit_app_factory(db)
-    for path in ("/", "/customers", "/import", "/follow-ups", "/complaints", "/segments"):
+    for path in ("/", "/customers", "/import", "/follow-ups", "/complaints", "/segments", "/admin"):
         page.goto(app.url + path)
         wait_for_app(page)
         expect(page.locator("h1")).to_have_text("登录客户档案")
@@ -45,4 +45,5 @@ def test_every_url_shows_the_log_in_page_and_a_viewer_sees_masked_data(streamlit
     nav = page.locator('[data-testid="stSidebarNav"]')
     expect(nav.get_by_text("数据导入")).to_have_count(0)
     expect(nav.get_by_text("客户查询")).to_have_count(1)
+    expect(nav.get_by_text("系统管理")).to_have_count(0)
     screenshot(page, "login-viewer-profile")
