@@ -199,8 +199,9 @@ def cmd_user(args: argparse.Namespace) -> int:
         if not args.name:
             raise CliError("请给出用户名")
         if args.action == "add":
-            accounts.add_user(archive, args.user, args.name, args.role, _read_password(args))
-            print(f"已新建用户 {args.name}（{args.role}）")
+            role = args.role or "销售"
+            accounts.add_user(archive, args.user, args.name, role, _read_password(args))
+            print(f"已新建用户 {args.name}（{role}）")
         elif args.action == "reset-password":
             accounts.set_password(archive, args.user, args.name, _read_password(args))
             print(f"已重置 {args.name} 的密码，其登录已全部结束")
@@ -213,6 +214,11 @@ def cmd_user(args: argparse.Namespace) -> int:
         elif args.action == "unlock":
             accounts.unlock(archive, args.user, args.name)
             print(f"已解锁 {args.name}")
+        elif args.action == "role":
+            if not args.role:
+                raise CliError("请用 --role 给出新角色：管理员 / 经理 / 主管 / 销售 / 只读")
+            old, new = accounts.change_role(archive, args.user, args.name, args.role)
+            print(f"{args.name} 的角色：{old} → {new}" if old != new else f"{args.name} 的角色已是 {new}")
     except UserError as exc:
         raise CliError(exc.message) from None
     return EXIT_OK
@@ -314,10 +320,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, type=Path)
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("user", parents=[common], help="管理登录账号：add / list / disable / enable / reset-password / unlock")
-    p.add_argument("action", choices=["add", "list", "disable", "enable", "reset-password", "unlock"])
+    p = sub.add_parser("user", parents=[common], help="管理登录账号：add / list / disable / enable / reset-password / unlock / role")
+    p.add_argument("action", choices=["add", "list", "disable", "enable", "reset-password", "unlock", "role"])
     p.add_argument("name", nargs="?")
-    p.add_argument("--role", default="销售", help="角色：管理员 / 经理 / 主管 / 销售 / 只读（默认 销售）")
+    p.add_argument("--role", help="角色：管理员 / 经理 / 主管 / 销售 / 只读（add 默认 销售；role 必填）")
     p.add_argument("--password-stdin", action="store_true", help="从标准输入读取密码（用于脚本）")
     p.set_defaults(func=cmd_user)
 

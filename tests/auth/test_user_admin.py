@@ -89,3 +89,28 @@ def test_a_viewer_or_sales_user_is_refused_every_admin_write(team: Archive, role
             call()
         assert "只有管理员" in refused.value.message, name
     assert one(team, "SELECT role, active FROM users WHERE username = '老板'") == (ADMIN, True)
+
+
+def test_the_command_line_changes_a_role(tmp_path) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from crm.db import open_archive
+
+    db = tmp_path / "cli.duckdb"
+    archive = open_archive(db)
+    accounts.add_user(archive, "cli", "老板", ADMIN, "boss-password-1")
+    accounts.add_user(archive, "cli", "小李", SALES, "sales-password-1")
+    archive.close()
+
+    def crm(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "crm", "user", *args, "--db", str(db)], capture_output=True, text=True,
+                              cwd=Path(__file__).resolve().parents[2], timeout=120)
+
+    missing = crm("role", "小李")
+    assert missing.returncode == 1 and "--role" in missing.stderr
+    changed = crm("role", "小李", "--role", LEAD)
+    assert changed.returncode == 0 and f"{SALES} → {LEAD}" in changed.stdout, changed.stderr
+    last = crm("role", "老板", "--role", VIEWER)
+    assert last.returncode == 1 and "唯一可登录的管理员" in last.stderr and "Traceback" not in last.stderr
