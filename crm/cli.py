@@ -108,6 +108,9 @@ def cmd_undo(args: argparse.Namespace) -> int:
     print(f"已撤销批次 {result.batch_id}：删除 {deleted}；恢复字段 {result.restored} 个")
     if result.kept:
         print(f"以下字段在该批次之后又被修改过，保留了较新的值：{'、'.join(result.kept[:20])}")
+    if result.kept_customers:
+        print(f"保留了本批次新建、之后又被使用的客户 {len(result.kept_customers)} 位：" +
+              "；".join(f"{cid}（{why}）" for cid, why in list(result.kept_customers.items())[:20]))
     return EXIT_OK
 
 

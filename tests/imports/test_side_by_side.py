@@ -234,3 +234,41 @@ def test_undo_through_the_cli_keeps_the_value_before_both(archive: Archive, team
         assert one(again, "SELECT company FROM customers WHERE customer_id = 'C1'") == ("深圳甲公司",)
     finally:
         again.close()
+
+
+def test_the_cli_keeps_masks_out_and_a_changed_created_customer_in(archive: Archive, team_sheet: Path,
+                                                                   tmp_path: Path) -> None:
+    """The other two undo/mask cases as a scheduled job meets them: `python -m crm import` / `undo`."""
+    import json
+    import subprocess
+    import sys
+
+    from crm.db import open_archive
+
+    db = archive.path
+    update_customer(archive, LEAD, "C1", {"title": "总经理"})
+    archive.close()
+
+    def run(command: str, *a: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "crm", command, "--db", str(db), *a], capture_output=True,
+                              text=True, check=True)
+
+    masked = sheet(tmp_path, [["C1", "张*明", "138****0001", "z***@example.com", "深圳甲公司", "经理", "王磊"]], "导出.xlsx")
+    report = json.loads(run("import", str(masked), "--json").stdout)
+    assert report["batches"][0]["conflicts"][0]["field"] == "title"  # kept: the app's 总经理
+    new = sheet(tmp_path, [[None, "周杰", "13500002222", None, None, None, None]], "新建.xlsx")
+    created = json.loads(run("import", str(new), "--json").stdout)["batches"][0]["batch_id"]
+    again = open_archive(db)
+    try:
+        (cid,) = one(again, "SELECT customer_id FROM customers WHERE name = '周杰'")
+        update_customer(again, LEAD, cid, {"company": "新公司"})
+    finally:
+        again.close()
+    assert "保留了本批次新建" in run("undo", str(created)).stdout
+    again = open_archive(db)
+    try:
+        assert one(again, "SELECT name, phone, email, title FROM customers WHERE customer_id = 'C1'") == (
+            "张伟明", "13800000001", "zw@example.com", "总经理")
+        assert one(again, "SELECT company FROM customers WHERE customer_id = ?", [cid]) == ("新公司",)
+    finally:
+        again.close()
