@@ -9,8 +9,9 @@ the write-ahead log grows), and EXPORT DATABASE writes a folder of CSV or Parque
 that only an IMPORT into an empty file turns back into an archive. A backup file *is* an archive:
 `CRM_DB=backups/….duckdb` opens it, and copying it over a lost archive file (app stopped) recovers
 it. Log-in sessions are emptied in the copy (tokens are secrets, and useless after a restore).
-Beside each file a manifest (`.json`) keeps who made it, when, why, the schema version, the audit
-chain's head and per table the row count and a checksum, so a damaged or edited backup is refused.
+Beside each file a manifest (`.json`) keeps who made it, when, why, the schema and DuckDB versions,
+the audit chain's head and per table the row count and a checksum, so a damaged or edited backup is
+refused (after a DuckDB upgrade, whose hash() may differ, by its row counts only).
 
 **How a restore works.** The backup is copied to a work file, checked against its manifest,
 migrated to the current schema (an older backup upgrades as an old archive does), and the current
@@ -187,9 +188,14 @@ def create_backup(archive: "Archive", actor: "Actor", note: str | None = None) -
     finally:
         cur.close()
     manifest = {"created_at": now.isoformat(), "created_by": actor.username, "note": note, "source": str(archive.path),
-                "schema_version": version, "audit_head": head, "tables": {t: list(v) for t, v in sums.items()}}
-    final.with_suffix(".json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
-    os.replace(partial, final)
+                "schema_version": version, "duckdb": duckdb.__version__, "audit_head": head,
+                "tables": {t: list(v) for t, v in sums.items()}}
+    try:
+        final.with_suffix(".json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+        os.replace(partial, final)
+    except OSError as exc:
+        _remove(partial)
+        raise UserError(None, f"备份失败：无法写入 {folder}（{exc.strerror or exc}）") from None
     size = final.stat().st_size
     with archive.transaction() as tx:
         audit.record(tx, actor, "backup", "archive", final.name,
@@ -247,8 +253,10 @@ def _check_copy(work: Path, manifest: dict[str, Any] | None) -> None:
         if version > schema.CURRENT_VERSION:
             raise UserError("backup", f"备份的数据库版本 {version} 比本程序支持的版本 {schema.CURRENT_VERSION} 新，请升级程序后再恢复")
         if manifest and manifest.get("schema_version") == version:
-            expected = {t: tuple(v) for t, v in (manifest.get("tables") or {}).items()}
-            actual = table_checksums(con, _current_database(con))
+            # DuckDB's hash() may change between its versions: then only the row counts can be compared.
+            same_hash = manifest.get("duckdb") == duckdb.__version__
+            expected = {t: tuple(v) if same_hash else v[0] for t, v in (manifest.get("tables") or {}).items()}
+            actual = {t: v if same_hash else v[0] for t, v in table_checksums(con, _current_database(con)).items()}
             wrong = sorted(t for t in expected.keys() | actual.keys() if expected.get(t) != actual.get(t))
             if wrong:
                 raise UserError("backup", f"备份文件与其清单不符（{'、'.join(wrong[:5])} 的行数或校验和不同），可能已损坏或被改动，未恢复")
@@ -270,7 +278,11 @@ def restore_backup(archive: "Archive", actor: "Actor", source: str | os.PathLike
     folder = backup_dir(archive)
     folder.mkdir(parents=True, exist_ok=True)
     work = folder / f".restore-{secrets.token_hex(6)}.duckdb"
-    shutil.copyfile(path, work)
+    try:
+        shutil.copyfile(path, work)
+    except OSError as exc:
+        _remove(work)
+        raise UserError("backup", f"无法读取备份文件 {path.name}（{exc.strerror or exc}）") from None
     try:
         _check_copy(work, _manifest(path))
         from crm.db import open_archive
