@@ -68,7 +68,7 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("high_frequency_min", "高频互动次数", 3, int, 1, 1000, "次",
                 "统计期内互动达到此次数为高频互动"),
     SettingSpec("sleeping_months", "沉睡期限", 3, int, 1, 60, "个月",
-                "最近一次互动距参考日已达此期限为沉睡客户"),
+                "最近一次互动和最近一次交易距参考日都已达此期限为沉睡客户"),
     SettingSpec("complaint_months", "投诉统计期", 12, int, 1, 60, "个月",
                 "此期限内有投诉的客户为投诉客户"),
     SettingSpec("rfm_window_months", "RFM 统计期", 12, int, 1, 120, "个月",

@@ -316,18 +316,20 @@ def high_frequency_segment(f: Facts) -> Segment | None:
 
 
 def sleeping_segment(f: Facts) -> Segment | None:
-    """No interaction for sleeping_months; a customer never contacted counts from the day on file."""
+    """No interaction and no transaction for sleeping_months (a customer who bought last month is
+    not sleeping); a customer with neither counts from the day on file."""
     D, months = f.as_of, f.settings.sleeping_months
     cutoff = months_before(D, months)
-    if f.last_interaction is not None:
-        if f.last_interaction <= cutoff:
+    last = f.last_activity
+    if last is not None:
+        if last <= cutoff:
             return Segment("行为特征", "沉睡客户",
-                           f"最近互动 {f.last_interaction}，已 {_days(D, f.last_interaction)} 天无互动"
+                           f"最近互动或交易 {last}，已 {_days(D, last)} 天既无互动也无交易"
                            f"（{months} 个月以上）")
         return None
     if f.first_contact is not None and f.first_contact <= cutoff:
         return Segment("行为特征", "沉睡客户",
-                       f"没有互动记录，建档 {f.first_contact}，已 {_days(D, f.first_contact)} 天"
+                       f"没有互动或交易记录，建档 {f.first_contact}，已 {_days(D, f.first_contact)} 天"
                        f"（{months} 个月以上）")
     return None
 

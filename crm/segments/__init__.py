@@ -26,7 +26,7 @@ month's end):
   earn strictly more, so ties at the cut are all in) · 潜力客户 revenue in the last 90 days > 0
   and ≥ 1.5 × the 90 days before · 中价值 above the median of all customers (no revenue counts
   as 0) · 低价值.
-- 行为特征, any of: 高频互动 ≥ 3 interactions in the last 30 days · 沉睡客户 last interaction (or
+- 行为特征, any of: 高频互动 ≥ 3 interactions in the last 30 days · 沉睡客户 last interaction and last transaction (or
   the profile's 最近互动日期; with none, the first-contact date) on or before D − 3 months ·
   投诉客户 a complaint (投诉登记 or a 投诉 transaction) in the last 12 months.
 - 行业, 地区 from the profile.

@@ -83,12 +83,12 @@ def explain(member: dict[str, Any], run: SegmentRun, rank: int | None = None) ->
         out.append(Segment("行为特征", "高频互动", f"近 {s.high_frequency_days} 天互动 {member['interactions_recent']} 次"
                                                  f"（≥ {s.high_frequency_min} 次）"))
     if bits & 2:
-        li = member.get("last_interaction")
-        if li is not None:
-            text = f"最近互动 {li}，已 {_days(D, li)} 天无互动（≥ {s.sleeping_months} 个月）"
+        lc = member.get("last_contact")
+        if lc is not None:
+            text = f"最近互动或交易 {lc}，已 {_days(D, lc)} 天既无互动也无交易（≥ {s.sleeping_months} 个月）"
         else:
             fc = member.get("first_contact")
-            text = f"没有互动记录，建档 {fc}，已 {_days(D, fc)} 天（≥ {s.sleeping_months} 个月）"
+            text = f"没有互动或交易记录，建档 {fc}，已 {_days(D, fc)} 天（≥ {s.sleeping_months} 个月）"
         out.append(Segment("行为特征", "沉睡客户", text))
     if bits & 4:
         lc2 = member["last_complaint"]

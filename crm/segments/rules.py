@@ -174,7 +174,7 @@ SELECT $run_id, customer_id, owner, region, industry,
             WHEN revenue > $median THEN 2
             ELSE 3 END,
        (CASE WHEN interactions_recent >= $hf_min THEN 1 ELSE 0 END)
-       + (CASE WHEN last_interaction <= $sleep_cut OR (last_interaction IS NULL AND first_contact <= $sleep_cut)
+       + (CASE WHEN last_contact <= $sleep_cut OR (last_contact IS NULL AND first_contact <= $sleep_cut)
                THEN 2 ELSE 0 END)
        + (CASE WHEN last_complaint IS NOT NULL THEN 4 ELSE 0 END),
        CASE WHEN r IS NOT NULL THEN 4 * (m <= $m_avg)::INTEGER + 2 * (r <= $r_avg)::INTEGER + (f <= $f_avg)::INTEGER END,

@@ -239,6 +239,9 @@ def test_behaviour_boundaries(archive: Archive) -> None:
         add_customer(cur, "AWAKE")
         add_interaction(cur, "AWAKE", sleep_edge + timedelta(days=1))
         add_customer(cur, "NEVER", first_contact=date(2024, 2, 1))  # never contacted, on file 5 months
+        add_customer(cur, "BOUGHT", first_contact=date(2024, 1, 2))
+        add_interaction(cur, "BOUGHT", date(2024, 1, 3))
+        add_tx(cur, "BOUGHT", "购买", day(-30))
         add_customer(cur, "C12")
         add_complaint(cur, "K1", "C12", complaint_edge + timedelta(days=1), resolved=complaint_edge + timedelta(days=2))
         add_interaction(cur, "C12", day(-1))
@@ -250,10 +253,11 @@ def test_behaviour_boundaries(archive: Archive) -> None:
         add_interaction(cur, "TX", day(-1))
     assert labels(profile(archive, "HF"))["高频互动"] == "近 30 天互动 3 次（≥ 3 次）"
     assert "高频互动" not in labels(profile(archive, "NOTHF"))
-    assert labels(profile(archive, "SLEEP"))["沉睡客户"] == "最近互动 2024-01-03，已 180 天无互动（3 个月以上）"
+    assert labels(profile(archive, "SLEEP"))["沉睡客户"] == "最近互动或交易 2024-01-03，已 180 天既无互动也无交易（3 个月以上）"
     assert "沉睡客户" in labels(profile(archive, "EDGE"))
     assert "沉睡客户" not in labels(profile(archive, "AWAKE"))
-    assert labels(profile(archive, "NEVER"))["沉睡客户"] == "没有互动记录，建档 2024-02-01，已 151 天（3 个月以上）"
+    assert labels(profile(archive, "NEVER"))["沉睡客户"] == "没有互动或交易记录，建档 2024-02-01，已 151 天（3 个月以上）"
+    assert "沉睡客户" not in labels(profile(archive, "BOUGHT"))  # an old contact, but a purchase last month
     assert labels(profile(archive, "C12"))["投诉客户"] == f"近 12 个月投诉 1 次，最近一次 {complaint_edge + timedelta(days=1)}"
     assert "投诉客户" not in labels(profile(archive, "C13"))
     assert labels(profile(archive, "TX"))["投诉客户"] == f"近 12 个月投诉 1 次，最近一次 {day(-20)}"

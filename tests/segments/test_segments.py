@@ -179,10 +179,11 @@ def test_sleeping_at_exactly_three_months(archive: Archive) -> None:
         "PROFILE_FIELD_AWAKE": {"int": ["2026-01-01"], "last_interaction": "2026-10-01"},
         "NEVER_CONTACTED_OLD": {"first_contact": "2026-08-22"},
         "NEVER_CONTACTED_NEW": {"first_contact": "2026-08-23"},
+        "BOUGHT_LAST_MONTH": {"int": ["2026-01-01"], "tx": [("购买", "2026-10-22", 500)]},
     })
     got = {k: "沉睡客户" in v["behaviours"] for k, v in labels(archive).items()}
     assert got == {"SLEEPS": True, "AWAKE": False, "PROFILE_FIELD_AWAKE": False, "NEVER_CONTACTED_OLD": True,
-                   "NEVER_CONTACTED_NEW": False}
+                   "NEVER_CONTACTED_NEW": False, "BOUGHT_LAST_MONTH": False}
     why = reasons(archive, "SLEEPS")["沉睡客户"]
     assert "2026-08-22" in why and "92 天" in why
 
