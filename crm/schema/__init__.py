@@ -21,6 +21,7 @@ from crm.schema.migrations import (
     v9_accounts,
     v10_field_writes,
     v11_admin,
+    v12_real_sheets,
 )
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ MIGRATIONS: list[Callable[["duckdb.DuckDBPyConnection"], None]] = [
     v9_accounts.apply,
     v10_field_writes.apply,
     v11_admin.apply,
+    v12_real_sheets.apply,
 ]
 CURRENT_VERSION = len(MIGRATIONS)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 # Customer columns and their SQL types. The import pipeline, undo and the profile all use this
 # one list, so a field added here is known everywhere (undo restores by these types).
-CUSTOMER_COLUMNS: dict[str, str] = {
+CUSTOMER_COLUMNS_V1: dict[str, str] = {
     "customer_id": "VARCHAR",
     "name": "VARCHAR",
     "gender": "VARCHAR",
@@ -38,6 +38,20 @@ CUSTOMER_COLUMNS: dict[str, str] = {
     "name_pinyin": "VARCHAR",
     "name_initials": "VARCHAR",
 }
+
+# Added by schema v12 (real spreadsheets): the contact person of a company customer and their
+# 微信 / QQ, every further phone or e-mail a cell held, the city, columns the archive has no field
+# for (JSON {header: value}), and why the customer may duplicate another (可能重复).
+CUSTOMER_COLUMNS_V12: dict[str, str] = {
+    "contact_person": "VARCHAR",
+    "wechat": "VARCHAR",
+    "qq": "VARCHAR",
+    "other_contacts": "VARCHAR",
+    "city": "VARCHAR",
+    "extra": "VARCHAR",
+    "duplicate_note": "VARCHAR",
+}
+CUSTOMER_COLUMNS: dict[str, str] = {**CUSTOMER_COLUMNS_V1, **CUSTOMER_COLUMNS_V12}
 
 # Columns a user or an import may change; the rest are keys or derived.
 CUSTOMER_EDITABLE = [c for c in CUSTOMER_COLUMNS if c not in ("customer_id", "name_pinyin", "name_initials")]

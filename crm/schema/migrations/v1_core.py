@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from crm.schema.columns import CUSTOMER_COLUMNS
+from crm.schema.columns import CUSTOMER_COLUMNS_V1 as CUSTOMER_COLUMNS
 
 if TYPE_CHECKING:
     import duckdb
