@@ -6,6 +6,8 @@ audited there); this file lays them out. Views, not tabs: only the chosen one ru
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import pandas as pd
 import streamlit as st
 
@@ -112,9 +114,10 @@ def users_view() -> None:
                 _act(lambda: accounts.set_password(archive, actor, pick, first), f"已重置 {pick} 的密码，其登录已全部结束")
 
 
-def _act(call: object, message: str) -> None:
+def _act(call: Callable[[], object], message: str) -> None:
+    """Run one account action: its refusal or its success as the next run's message."""
     try:
-        call()  # type: ignore[operator]
+        call()
     except UserError as exc:
         _refused(exc)
     else:
