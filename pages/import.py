@@ -105,6 +105,7 @@ def show_sheet_preview(entry: V.UploadEntry, batch, task: V.MappingTask | None) 
     _count_tiles(V.counts(batch))
     changes = V.changes_frame(archive, actor, batch)
     errors = V.problems_frame(batch, "error")
+    fixes = V.problems_frame(batch, "dropped")
     warnings = V.problems_frame(batch, "warning")
     if batch.conflicts:
         show_conflicts(entry, batch)
@@ -118,6 +119,11 @@ def show_sheet_preview(entry: V.UploadEntry, batch, task: V.MappingTask | None) 
         show_table(errors,
                      column_config={"行号": st.column_config.NumberColumn(format="%d", width="small"),
                                     "原因": st.column_config.TextColumn(width="large")})
+    if not fixes.empty:
+        st.markdown(f"将导入、但有值未写入的行（{len(batch.fix_rows)} 行：该值不合格，已在「需修正」中说明，"
+                    "导入后可下载这些行改正再上传）")
+        show_table(fixes, column_config={"行号": st.column_config.NumberColumn(format="%d", width="small"),
+                                         "需修正": st.column_config.TextColumn(width="large")})
     if not warnings.empty:
         with st.expander(f"提示（{len(warnings)} 条，不影响导入）"):
             show_table(warnings,
@@ -182,7 +188,7 @@ def show_result(entry: V.UploadEntry) -> None:
     if report.aborted:
         st.error(report.aborted, icon=":material/error:")
         if entry.rejects:
-            st.download_button("下载被拒绝的行（.xlsx，改正后可直接重新上传）", data=entry.rejects,
+            st.download_button("下载需修正的行（.xlsx：被拒绝或有值未导入的行，改正后可直接重新上传）", data=entry.rejects,
                                file_name=entry.rejects_name, mime=XLSX_MIME, key=f"imp_rejects_{entry.key}",
                                icon=":material/download:", on_click="ignore")
         return
@@ -195,7 +201,7 @@ def show_result(entry: V.UploadEntry) -> None:
              **V.counts(b)} for b in report.batches]
     show_table(rows)
     if entry.rejects:
-        st.download_button("下载被拒绝的行（.xlsx，改正后可直接重新上传）", data=entry.rejects, file_name=entry.rejects_name,
+        st.download_button("下载需修正的行（.xlsx：被拒绝或有值未导入的行，改正后可直接重新上传）", data=entry.rejects, file_name=entry.rejects_name,
                            mime=XLSX_MIME, key=f"imp_rejects_{entry.key}", icon=":material/download:",
                            on_click="ignore")
         with st.expander("被拒绝的行"):
@@ -333,12 +339,12 @@ else:
         cols[3].write(f"{batch['user_name']}  \n:gray[{batch['when']}]")
         cols[4].write(" · ".join(str(batch[n]) for n in ("rows_read", "created", "updated", "rejected")))
         cols[5].write(batch["status_label"] if batch["status"] == "active" else f":gray[{batch['status_label']}]")
-        if batch["rejected"]:
+        if batch.get("has_problems"):
             kept = V.batch_problems_download(archive, int(batch["batch_id"]))
             if kept is not None:
                 cols[6].download_button("下载", data=kept[1], file_name=kept[0], mime=XLSX_MIME,
                                         key=f"imp_kept_rejects_{batch['batch_id']}", on_click="ignore",
-                                        icon=":material/download:", help="该批次被拒绝的行（改正后可直接重新上传）")
+                                        icon=":material/download:", help="该批次需修正的行（改正后可直接重新上传）")
         if batch["status"] == "active":
             allowed = V.can_undo(actor, batch, writer)
             reason = None if allowed else ("只读用户不能撤销" if not writer else

@@ -409,11 +409,12 @@ def clean_tags(raw: Any) -> tuple[str, ...]:
     return tuple(tags[:20])
 
 
-def cleaner_for(f: T.Field) -> Callable[[Any], Any]:
-    """The cleaning function for a registry field."""
+def cleaner_for(f: T.Field, strict: bool = False) -> Callable[[Any], Any]:
+    """The cleaning function for a registry field; `strict`: an unknown value of a closed list is an
+    error even where the field may be empty (交易类型 says what the row is)."""
     kind = f.kind
     if kind in (T.ENUM, T.OPEN_ENUM):
-        return enum_cleaner(f.enum or "", f.required)
+        return enum_cleaner(f.enum or "", f.required or strict)
     if kind == T.BOOL_ENUM:
         return bool_cleaner(f.enum or "")
     return _BY_KIND[kind]

@@ -52,6 +52,8 @@ class SheetResult:
     updated: int = 0
     duplicates: int = 0
     rejected_rows: list[int] = field(default_factory=list)
+    skipped_rows: list[int] = field(default_factory=list)  # no record at all (a cancelled order), reported
+    fix_rows: list[int] = field(default_factory=list)  # imported with a value left out: in the problems workbook
     problems: list[Problem] = field(default_factory=list)
     changes: list[dict[str, Any]] = field(default_factory=list)  # for the preview: row, key, field, old, new
     row_actions: dict[int, str] = field(default_factory=dict)  # spreadsheet row -> created/updated/duplicate
@@ -63,7 +65,8 @@ class SheetResult:
     def as_dict(self) -> dict[str, Any]:
         return {"batch_id": self.batch_id, "file": self.file, "sheet": self.sheet, "template": self.template,
                 "rows_read": self.rows_read, "created": self.created, "updated": self.updated,
-                "duplicates": self.duplicates, "rejected_rows": self.rejected_rows,
+                "duplicates": self.duplicates, "rejected_rows": self.rejected_rows, "skipped_rows": self.skipped_rows,
+                "fix_rows": self.fix_rows,
                 "conflicts": self.conflicts, "problems": [p.as_dict() for p in self.problems]}
 
 
@@ -252,7 +255,7 @@ def _keep_problems(cur: duckdb.DuckDBPyConnection, workbook: Workbook, report: I
     data = rejected_rows_workbook(workbook, report)
     name = f"{os.path.splitext(workbook.file_name)[0]}_拒绝行.xlsx"
     for b in report.batches:
-        if b.batch_id is not None and b.rejected_rows:
+        if b.batch_id is not None and (b.rejected_rows or b.fix_rows):
             cur.execute("INSERT OR REPLACE INTO batch_problems VALUES (?, ?, ?)", [b.batch_id, name, data])
 
 
@@ -268,6 +271,9 @@ def _import_sheet(ctx: _Ctx, rec: Recognition, rows: Extracted, dry_run: bool) -
                          header_row=rec.header_row)
     WRITERS[tpl.code](ctx, batch_id, sheet, result)
     result.rejected_rows = sorted(sheet.row_numbers[i] for i in sheet.rejected)
+    result.skipped_rows = sorted(sheet.row_numbers[i] for i in sheet.skipped - sheet.rejected)
+    rejected = set(result.rejected_rows)
+    result.fix_rows = sorted({p.row for p in sheet.problems if p.dropped and p.row is not None} - rejected)
     result.problems = sorted(sheet.problems, key=lambda p: (p.row or 0, p.severity != ERROR))
     ctx.cur.execute("UPDATE import_batches SET rows_read = ?, created = ?, updated = ?, rejected = ? WHERE batch_id = ?",
                     [result.rows_read, result.created, result.updated, len(result.rejected_rows), batch_id])
@@ -545,6 +551,25 @@ def _customer_names(cur: duckdb.DuckDBPyConnection, ids: Iterable[str]) -> dict[
                             [ids]).fetchall())
 
 
+def _names_differ(a: str | None, b: str | None) -> bool:
+    """Clearly different names (甲公司 / 乙公司), not one name written shorter (甲公司 / 深圳甲公司)."""
+    if not a or not b:
+        return False
+    a, b = a.replace(" ", ""), b.replace(" ", "")
+    return a not in b and b not in a
+
+
+def _same_customer(candidates: list[tuple[str, str | None]], name: str | None
+                   ) -> tuple[str | None, tuple[str, str | None] | None]:
+    """Of the customers sharing this row's phone or e-mail: the one it is (same or similar name),
+    or none and the one it clashes with — different companies served by one contact person stay
+    separate customers instead of merging into one named after the last."""
+    for cid, cname in candidates:
+        if not _names_differ(cname, name):
+            return cid, None
+    return None, candidates[0]
+
+
 def _refusal_for_customer(ctx: _Ctx, customer_id: str, owner: str | None, changes_owner: bool) -> str | None:
     """Why this user's sheet may not change this customer (the profile's rule), or None."""
     if not policy.may_touch_customer(ctx.actor, owner):
@@ -590,8 +615,20 @@ def _write_customers(ctx: _Ctx, batch_id: int, sheet: CleanSheet, result: SheetR
         if not regions[i] and addresses[i]:
             regions[i] = region_from_address(addresses[i])
     sheet.values["region"] = regions
-    refs = [linking.Ref(ids[i], None, phones[i], emails[i]) for i in idx]
-    found_ids, by_phone, by_email, _ = linking.lookup_keys(cur, refs)
+    names = sheet.column("name")
+    # names are looked up only for rows with no other key: a member or company list without contacts
+    refs = [linking.Ref(ids[i], None if ids[i] or phones[i] or emails[i] else names[i], phones[i], emails[i]) for i in idx]
+    found_ids, by_phone, by_email, by_name = linking.lookup_keys(cur, refs)
+    file_name_key: dict[str, str] = {}
+    # customers on file without any contact, by name: a row that now brings their phone is them
+    # (the problems workbook fixed and uploaded again), not a second customer of the same name
+    unreachable: dict[str, list[str]] = {}
+    asked = sorted({names[i] for i in idx if names[i] and not ids[i] and (phones[i] or emails[i])})
+    if asked:
+        for cname, cids in cur.execute(
+                "SELECT name, list(customer_id ORDER BY customer_id)[1:2] FROM customers WHERE name IN (SELECT unnest(?)) "
+                "AND phone IS NULL AND email IS NULL GROUP BY name", [asked]).fetchall():
+            unreachable[cname] = list(cids)
 
     key_of_row: dict[int, str] = {}
     merged: dict[str, dict[str, Any]] = {}
@@ -611,17 +648,34 @@ def _write_customers(ctx: _Ctx, batch_id: int, sheet: CleanSheet, result: SheetR
                     sheet.warn(i, "phone" if what == "电话" else "email",
                                f"该{what}已属于另一位客户 {other[1]}（{other[0]}），请核对是否重复建档")
         else:
+            name = names[i]
             if phone and phone in by_phone:
-                key = by_phone[phone][0][0]
+                key, other = _same_customer(by_phone[phone], name)
             elif email and email in by_email:
-                key = by_email[email][0][0]
+                key, other = _same_customer(by_email[email], name)
             elif phone and phone in file_phone:
-                key = file_phone[phone]
+                key, other = _same_customer([(file_phone[phone], merged[file_phone[phone]].get("name"))], name)
             elif email and email in file_email:
-                key = file_email[email]
+                key, other = _same_customer([(file_email[email], merged[file_email[email]].get("name"))], name)
+            elif (phone or email) and name and len(unreachable.get(name, ())) == 1:
+                key, other = unreachable[name][0], None
+            elif not phone and not email and name and len(by_name.get(name, ())) == 1:
+                key, other = by_name[name][0], None  # a name unique in the archive
+            elif not phone and not email and name and name in file_name_key:
+                key, other = file_name_key[name], None
             else:
+                key, other = None, None
+            if key is None:
                 new_counter += 1
                 key = f"new#{new_counter}"
+                if other is not None:  # same phone/e-mail, clearly another name: kept apart, flagged
+                    what = "电话" if phone and (phone in by_phone or phone in file_phone) else "邮箱"
+                    who = other[0] if not other[0].startswith("new") else f"第 {sheet.row_numbers[first_row[other[0]]]} 行"
+                    note = f"与 {who}「{other[1]}」{what}相同，但名称不同：可能重复，请核对后合并或保留"
+                    merged.setdefault(key, {})["duplicate_note"] = note
+                    sheet.warn(i, "name", note, name)
+            if not phone and not email and name:
+                file_name_key.setdefault(name, key)
         key_of_row[i] = key
         record = merged.setdefault(key, {})
         if key in first_row:
@@ -645,13 +699,9 @@ def _write_customers(ctx: _Ctx, batch_id: int, sheet: CleanSheet, result: SheetR
 
     for key in [k for k in merged if k.startswith("new")]:
         record = merged[key]
-        if not record.get("phone") and not record.get("email"):
-            i = record["__row"]
-            sheet.reject(i, "phone", f"新建客户时{sheet.header('phone')}、{sheet.header('email')} 至少需要填写一项",
-                         sheet.get("customer_id", i))
-            del merged[key]
-            for j in [j for j, k in key_of_row.items() if k == key]:
-                del key_of_row[j]
+        if not record.get("phone") and not record.get("email") and not record.get("wechat") and not record.get("qq"):
+            # kept, not thrown away: the profile shows the gap and the customer is 待跟进 for its owner
+            sheet.warn(record["__row"], "name", "没有任何联系方式：已建档并标记为待跟进，请负责人补充", record.get("name"))
     rows_of: dict[str, list[int]] = {}
     for i, key in key_of_row.items():
         rows_of.setdefault(key, []).append(i)

@@ -198,10 +198,15 @@ def fmt(value: Any) -> str:
     return display(value)
 
 
+DROPPED = "dropped"  # problems_frame: warnings that left a value out (the row lands, the value needs fixing)
+
+
 def problems_frame(batch: SheetResult, severity: str = ERROR) -> pd.DataFrame:
-    rows = [{"行号": p.row, "列": p.column, "值": p.value, "原因" if severity == ERROR else "说明": p.message}
-            for p in batch.problems if p.severity == severity]
-    cols = ["行号", "列", "值", "原因" if severity == ERROR else "说明"]
+    """The sheet's problems of one kind: errors (rows refused), DROPPED (values left out), other warnings."""
+    label = {ERROR: "原因", DROPPED: "需修正"}.get(severity, "说明")
+    rows = [{"行号": p.row, "列": p.column, "值": p.value, label: p.message} for p in batch.problems
+            if (p.dropped if severity == DROPPED else p.severity == severity and not p.dropped)]
+    cols = ["行号", "列", "值", label]
     frame = pd.DataFrame(rows, columns=cols)
     frame["行号"] = frame["行号"].astype("Int64")
     return frame
@@ -434,9 +439,14 @@ def can_undo(actor: Actor, batch: dict[str, Any], writer: bool) -> bool:
 
 def batch_history(archive: Archive, limit: int = 200) -> list[dict[str, Any]]:
     out = []
+    cur = archive.cursor()
+    try:
+        kept = {b for (b,) in cur.execute("SELECT batch_id FROM batch_problems").fetchall()}
+    finally:
+        cur.close()
     for b in list_batches(archive, limit=limit):
         started = b.get("started_at")
-        out.append(dict(b, template_label=template_label(b.get("template")),
+        out.append(dict(b, has_problems=b["batch_id"] in kept, template_label=template_label(b.get("template")),
                         status_label=BATCH_STATUS.get(b.get("status"), b.get("status")),
                         when=started.strftime("%Y-%m-%d %H:%M") if isinstance(started, dt.datetime) else fmt(started)))
     return out

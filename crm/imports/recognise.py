@@ -32,6 +32,7 @@ class Recognition:
     ignored: list[str] = field(default_factory=list)  # headers not used
     duplicates: list[str] = field(default_factory=list)  # a field named by two columns: the first wins
     via_mapping: bool = False
+    reasons: dict[int, str] = field(default_factory=dict)  # column index -> why it names its field
 
 
 @dataclass
@@ -47,25 +48,31 @@ def header_signature(headers: list[str]) -> str:
     return hashlib.sha1("|".join(normal).encode("utf-8")).hexdigest()
 
 
-def _match_row(row: list[Any], tpl: T.Template) -> tuple[dict[int, str], list[str]]:
+def _match_row(row: list[Any], tpl: T.Template, reasons: dict[int, str] | None = None
+               ) -> tuple[dict[int, str], list[str]]:
     columns: dict[int, str] = {}
     seen: set[str] = set()
     duplicates: list[str] = []
     for idx, cell in enumerate(row):
         if is_blank(cell) or not isinstance(cell, str):
             continue
-        name = T.field_for_header(tpl, cell)
-        if name is None:
+        found = T.match_header(tpl, cell)
+        if found is None:
             continue
+        name, why = found
         if name in seen:
             duplicates.append(str(cell).strip())
             continue
         seen.add(name)
         columns[idx] = name
+        if reasons is not None:
+            reasons[idx] = why
     return columns, duplicates
 
 
 def _eligible(tpl: T.Template, matched: set[str]) -> bool:
+    if len(matched) < 2:  # one known word in a row (a notes sheet, a title) is no header
+        return False
     if not set(tpl.signature) <= matched:
         return False
     if "name" in tpl.field_by_name and tpl.field_by_name["name"].required and "name" not in matched:
@@ -105,7 +112,9 @@ def recognise_sheet(sheet: RawSheet, remembered: dict[str, tuple[str, dict[str, 
         for tpl in T.TEMPLATES.values():
             columns, dups = _match_row(row, tpl)
             matched = set(columns.values())
-            if closest is None or len(matched) > closest[0]:
+            # the closest template is the one the sheet's columns fill most (dates and amounts → T2)
+            if closest is None or (len(matched), len(matched) / len(tpl.fields)) > (closest[0], closest[0] / len(
+                    closest[2].fields)):
                 closest = (len(matched), r, tpl, matched)
             if not _eligible(tpl, matched):
                 continue
@@ -117,6 +126,9 @@ def recognise_sheet(sheet: RawSheet, remembered: dict[str, tuple[str, dict[str, 
                 best = (score, r, tpl, columns, dups)
         if best is not None and best[1] == r:
             break  # the first row that fits a template is the header; rows below are data
+    if best is not None and closest is not None and closest[2] is not best[2] and closest[0] > len(best[3]) \
+            and set(closest[2].decisive) & closest[3]:
+        best = None  # the sheet says what it is (交易类型 …) but lacks a column that needs: say so
     if best is None:
         if closest is None or closest[0] == 0:
             # Offer the first row of several texts as the header, for the column-mapping step.
@@ -131,13 +143,16 @@ def recognise_sheet(sheet: RawSheet, remembered: dict[str, tuple[str, dict[str, 
         for group in tpl.any_of:
             if not matched & set(group):
                 missing.append("/".join(tpl.field_by_name[n].header for n in group))
+        missing = list(dict.fromkeys(missing))  # each missing column once
         return Unrecognised(
             f"表头无法识别为任何模板（最接近 {tpl.code} {tpl.title}，缺少列：{'、'.join(missing)}）",
             r, _headers(rows[r]))
     _, r, tpl, columns, dups = best
     headers = _headers(rows[r])
     ignored = [h for i, h in headers.items() if i not in columns]
-    return Recognition(tpl, r, columns, headers, ignored, dups)
+    reasons: dict[int, str] = {}
+    _match_row(rows[r], tpl, reasons)
+    return Recognition(tpl, r, columns, headers, ignored, dups, reasons=reasons)
 
 
 def _headers(row: list[Any]) -> dict[int, str]:

@@ -44,7 +44,8 @@ COMMENT_AUTHOR = "客户档案"
 
 
 def has_rejections(report: ImportReport) -> bool:
-    return any(b.rejected_rows for b in report.batches)
+    """Whether the import has rows to give back: rejected ones, or ones imported with a value left out."""
+    return any(b.rejected_rows or b.fix_rows for b in report.batches)
 
 
 def rejected_rows_workbook(workbook: Workbook, report: ImportReport,
@@ -58,7 +59,7 @@ def rejected_rows_workbook(workbook: Workbook, report: ImportReport,
     used: set[str] = set()
     sheets = {s.name: s for s in workbook.sheets}
     for batch in report.batches:
-        if not batch.rejected_rows or batch.file != workbook.file_name or batch.sheet not in sheets:
+        if not (batch.rejected_rows or batch.fix_rows) or batch.file != workbook.file_name or batch.sheet not in sheets:
             continue
         _write_sheet(wb, safe_sheet_title(batch.sheet, used), sheets[batch.sheet], batch)
     if not wb.worksheets:
@@ -89,7 +90,7 @@ def header_row_of(sheet: RawSheet, batch: SheetResult) -> int:
     for r, row in enumerate(sheet.rows[:30]):
         if wanted <= {display(c).strip() for c in row if not is_blank(c)}:
             return r
-    return max(0, min(batch.rejected_rows) - 2)
+    return max(0, min(batch.rejected_rows or batch.fix_rows) - 2)
 
 
 def problem_text(problem: Problem) -> str:
@@ -105,7 +106,8 @@ def _write_sheet(wb: XlsxWorkbook, title: str, sheet: RawSheet, batch: SheetResu
     ws = wb.create_sheet(title)
     header_index = header_row_of(sheet, batch)
     header = list(sheet.rows[header_index]) if header_index < len(sheet.rows) else []
-    rows = [(n, list(sheet.rows[n - 1]) if 0 < n <= len(sheet.rows) else []) for n in batch.rejected_rows]
+    rows = [(n, list(sheet.rows[n - 1]) if 0 < n <= len(sheet.rows) else [])
+            for n in sorted(set(batch.rejected_rows) | set(batch.fix_rows))]
     width = max([_used_width(header)] + [_used_width(r) for _, r in rows] + [1])
     column_of: dict[str, int] = {}
     for i, cell in enumerate(header[:width]):
@@ -149,7 +151,7 @@ def _write_sheet(wb: XlsxWorkbook, title: str, sheet: RawSheet, batch: SheetResu
                 per_cell.setdefault(column_of[p.column], []).append(p)
         for i, found in per_cell.items():
             cell = ws.cell(row=out_row, column=i + 1)
-            is_error = any(p.severity == ERROR for p in found)
+            is_error = any(p.severity == ERROR or p.dropped for p in found)  # both need fixing
             cell.fill = ERROR_FILL if is_error else WARNING_FILL
             if is_error:
                 cell.font = ERROR_FONT

@@ -43,6 +43,9 @@ class Template:
     signature: tuple[str, ...] = ()
     description: str = ""
     sheet_hints: tuple[str, ...] = ()
+    # Fields that say what a sheet is (交易类型: transactions): a sheet naming one of them but
+    # missing a column this template needs is reported as this template, not read as another.
+    decisive: tuple[str, ...] = ()
     field_by_name: dict[str, Field] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -61,6 +64,12 @@ ENUMS: dict[str, dict[str, tuple[str, ...]]] = {
               "低": ("较低", "low", "l", "很低", "不敏感")},
     "credit_level": {"A": ("aaa", "aa", "优", "优秀"), "B": ("良", "良好"), "C": ("中等",), "D": ("差", "较差"),
                      "高": (), "中": (), "低": ()},
+    # an order export's status → what the row is: 购买, 退货, or not a transaction at all (跳过)
+    "order_status": {"购买": ("交易成功", "已完成", "完成", "成功", "已付款", "已支付", "付款成功", "已发货", "已签收",
+                              "待发货", "待收货", "已收货", "确认收货", "买家已付款", "卖家已发货"),
+                     "退货": ("退款成功", "已退款", "退款", "退货", "已退货", "退货退款", "售后完成"),
+                     "跳过": ("已关闭", "关闭", "交易关闭", "已取消", "取消", "未付款", "待付款", "等待买家付款", "作废",
+                              "已作废")},
     "transaction_kind": {"购买": ("采购", "下单", "订购", "购买产品", "成交", "购货", "购置", "订单"),
                          "咨询": ("询价", "咨询产品", "问询"), "投诉": ("客诉",),
                          "退货": ("退款", "退货退款", "退换货"), "续约": ("续费", "续签", "续订", "续约合同")},
@@ -97,20 +106,24 @@ _C = "客户编号"
 T1 = Template(
     "T1", "客户档案",
     (
-        Field("customer_id", _C, ("客户ID", "编号", "档案编号", "客户代码"), CUSTOMER_ID,
+        Field("customer_id", _C, ("客户ID", "编号", "档案编号", "客户代码", "客户编码", "会员编号", "会员卡号", "会员ID",
+                                  "账户ID"), CUSTOMER_ID,
               hint="留空则自动生成，如 C20240501001"),
-        Field("name", "客户姓名", ("客户名称", "姓名", "名称", "公司名称", "客户"), TEXT, True),
+        Field("name", "客户姓名", ("客户名称", "姓名", "名称", "公司名称", "客户", "客户名", "店名", "店铺名称", "门店名称",
+                                   "账户名称", "会员姓名", "会员名称", "买家昵称", "单位名称", "企业名称", "客户全称"), TEXT, True),
         Field("gender", "性别", (), ENUM, enum="gender"),
         Field("birth_date", "出生日期", ("生日",), DATE),
-        Field("phone", "联系电话", ("联系方式", "手机", "电话", "手机号", "手机号码", "电话号码"), PHONE,
-              hint="手机 11 位或带区号的座机；联系电话与电子邮箱至少填一项"),
+        Field("phone", "联系电话", ("联系方式", "手机", "电话", "手机号", "手机号码", "电话号码", "客户手机号", "客户电话",
+                                    "联系手机", "移动电话", "联系人电话", "联系人手机"), PHONE,
+              hint="手机 11 位或带区号的座机；没有联系方式也可建档（标记为待跟进）"),
         Field("email", "电子邮箱", ("邮箱", "email", "e-mail", "电子邮件"), EMAIL),
         Field("company", "公司", ("单位", "所在公司", "工作单位")),
-        Field("title", "职位", ("职务",)),
+        Field("title", "职位", ("职务", "岗位", "联系人职位", "联系人职务")),
         Field("industry", "行业", ("所属行业", "行业背景")),
         Field("company_size", "公司规模", ("企业规模",)),
-        Field("region", "地区", ("区域", "省份", "城市", "所在地区")),
-        Field("address", "地址", ("客户地址", "联系地址")),
+        Field("region", "地区", ("区域", "省份", "所在地区", "省")),
+        Field("city", "城市", ("所在城市", "市")),
+        Field("address", "地址", ("客户地址", "联系地址", "详细地址", "公司地址", "收货地址", "所在地址")),
         Field("source", "客户来源", ("来源渠道", "渠道", "来源"), OPEN_ENUM, enum="source"),
         Field("owner", "负责人", ("客户经理", "销售负责人", "销售")),
         Field("decision_maker", "决策层", ("决策人", "决策角色")),
@@ -122,33 +135,46 @@ T1 = Template(
         Field("credit_level", "信用等级", (), ENUM, enum="credit_level"),
         Field("credit_limit", "信用额度", (), AMOUNT),
         Field("tags", "标签", ("分类标签", "客户标签"), TAGS, hint="多个标签用 、，; 或 - 分隔，如 制造业-高价值-紧急需求"),
-        Field("first_contact", "首次接触日期", ("建档日期",), DATE),
-        Field("note", "备注", (), LONG_TEXT),
+        Field("first_contact", "首次接触日期", ("建档日期", "注册日期", "注册时间", "入会日期", "开户日期"), DATE),
+        Field("contact_person", "联系人", ("联系人姓名", "对接人"), TEXT),
+        Field("wechat", "微信", ("微信号", "微信ID", "wechat"), TEXT),
+        Field("qq", "QQ", ("QQ号", "QQ号码"), TEXT),
+        Field("other_contacts", "其他联系方式", ("备用电话", "其他电话", "座机", "固定电话"), TEXT),
+        Field("note", "备注", ("备注信息",), LONG_TEXT),
     ),
-    any_of=(("phone", "email"),),
     signature=("name",),
     description="客户基本信息，每行一位客户",
     sheet_hints=("客户档案", "客户信息", "客户资料", "档案"),
 )
 
 _REF = (
-    Field("customer_id", _C, ("客户ID", "客户代码"), CUSTOMER_ID, hint="填写客户编号，或填写客户名称加联系方式"),
-    Field("name", "客户名称", ("客户姓名",), TEXT, True),
-    Field("contact", "联系方式", ("联系信息", "联系电话", "电话", "手机"), CONTACT, hint="电话和/或邮箱"),
+    Field("customer_id", _C, ("客户ID", "客户代码", "客户编码", "会员编号", "会员卡号", "会员ID", "买家ID"), CUSTOMER_ID,
+          hint="填写客户编号，或填写客户名称加联系方式"),
+    Field("name", "客户名称", ("客户姓名", "客户名", "买家昵称", "买家会员名", "会员姓名", "会员名称", "店名", "账户名称",
+                               "单位名称", "客户全称", "公司名称", "收货人"), TEXT, True),
+    Field("contact", "联系方式", ("联系信息", "联系电话", "电话", "手机", "手机号", "手机号码", "客户手机号", "客户电话",
+                                  "联系手机", "收货人手机", "买家手机", "联系人电话"), CONTACT, hint="电话和/或邮箱"),
 )
 
 T2 = Template(
     "T2", "客户关系管理记录表",
     (
         *_REF,
-        Field("kind", "交易类型", (), ENUM, True, "transaction_kind"),
-        Field("date", "购买时间", ("交易日期", "日期", "交易时间", "购买日期"), DATE, True),
-        Field("amount", "金额(元)", ("金额", "交易金额", "订单金额"), AMOUNT, hint="购买必填；退货可为负数"),
+        Field("kind", "交易类型", (), ENUM, False, "transaction_kind", hint="留空为 购买（订单导出表可不含此列）"),
+        Field("status", "订单状态", ("交易状态", "状态", "付款状态"), ENUM, enum="order_status",
+              hint="订单导出表：交易成功/已完成 等为购买，退款成功 等为退货，已关闭/已取消/未付款 的行不导入"),
+        Field("order_ref", "订单编号", ("订单号", "交易编号", "单号", "订单ID"), TEXT),
+        Field("date", "购买时间", ("交易日期", "日期", "交易时间", "购买日期", "下单日期", "下单时间", "付款日期", "付款时间",
+                                  "消费时间", "消费日期", "提单时间", "成交日期", "成交时间"), DATE, True),
+        Field("amount", "金额(元)", ("金额", "交易金额", "订单金额", "实付金额", "消费金额", "签单金额", "成交金额",
+                                    "实收金额", "支付金额", "付款金额"), AMOUNT, hint="购买必填；退货可为负数"),
         Field("rating", "评价等级", ("满意度", "评分", "评价"), RATING, hint="1–5，或 五星 / ★★★"),
         Field("next_follow_up", "下次跟进日期", ("下次跟进时间",), DATE),
         Field("note", "备注", (), LONG_TEXT),
     ),
-    signature=("kind", "date"),
+    signature=("date",),
+    any_of=(("kind", "amount", "status"),),
+    decisive=("kind", "status"),
     description="交易记录，每行一笔交易",
     sheet_hints=("交易", "客户关系管理", "销售记录"),
 )
@@ -169,6 +195,7 @@ T3 = Template(
         Field("note", "备注", (), LONG_TEXT),
     ),
     signature=("channel", "date"),
+    decisive=("channel",),
     description="与客户的每一次联系",
     sheet_hints=("互动", "沟通记录", "联系记录"),
 )
@@ -240,6 +267,7 @@ T6 = Template(
         Field("handler", "承办人"),
     ),
     signature=("kind", "reason"),
+    decisive=("reason",),
     description="投诉登记、处理记录与统计，每行一起投诉",
     sheet_hints=("投诉",),
 )
@@ -262,6 +290,7 @@ T7 = Template(
     ),
     any_of=(SCORE_FIELDS,),
     signature=("date",),
+    decisive=SCORE_FIELDS,
     description="满意度调查，每行一份回答",
     sheet_hints=("调查", "满意度"),
 )
@@ -311,13 +340,50 @@ def _build_alias_index() -> dict[str, dict[str, str]]:
 ALIAS_INDEX: dict[str, dict[str, str]] = _build_alias_index()
 
 
+# What a header means when it is not one of the aliases: word parts, as real sheets word their
+# columns (…手机… is a phone, 下单/付款/消费…日期 the transaction date, …金额 an amount, …昵称/店名 the
+# customer). Each rule: the pattern, the fields it may name (the first the template has), and
+# words that veto it (商品名称 is no customer). Tried in order, after the aliases.
+WORD_RULES: tuple[tuple[re.Pattern[str], tuple[str, ...], re.Pattern[str] | None], ...] = tuple(
+    (re.compile(p), fields, re.compile(veto) if veto else None) for p, fields, veto in (
+        (r"(客户|会员|用户|买家|账户)(编号|id|代码|编码|号)$", ("customer_id",), None),
+        (r"(订单|交易|单据)(编号|号|id)", ("order_ref",), None),
+        (r"(手机|电话|联系方式|mobile|tel)", ("phone", "contact"), r"(回访|日期|时间|次数)"),
+        (r"(邮箱|e-?mail|电子邮件)", ("email", "contact"), None),
+        (r"微信", ("wechat",), r"(日期|时间|沟通)"),
+        (r"^qq", ("qq",), None),
+        (r"(下单|付款|支付|消费|交易|成交|提单|购买|签单|订单|创建)(日期|时间)", ("date",), None),
+        (r"(金额|实付|实收|应付|消费额|付款额|成交额)", ("amount", "loss"), r"(优惠|折扣|运费|邮费)"),
+        (r"状态$", ("status",), None),
+        (r"联系人$", ("contact_person",), None),
+        (r"(姓名|名称|昵称|店名|客户名|会员名|户名)$", ("name",),
+         r"(商品|产品|货品|宝贝|物品|项目|服务|文件|行业|部门|品牌|规格|型号|门店类型|店铺类型)"),
+        (r"地址", ("address",), r"(邮箱|ip|网址)"),
+    ))
+
+
+def match_header(template: Template, header: object) -> tuple[str, str] | None:
+    """Which field of `template` a header names and why (shown in the preview), or None."""
+    table = ALIAS_INDEX[template.code]
+    variants = header_variants(header)
+    for variant in variants:
+        if variant in table:
+            f = template.field_by_name[table[variant]]
+            return f.name, ("模板列名" if variant == normalise_header(f.header) else f"「{f.header}」的常见写法")
+    for variant in variants:
+        for pattern, fields, veto in WORD_RULES:
+            m = pattern.search(variant)
+            if m and not (veto and veto.search(variant)):
+                name = next((n for n in fields if n in template.field_by_name), None)
+                if name:
+                    return name, f"列名含「{m.group(0)}」"
+    return None
+
+
 def field_for_header(template: Template, header: object) -> str | None:
     """Which field of `template` a header names, or None."""
-    table = ALIAS_INDEX[template.code]
-    for variant in header_variants(header):
-        if variant in table:
-            return table[variant]
-    return None
+    found = match_header(template, header)
+    return found[0] if found else None
 
 
 def _build_enum_index() -> dict[str, dict[str, str]]:

@@ -3,6 +3,7 @@ that name the spreadsheet row, the column header as the user wrote it, the value
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -24,6 +25,7 @@ class Problem:
     value: str
     message: str
     severity: str = ERROR
+    dropped: bool = False  # a warning that left the value out: the row is in the problems workbook to fix
 
     def as_dict(self) -> dict[str, Any]:
         return {"row": self.row, "column": self.column, "value": self.value, "message": self.message,
@@ -46,6 +48,7 @@ class CleanSheet:
     headers: dict[str, str]  # field -> header as written
     problems: list[Problem] = field(default_factory=list)
     rejected: set[int] = field(default_factory=set)  # indexes of rejected rows
+    skipped: set[int] = field(default_factory=set)  # rows that are no record at all (a cancelled order)
     # field -> {row index: the cell as written}, for cells that are a masked display value
     # (陈*伟, 138****5678, c***@qq.com): never written to the archive, see crm.imports.masked
     masked: dict[str, dict[int, str]] = field(default_factory=dict)
@@ -69,13 +72,18 @@ class CleanSheet:
         self.problems.append(Problem(self.row_numbers[i], self.header(name) if name else "", C.display(raw), message))
         self.rejected.add(i)
 
-    def warn(self, i: int, name: str, message: str, value: Any = None) -> None:
+    def warn(self, i: int, name: str, message: str, value: Any = None, dropped: bool = False) -> None:
         raw = value if value is not None else (self.raws[name][i] if name in self.raws else None)
         self.problems.append(Problem(self.row_numbers[i], self.header(name) if name else "", C.display(raw),
-                                     message, WARNING))
+                                     message, WARNING, dropped))
+
+    def skip(self, i: int, name: str, message: str, value: Any = None) -> None:
+        """Not an error and not a record: reported, counted apart, not imported (an order 已关闭)."""
+        self.warn(i, name, message, value)
+        self.skipped.add(i)
 
     def accepted(self) -> list[int]:
-        return [i for i in range(len(self.row_numbers)) if i not in self.rejected]
+        return [i for i in range(len(self.row_numbers)) if i not in self.rejected and i not in self.skipped]
 
 
 def clean_sheet(rec: Recognition, rows: list[tuple[int, list[Any]]]) -> CleanSheet:
@@ -106,14 +114,17 @@ def clean_extracted(rec: Recognition, ext: Extracted) -> CleanSheet:
         column = ext.columns[col]
         raws[name] = column.raw()
         column = _set_masked_aside(out, tpl.code, name, column)
-        result = C.clean_distinct(column.codes, column.uniques, C.cleaner_for(f), column.blank)
+        result = C.clean_distinct(column.codes, column.uniques, C.cleaner_for(f, name in tpl.decisive), column.blank)
         values[name] = result.values
         for i, message in result.errors.items():
-            if f.required or f.kind in (T.DATE, T.AMOUNT, T.PHONE, T.EMAIL, T.CUSTOMER_ID, T.SCORE, T.RATING,
-                                        T.TEXT, T.LONG_TEXT, T.TAGS):
+            # The row is refused only when the value is one its record cannot do without (a required
+            # field, the customer's id, what says what the row is) or text that does not fit; any
+            # other invalid value is left out with a warning and the row lands (real sheets are messy).
+            if f.required or f.kind in (T.CUSTOMER_ID, T.TEXT, T.LONG_TEXT, T.TAGS) or name in tpl.decisive \
+                    or name in ("phone", "email"):  # T1's contacts: kept aside by _t1_phone_may_hold_email
                 out.reject(i, name, message)
             else:
-                out.warn(i, name, message + "，该项未导入")
+                out.warn(i, name, message + "，该项未导入", dropped=True)
         for i, message in result.warnings.items():
             out.warn(i, name, message)
     _split_contact(out)
@@ -189,25 +200,72 @@ def _check_required(sheet: CleanSheet) -> None:
                 sheet.reject(i, names[0], f"{label} 至少需要填写一项")
 
 
+_SEVERAL = re.compile(r"[\\/／、,，;；|\s]+")
+
+
 def _t1_phone_may_hold_email(sheet: CleanSheet) -> None:
-    """T1 rows sometimes carry the email in the phone column, or both in one cell."""
-    raws = sheet.raws.get("phone")
-    if not raws:
-        return
-    phones, emails = sheet.values["phone"], sheet.values.setdefault("email", [None] * len(sheet))
+    """Contact cells as real lists hold them: the email in the phone column, two numbers in one cell
+    (`13376702886\\15917588328`, `138… / 139…`), or something that is no phone at all (a 7-digit
+    landline without area code, a WeChat id). The first number is the phone, every further one is
+    kept in 其他联系方式; a value that is no valid phone or email is kept there as written, with a
+    warning — the customer still lands (nothing typed is lost)."""
+    n = len(sheet)
+    others = sheet.values.setdefault("other_contacts", [None] * n)
+    sheet.headers.setdefault("other_contacts", "其他联系方式")
+    phones = sheet.values.setdefault("phone", [None] * n)
+    emails = sheet.values.setdefault("email", [None] * n)
     sheet.headers.setdefault("email", "电子邮箱")
-    for p in [pr for pr in sheet.problems if pr.column == sheet.headers.get("phone")]:
-        i = sheet.row_numbers.index(p.row)
-        try:
-            phone, email = C.clean_contact(raws[i])
-        except C.CellError:
+
+    def keep_aside(i: int, text: str) -> None:
+        others[i] = "、".join(x for x in (others[i], text) if x)
+
+    for name in ("phone", "email"):
+        raws = sheet.raws.get(name)
+        if not raws:
             continue
-        phones[i] = phone
-        if email and not emails[i]:
-            emails[i] = email
-        sheet.problems.remove(p)
-        if not any(q.row == p.row and q.severity == ERROR for q in sheet.problems):
-            sheet.rejected.discard(i)
+        header = sheet.headers.get(name)
+        for p in [pr for pr in sheet.problems if pr.column == header and pr.severity == ERROR]:
+            i = sheet.row_numbers.index(p.row)
+            raw = raws[i]
+            found_phones, found_emails, unreadable = [], [], []
+            for part in [x for x in _SEVERAL.split(C.nfkc(str(raw)).strip()) if x] or [str(raw)]:
+                try:
+                    phone, email = C.clean_contact(part)
+                except C.CellError:
+                    unreadable.append(part)
+                    continue
+                found_phones += [phone] if phone else []
+                found_emails += [email] if email else []
+            if found_phones and not phones[i]:
+                phones[i] = found_phones.pop(0)
+            if found_emails and not emails[i]:
+                emails[i] = found_emails.pop(0)
+            sheet.problems.remove(p)
+            rest = found_phones + found_emails
+            if rest:
+                keep_aside(i, "、".join(rest))
+                sheet.warn(i, name, f"单元格中另有 {'、'.join(rest)}，已保存到「其他联系方式」", raw)
+            if unreadable:
+                keep_aside(i, "、".join(unreadable))
+                sheet.warn(i, name, f"{p.message}：「{'、'.join(unreadable)}」已原样保存到「其他联系方式」，"
+                                    "请负责人补充有效的联系方式", raw, dropped=True)
+            if not any(q.row == p.row and q.severity == ERROR for q in sheet.problems):
+                sheet.rejected.discard(i)
+
+
+def _t2_kind_from_status(sheet: CleanSheet) -> None:
+    """Order exports have no 交易类型: a row is a purchase, or what its 订单状态 says (a refund is a
+    退货; a closed, cancelled or unpaid order is no transaction and is skipped with the reason)."""
+    n = len(sheet)
+    kinds = sheet.values.setdefault("kind", [None] * n)
+    statuses = sheet.column("status")
+    for i in range(n):
+        if i in sheet.rejected:
+            continue
+        if statuses[i] == "跳过":
+            sheet.skip(i, "status", f"订单状态为「{sheet.raws['status'][i]}」，不是成交的交易，未导入")
+        elif kinds[i] is None:
+            kinds[i] = "退货" if statuses[i] == "退货" else "购买"
 
 
 def _t2_amount_rules(sheet: CleanSheet) -> None:
@@ -259,7 +317,7 @@ RULES_BEFORE_REQUIRED: dict[str, tuple[Callable[[CleanSheet], None], ...]] = {
 }
 
 ROW_RULES: dict[str, tuple[Callable[[CleanSheet], None], ...]] = {
-    "T2": (_t2_amount_rules,),
+    "T2": (_t2_kind_from_status, _t2_amount_rules),
     "T5": (_customer_ref_required,),
     "T6": (_t6_rules,),
     "T7": (_t7_at_least_one_score,),

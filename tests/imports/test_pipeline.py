@@ -257,7 +257,7 @@ def test_multi_sheet_workbook_links_sheets_in_one_go(archive: Archive, tmp_path:
 
 def test_strict_mode_writes_nothing_when_a_row_is_rejected(archive: Archive, tmp_path: Path) -> None:
     path = profiles(tmp_path, [[None, "好", "13800001234", None, None, None, None, None, None, None],
-                               [None, "坏", "123", None, None, None, None, None, None, None]])
+                               [None, None, "13800001235", None, "坏公司", None, None, None, None, None]])  # no name
     report = run(archive, path, strict=True)
     assert report.aborted and "严格模式" in report.aborted
     assert q(archive, "SELECT count(*) FROM customers")[0][0] == 0

@@ -61,7 +61,9 @@ def imported(archive: Archive, tmp_path: Path):
 def test_sheet_has_header_rejected_rows_and_problem_column(imported, tmp_path: Path) -> None:
     _, wb, report = imported
     assert has_rejections(report)
-    assert sorted(report.batches[0].rejected_rows) == [5, 6, 7, 8]
+    # only the row without a name is refused; the others landed with the bad value left out, and
+    # come back in the same workbook to be fixed
+    assert report.batches[0].rejected_rows == [8] and report.batches[0].fix_rows == [5, 6, 7]
     out = rejected_rows_workbook(wb, report, tmp_path / "rejects.xlsx")
     assert out == tmp_path / "rejects.xlsx"
     book = openpyxl.load_workbook(out)
@@ -69,7 +71,7 @@ def test_sheet_has_header_rejected_rows_and_problem_column(imported, tmp_path: P
     ws = book["客户档案"]
     header = [c.value for c in ws[1]]
     assert header == ["客户编号", "客户姓名＊", "联系电话", "电子邮箱", "公司", "出生日期", "备注", PROBLEM_COLUMN]
-    assert ws.max_row == 5  # header + four rejected rows: no title, no 合计, no accepted row
+    assert ws.max_row == 5  # header + four rows to fix: no title, no 合计, no row without a problem
     assert [ws.cell(r, 1).value for r in (2, 3, 4, 5)] == ["C002", "C003", "C004", "C005"]
     problems = {ws.cell(r, 1).value: ws.cell(r, 8).value for r in (2, 3, 4, 5)}
     assert "「联系电话」" in problems["C002"] and "1381234" in problems["C002"]
@@ -118,7 +120,7 @@ def test_values_as_received_and_formulas_stay_text(imported, tmp_path: Path) -> 
 
 def test_fixed_file_imports_and_problem_column_is_ignored(imported, tmp_path: Path) -> None:
     archive, wb, report = imported
-    assert count(archive, "SELECT count(*) FROM customers") == 1
+    assert count(archive, "SELECT count(*) FROM customers") == 4
     path = rejected_rows_workbook(wb, report, tmp_path / "fix.xlsx")
     book = openpyxl.load_workbook(path)
     ws = book["客户档案"]
@@ -131,8 +133,8 @@ def test_fixed_file_imports_and_problem_column_is_ignored(imported, tmp_path: Pa
 
     again = import_path(archive, path, user="tester", today=TODAY)
     (batch,) = again.batches
-    assert batch.template == "T1" and batch.rejected_rows == []
-    assert batch.created == 4
+    assert batch.template == "T1" and batch.rejected_rows == [] and batch.fix_rows == []
+    assert (batch.created, batch.updated) == (1, 3)  # C005 is new; the others get what was left out
     assert not again.skipped_sheets
     assert count(archive, "SELECT count(*) FROM customers") == 5
     cur = archive.cursor()
@@ -152,7 +154,7 @@ def test_unfixed_file_reports_the_same_problems(imported, tmp_path: Path) -> Non
     first = {(p.column, p.message) for p in report.batches[0].problems if p.severity == "error"}
     second = {(p.column, p.message) for p in again.batches[0].problems if p.severity == "error"}
     assert first == second
-    assert len(again.batches[0].rejected_rows) == 4
+    assert len(again.batches[0].rejected_rows) == 1
 
 
 def test_several_sheets_and_a_mapped_sheet(archive: Archive, tmp_path: Path) -> None:
@@ -167,7 +169,7 @@ def test_several_sheets_and_a_mapped_sheet(archive: Archive, tmp_path: Path) -> 
     mapping = Recognition(TEMPLATES["T1"], unknown.header_row, {0: "name", 1: "phone", 2: "first_contact"},
                           unknown.headers, via_mapping=True)
     report = import_workbook(archive, wb, "tester", today=TODAY, overrides={"我的表": mapping})
-    assert {b.sheet: len(b.rejected_rows) for b in report.batches} == {"档案": 1, "我的表": 2}
+    assert {b.sheet: (len(b.rejected_rows), len(b.fix_rows)) for b in report.batches} == {"档案": (0, 1), "我的表": (0, 2)}
     book = openpyxl.load_workbook(io.BytesIO(rejected_rows_workbook(wb, report)))
     assert book.sheetnames == ["档案", "我的表"]
     mine = book["我的表"]
@@ -184,7 +186,8 @@ def test_several_sheets_and_a_mapped_sheet(archive: Archive, tmp_path: Path) -> 
     book["档案"].cell(2, 2).value = "13800000004"
     book.save(fixed)
     again = import_path(archive, fixed, user="tester", today=TODAY)
-    assert {b.sheet: (b.created, len(b.rejected_rows)) for b in again.batches} == {"档案": (1, 0), "我的表": (2, 0)}
+    assert {b.sheet: (b.created, b.updated, len(b.rejected_rows)) for b in again.batches} == {
+        "档案": (0, 1, 0), "我的表": (0, 2, 0)}  # the same customers, now with what was missing
 
 
 def test_no_rejections_gives_a_note_sheet(archive: Archive, tmp_path: Path) -> None:

@@ -100,10 +100,10 @@ def test_upload_previews_without_writing_then_confirm_imports(page, tmp_path) ->
     upload(at, ("客户.xlsx", messy(tmp_path)))
     archive = open_archive(db)
     assert q(archive, "SELECT count(*) FROM customers") == 0  # a preview writes nothing
-    assert metrics(at) == [("新建", "2"), ("更新", "0"), ("拒绝", "1"), ("重复", "0")]
-    (rejected,) = [f for f in frames(at) if "原因" in f.columns]
-    assert list(rejected.columns) == ["行号", "列", "值", "原因"]
-    assert rejected.iloc[0]["行号"] == 4 and rejected.iloc[0]["列"] == "联系电话" and rejected.iloc[0]["值"] == "12345"
+    # the bad phone does not cost the customer: the row lands, its number kept aside and named
+    assert metrics(at) == [("新建", "3"), ("更新", "0"), ("拒绝", "0"), ("重复", "0")]
+    (fix,) = [f for f in frames(at) if "需修正" in f.columns]
+    assert fix.iloc[0]["行号"] == 4 and fix.iloc[0]["列"] == "联系电话" and fix.iloc[0]["值"] == "12345"
     warnings = [w.value for w in at.warning]
     assert any("我的表" in w and "已跳过" in w for w in warnings)
     assert not any("「空」" in w for w in warnings)  # an empty sheet beside others is not worth a word
@@ -111,14 +111,14 @@ def test_upload_previews_without_writing_then_confirm_imports(page, tmp_path) ->
 
     at.button(key="imp_confirm").click().run()
     assert not at.exception
-    assert q(archive, "SELECT count(*) FROM customers") == 2
-    assert any("已导入「客户.xlsx」" in s.value and "新建 2" in s.value for s in at.success)
+    assert q(archive, "SELECT count(*) FROM customers") == 3
+    assert any("已导入「客户.xlsx」" in s.value and "新建 3" in s.value for s in at.success)
     (entry,) = at.session_state["imp_entries"].values()
     book = openpyxl.load_workbook(io.BytesIO(entry.rejects))
     ws = book["客户档案"]
     assert [c.value for c in ws[1]] == [*PROFILE_HEAD, PROBLEM_COLUMN]
     assert ws.cell(2, 2).value == "李四"
-    assert [b.label for b in at.download_button][0].startswith("下载被拒绝的行")
+    assert [b.label for b in at.download_button][0].startswith("下载需修正的行")
     # history lists the batch, undoable by its importer
     assert "客户.xlsx / 客户档案" in [m.value for m in at.markdown]
     # reruns reuse the stored report: no second import, no second dry run
@@ -151,7 +151,7 @@ def test_undo_through_the_confirmation_dialog(page, tmp_path) -> None:
     assert not at.exception
     assert at.button(key="imp_undo_confirm").label == "确认撤销"
     assert any(f"批次 **{bid}**" in m.value for m in at.markdown)
-    assert q(archive, "SELECT count(*) FROM customers") == 2  # the dialog alone changes nothing
+    assert q(archive, "SELECT count(*) FROM customers") == 3  # the dialog alone changes nothing
     at.button(key="imp_undo_confirm").click().run()
     assert not at.exception
     assert q(archive, "SELECT count(*) FROM customers") == 0
@@ -195,7 +195,7 @@ def test_unreadable_and_oversized_files_get_a_message_naming_them(page, tmp_path
     upload(at, ("坏文件.xlsx", b"this is not a spreadsheet \x00\x01\x02" * 10), ("好文件.xlsx", messy(tmp_path)))
     errors = [e.value for e in at.error]
     assert any("坏文件.xlsx" in e for e in errors)
-    assert metrics(at)[:4] == [("新建", "2"), ("更新", "0"), ("拒绝", "1"), ("重复", "0")]  # the good one still previews
+    assert metrics(at)[:4] == [("新建", "3"), ("更新", "0"), ("拒绝", "0"), ("重复", "0")]  # the good one still previews
 
     monkeypatch.setenv("CRM_MAX_UPLOAD_MB", "0.001")  # 1 KB
     at2 = page(tmp_path / "other.duckdb")
@@ -264,8 +264,8 @@ def test_build_recognition_and_missing_required() -> None:
     rec = V.build_recognition("T2", 3, headers, {0: "name", 1: None, 2: "date"})
     assert rec.template.code == "T2" and rec.header_row == 3 and rec.columns == {0: "name", 2: "date"}
     assert rec.via_mapping and rec.ignored == ["B"]
-    assert V.missing_required("T2", rec.columns.values()) == ["交易类型"]
-    assert V.missing_required("T1", ["name"]) == ["联系电话/电子邮箱"]
+    assert V.missing_required("T2", rec.columns.values()) == ["交易类型/金额(元)/订单状态"]
+    assert V.missing_required("T1", ["name"]) == []  # a customer may come without any contact
     with pytest.raises(V.MappingError, match="至少"):
         V.build_recognition("T1", 0, headers, {0: None})
     with pytest.raises(V.MappingError, match="未知模板"):
@@ -322,7 +322,9 @@ def test_blank_template_bytes_open_with_openpyxl() -> None:
 
 def test_strict_mode_writes_nothing_but_offers_the_rows_to_fix(page, tmp_path) -> None:
     db = tmp_path / "crm.duckdb"
-    at = upload(page(db), ("客户.xlsx", messy(tmp_path)))
+    book = write_xlsx(tmp_path / "客户.xlsx", {"客户档案": [PROFILE_HEAD, ["C101", "张三", "13800000001", "甲公司"],
+                                                       ["C102", None, "13800000002", "乙公司"]]})  # no name
+    at = upload(page(db), ("客户.xlsx", book.read_bytes()))
     at.checkbox(key="imp_strict").check()
     at.button(key="imp_confirm").click().run()
     assert not at.exception
