@@ -22,6 +22,14 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("CRM_DB_MEMORY_LIMIT", "1GB", "DuckDB 可用内存上限，超出部分写入临时文件"),
     EnvVar("CRM_DB_THREADS", "min(CPU 核数, 4)", "DuckDB 查询线程数"),
     EnvVar("CRM_MAX_UPLOAD_MB", "50", "单个上传文件的大小上限（MB）"),
+    EnvVar("CRM_IMPORT_MAX_ROWS", "200000", "导入时单个工作表的行数上限（算到最后一个有内容的单元格）"),
+    EnvVar("CRM_IMPORT_MAX_COLUMNS", "16384", "导入时单个工作表的列数上限（16384 即 Excel 的最大列 XFD）"),
+    EnvVar("CRM_IMPORT_MAX_CELLS", "10000000", "导入时单个工作表的数据范围（行数 × 列数）上限"),
+    EnvVar("CRM_IMPORT_MAX_CELL_CHARS", "1000000", "导入时单个单元格的字数上限：超过时整个文件不读取（更短的超长内容由各字段的长度规则逐行拒绝）"),
+    EnvVar("CRM_IMPORT_MAX_EXPANDED_MB", "500", "xlsx 文件解压后的总大小上限（MB），防止压缩炸弹"),
+    EnvVar("CRM_IMPORT_MAX_RATIO", "100", "xlsx 中单个部件（解压后超过 10 MB 时）的压缩比上限"),
+    EnvVar("CRM_IMPORT_MEMORY_MB", "2048", "读取表格文件的子进程可用的内存上限（MB）；超出时只结束该子进程"),
+    EnvVar("CRM_IMPORT_TIMEOUT_S", "60", "读取一个表格文件的时间上限（秒）；超出时结束读取的子进程"),
     EnvVar("CRM_WARM_SEGMENTS", "1", "设为 0 时不在后台预先计算客户分类"),
     EnvVar("CRM_USER", "admin", "尚未设置登录账号时（设置模式）默认的当前用户"),
     EnvVar("CRM_TIMEZONE", "Asia/Shanghai", "判断「今天」所用的时区（跟进到期、逾期按此时区的日期计算）"),
@@ -55,6 +63,50 @@ def db_threads() -> int:
 
 def max_upload_bytes() -> int:
     return int(float(env("CRM_MAX_UPLOAD_MB") or "50") * 1024 * 1024)
+
+
+def _number(name: str, default: str) -> float:
+    """A positive number from one of ENV_VARS; a value that is not one is a ValueError naming the variable."""
+    raw = env(name) or default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"环境变量 {name} 的值「{raw}」不是数字") from None
+    if not value > 0:
+        raise ValueError(f"环境变量 {name} 的值「{raw}」必须大于 0")
+    return value
+
+
+def import_max_rows() -> int:
+    return int(_number("CRM_IMPORT_MAX_ROWS", "200000"))
+
+
+def import_max_columns() -> int:
+    return int(_number("CRM_IMPORT_MAX_COLUMNS", "16384"))
+
+
+def import_max_cells() -> int:
+    return int(_number("CRM_IMPORT_MAX_CELLS", "10000000"))
+
+
+def import_max_cell_chars() -> int:
+    return int(_number("CRM_IMPORT_MAX_CELL_CHARS", "1000000"))
+
+
+def import_max_expanded_bytes() -> int:
+    return int(_number("CRM_IMPORT_MAX_EXPANDED_MB", "500") * 1024 * 1024)
+
+
+def import_max_ratio() -> float:
+    return _number("CRM_IMPORT_MAX_RATIO", "100")
+
+
+def import_memory_bytes() -> int:
+    return int(_number("CRM_IMPORT_MEMORY_MB", "2048") * 1024 * 1024)
+
+
+def import_timeout_seconds() -> float:
+    return _number("CRM_IMPORT_TIMEOUT_S", "60")
 
 
 def warm_segments() -> bool:

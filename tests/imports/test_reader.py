@@ -286,6 +286,7 @@ def test_size_limit_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyP
     message = read_error(path.read_bytes(), file_name="up.csv")
     assert "超过上限" in message
     monkeypatch.setenv("CRM_MAX_UPLOAD_MB", "2")
+    monkeypatch.setenv("CRM_IMPORT_MAX_ROWS", "300001")  # the row limit (default 200,000) is its own
     assert len(read_workbook(path).sheets[0].rows) == 300_001
 
 
