@@ -28,6 +28,9 @@ class Table:
     customer_child: bool = False  # rows belong to one customer (customer_id)
     exportable: bool = False
     templates: tuple[str, ...] = ()
+    # column → the column it must name to be personal: a customer's 公司 is masked only where it is
+    # the customer's own name (a company customer), while an individual's employer is shown
+    personal_when_naming: dict[str, str] = field(default_factory=dict)
 
 
 _COMPLAINT_COLUMNS = {
@@ -45,12 +48,13 @@ TABLES: dict[str, Table] = {t.name: t for t in (
     Table("interactions", "互动记录", "id",
           {"content": CONTACT, "result": CONTACT, "next_plan": CONTACT, "note": CONTACT},
           created_by_batches=True, customer_child=True, exportable=True, templates=("T3",)),
-    Table("follow_ups", "跟进计划", "id", {},
+    Table("follow_ups", "跟进计划", "id", {"content": CONTACT, "outcome": CONTACT},
           {"status": "VARCHAR", "owner": "VARCHAR", "channel": "VARCHAR", "goal": "VARCHAR", "done_at": "TIMESTAMP",
            "completed_by": "VARCHAR"},
           created_by_batches=True, customer_child=True, exportable=True, templates=("T5",)),
     Table("complaints", "投诉登记", "complaint_id",
-          {"contact": CONTACT, "address": ADDRESS, "reason": CONTACT, "request": CONTACT, "outcome": CONTACT},
+          {"contact": CONTACT, "address": ADDRESS, "reason": CONTACT, "request": CONTACT, "outcome": CONTACT,
+           "reject_reason": CONTACT},
           _COMPLAINT_COLUMNS,
           created_by_batches=True, customer_child=True, exportable=True, templates=("T6",)),
     Table("surveys", "满意度调查", "id", {"comment": CONTACT}, created_by_batches=True, customer_child=True, exportable=True,
@@ -58,8 +62,10 @@ TABLES: dict[str, Table] = {t.name: t for t in (
     Table("customers", "客户档案", "customer_id",
           {"name": NAME, "phone": PHONE, "email": EMAIL, "address": ADDRESS, "birth_date": HIDE,
            "name_pinyin": HIDE, "name_initials": HIDE, "search_text": HIDE, "note": CONTACT, "key_issue": CONTACT,
-           "contact_person": NAME, "wechat": PHONE, "qq": PHONE, "other_contacts": CONTACT, "extra": CONTACT},
-          CUSTOMER_COLUMNS, created_by_batches=True, exportable=True, templates=("T1", "T4")),
+           "contact_person": NAME, "wechat": PHONE, "qq": PHONE, "other_contacts": CONTACT, "extra": CONTACT,
+           "company": NAME},
+          CUSTOMER_COLUMNS, created_by_batches=True, exportable=True, templates=("T1", "T4"),
+          personal_when_naming={"company": "name"}),
     Table("import_batches", "导入批次", "batch_id", exportable=True),
     Table("audit_log", "操作日志", "id", exportable=True),
     Table("destructions", "销毁记录", "id"),
@@ -74,6 +80,11 @@ def customer_children() -> tuple[str, ...]:
 def personal_columns() -> dict[str, dict[str, str]]:
     """table → {column: mask} for every table whose rows belong to a customer, and the customers."""
     return {t.name: dict(t.personal) for t in TABLES.values() if t.customer_child or t.name == "customers"}
+
+
+def personal_when_naming() -> dict[str, dict[str, str]]:
+    """table → {column: the column it must name to be personal} (see Table.personal_when_naming)."""
+    return {t.name: dict(t.personal_when_naming) for t in TABLES.values() if t.personal_when_naming}
 
 
 def updatable() -> dict[str, tuple[str, dict[str, str]]]:

@@ -78,7 +78,7 @@ if view == "投诉处理":
         if record is None:
             st.error(f"投诉 {pick} 不存在。")
         else:
-            v = record.values
+            v = reader.mask_record("complaints", record.values)  # the reasons and the outcome are free text
             st.subheader(f"{record.complaint_id} · {record.stage}")
             st.page_link("pages/customers.py", label="打开客户档案", query_params={"id": record.customer_id},
                          icon=":material/person:")

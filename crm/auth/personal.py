@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import duckdb
 
@@ -19,6 +19,9 @@ from crm.vocabulary import ADMIN, ROLES, SYSTEM_USERS, VIEWER
 
 # Personal columns per table, and how each is masked (the table registry).
 PERSONAL: dict[str, dict[str, str]] = tables.personal_columns()
+# Columns personal only where they name the customer (a company customer's 公司 is its name).
+WHEN_NAMING: dict[str, dict[str, str]] = tables.personal_when_naming()
+_UNKNOWN_OWNER = object()
 
 
 @dataclass(frozen=True)
@@ -91,19 +94,48 @@ def mask_address(address: str | None) -> str | None:
     return address[:6] + "****" if len(address) > 6 else address[:2] + "****"
 
 
-_PHONE_IN_TEXT = re.compile(r"(?:\+?\d[\d\-]{6,}\d)")
 _EMAIL_IN_TEXT = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+")
+# A number as people type one into a note: digits, each group after a single space or dash
+# ("138 1234 5678", "+86 138-1234-5678", "0755 1234 5678"), not part of a word, an order number or
+# an amount (letters, digits or a decimal point next to it).
+_NUMBER_IN_TEXT = re.compile(r"(?<![A-Za-z0-9.¥$])\+?\d(?:[ \-]?\d)+(?![A-Za-z0-9]|\.\d)")
+_DATE_FIRST = re.compile(r"((?:19|20)\d\d-\d{1,2}-\d{1,2})(?:[ \-](.*))?$")
+_MIN_PHONE_DIGITS = 7  # a local landline number has 7 or 8 digits
+
+
+def _mask_number(number: str) -> str:
+    """A number found in free text, masked when it can be a phone (7 digits or more); a date in
+    front of it (2026-11-30 13812345678) stays as it is."""
+    date = _DATE_FIRST.match(number)
+    if date:
+        rest = date.group(2)
+        return date.group(1) + (number[len(date.group(1))] + _mask_number(rest) if rest else "")
+    if len(re.sub(r"\D", "", number)) < _MIN_PHONE_DIGITS:
+        return number
+    return mask_phone(number) or number
 
 
 def mask_contact(text: str | None) -> str | None:
+    """Free text (a note, 沟通内容, a complaint's reasons, a survey comment) with every e-mail address
+    and every number that can be a phone masked: people type them into any field, and a viewer
+    must not read there what the phone and e-mail columns hide."""
     if not text:
         return text
     text = _EMAIL_IN_TEXT.sub(lambda m: mask_email(m.group(0)) or "", text)
-    return _PHONE_IN_TEXT.sub(lambda m: mask_phone(m.group(0)) or "", text)
+    return _NUMBER_IN_TEXT.sub(lambda m: _mask_number(m.group(0)), text)
 
 
 MASKS = {"name": mask_name, "phone": mask_phone, "email": mask_email, "address": mask_address,
          "contact": mask_contact, "hide": lambda _v: None}
+
+
+def _names(value: Any, name: Any) -> bool:
+    """Whether `value` (a 公司) names the customer called `name`: equal, or one inside the other
+    (苏州通达电子科技股份有限公司 / 通达电子; 张伟律师事务所 / 张伟)."""
+    if not isinstance(value, str) or not isinstance(name, str) or len(name.strip()) < 2:
+        return False
+    value, name = value.strip(), name.strip()
+    return name in value or value in name
 
 
 class PersonalData:
@@ -128,14 +160,38 @@ class PersonalData:
 
     def mask_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Iterator[tuple[Any, ...]]:
         """Rows whose last value is the owner → rows without it, masked where the actor may not see them."""
-        rules = [(i, MASKS[PERSONAL.get(table, {})[c]]) for i, c in enumerate(columns) if c in PERSONAL.get(table, {})]
+        personal = PERSONAL.get(table, {})
+        rules = [(i, MASKS[personal[c]]) for i, c in enumerate(columns) if c in personal]
+        # a column personal only where it names the customer → the position of the name it must
+        # match (absent when the name was not read alongside: then it is always masked)
+        naming = {i: columns.index(other) for i, c in enumerate(columns)
+                  for other in [WHEN_NAMING.get(table, {}).get(c)] if other in columns}
         sees_all = self.actor.sees_all
         for row in rows:
             values = list(row[:-1])
             if rules and not (sees_all or self.actor.sees_in_full(row[-1])):
                 for i, mask in rules:
+                    j = naming.get(i)
+                    if j is not None and not _names(values[i], row[j]):
+                        continue  # an individual's employer: not theirs to hide
                     values[i] = mask(values[i])
             yield tuple(values)
+
+    def mask_record(self, table: str, record: Mapping[str, Any], owner: Any = _UNKNOWN_OWNER) -> dict[str, Any]:
+        """One row of `table` as {column: value} (a record loaded for a detail view or a form to
+        print), masked like `mask_rows`: for when a module reads a whole record itself. The owner is
+        looked up by the record's customer_id unless the caller has it."""
+        if owner is _UNKNOWN_OWNER:
+            cid = record.get("customer_id")
+            cur = self.archive.cursor()
+            try:
+                row = fetch_one(cur, "SELECT owner FROM customers WHERE customer_id = ?", [cid]) if cid else None
+            finally:
+                cur.close()
+            owner = row[0] if row else None
+        columns = list(record)
+        (masked,) = self.mask_rows(table, columns, [(*record.values(), owner)])
+        return dict(zip(columns, masked))
 
     def query(self, table: str, columns: Sequence[str], where: str = "", params: Sequence[Any] = (),
               order: str = "", limit: int | None = None, offset: int = 0,

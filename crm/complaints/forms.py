@@ -23,8 +23,7 @@ def _record(reader: PersonalData, complaint_id: str) -> tuple[dict, dict]:
     finally:
         cur.close()
     ((name, phone),) = reader.mask_rows("customers", ["name", "phone"], [row or (None, None, None)])
-    values = dict(complaint.values)
-    values["contact"] = next(iter(reader.mask_rows("complaints", ["contact"], [(values.get("contact"), row[2] if row else None)])))[0]
+    values = reader.mask_record("complaints", complaint.values, row[2] if row else None)  # contact, reasons, outcome
     return values, {"name": name, "phone": phone, "history": history, "stage": complaint.stage}
 
 

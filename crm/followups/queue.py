@@ -119,11 +119,14 @@ def queue(reader: PersonalData, *, owner: str | None = ALL, bucket: str | None =
     empty = (None, None, None, False)
     masked = reader.mask_rows("customers", ["name", "phone"],
                               [people.get(r["customer_id"], empty)[:3] for r in records])
+    # 跟进内容 is free text: a phone typed into it is masked like the customer's own
+    contents = reader.mask_rows("follow_ups", ["content"],
+                                [(r["content"], people.get(r["customer_id"], empty)[2]) for r in records])
     out = []
-    for r, (name, phone) in zip(records, masked):
+    for r, (name, phone), (content,) in zip(records, masked, contents):
         focus = bool(people.get(r["customer_id"], empty)[3])
         out.append(QueueRow(int(r["id"]), r["customer_id"], name, phone, r["due"], r["bucket"], int(r["days_overdue"]),
-                            r["channel"], r["content"], r["goal"], r["owner"], r["origin"], int(r["version"]),
+                            r["channel"], content, r["goal"], r["owner"], r["origin"], int(r["version"]),
                             bool(r["high_value"]), bool(r["urgent"]), focus))
     total = counts.get(bucket, 0) if bucket else sum(counts.values())
     return QueuePage(out, total, {b: int(counts.get(b, 0)) for b in rules.BUCKETS}, run_as_of)

@@ -122,7 +122,8 @@ def lowest_customers(reader: PersonalData, limit: int = 20) -> pd.DataFrame:
     finally:
         cur.close()
     masked = reader.mask_rows("customers", ["name"], [(r[1], r[5]) for r in rows])
-    return pd.DataFrame([[r[0], name, r[2], r[3], r[4]] for r, (name,) in zip(rows, masked)],
+    comments = reader.mask_rows("surveys", ["comment"], [(r[4], r[5]) for r in rows])  # free text
+    return pd.DataFrame([[r[0], name, r[2], r[3], comment] for r, (name,), (comment,) in zip(rows, masked, comments)],
                         columns=["客户编号", "客户", "调查日期", "平均分", "意见建议"])
 
 

@@ -85,3 +85,40 @@ def test_phones_and_emails_typed_into_free_text_are_masked_for_a_viewer(tmp_path
     owner = load_profile(PersonalData(archive, Actor("王磊", "销售")), "C1")
     assert "13700002222" in owner.interactions[0].content  # the owner sees what was typed
     archive.close()
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("客户留了手机 136 0126 2280", "客户留了手机 136******2280"),
+    ("改打 138-1234-5678", "改打 138-*****5678"),
+    ("回电 +86 13812345678", "回电 +86********5678"),
+    ("座机 0755-12345678", "座机 0755-****5678"),
+    ("2026-11-30 联系过 13812345678", "2026-11-30 联系过 138****5678"),
+    ("2026-11-30 13812345678", "2026-11-30 138****5678"),
+    ("2026-12-01 10:00 上门", "2026-12-01 10:00 上门"),  # a date and a time are not phones
+    ("订单 DD202611301234，金额 12000.50 元，¥1234567", "订单 DD202611301234，金额 12000.50 元，¥1234567"),
+    ("共 3 件，第 12 批", "共 3 件，第 12 批"),
+])
+def test_phones_in_free_text_are_masked_however_they_are_written(text: str, expected: str) -> None:
+    assert mask_contact(text) == expected
+
+
+def test_a_company_customers_company_is_its_name_and_masked_an_employer_is_not(archive: Archive) -> None:
+    with archive.transaction() as tx:
+        tx.execute("INSERT INTO users (username, role) VALUES ('看客', '只读')")
+        tx.execute("INSERT INTO customers (customer_id, name, company, owner) VALUES "
+                   "('C1', '苏州通达电子科技股份有限公司', '苏州通达电子科技股份有限公司', '王磊'), "
+                   "('C2', '张伟', '甲公司', '王磊'), ('C3', '通达电子', '苏州通达电子科技股份有限公司', '王磊')")
+    viewer = PersonalData(archive, actor_for(archive, "看客"))
+    rows = viewer.query("customers", ["customer_id", "name", "company"], order="t.customer_id")
+    assert rows == [("C1", "苏************司", "苏************司"), ("C2", "张*", "甲公司"),
+                    ("C3", "通**子", "苏************司")]
+    # read without the name, a 公司 cannot be told apart from a name: masked
+    assert viewer.query("customers", ["company"], where="t.customer_id = 'C2'") == [("甲*司",)]
+
+
+def test_a_record_read_whole_is_masked_by_its_customers_owner(people: Archive) -> None:
+    sales = PersonalData(people, actor_for(people, "王磊"))
+    record = {"complaint_id": "TS1", "customer_id": "C2", "reason": "请回电 13912345678", "kind": "商品"}
+    assert sales.mask_record("complaints", record) == {**record, "reason": "请回电 139****5678"}
+    assert sales.mask_record("complaints", dict(record, customer_id="C1")) == dict(record, customer_id="C1")
+    assert sales.mask_record("complaints", record, owner="王磊") == record
