@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from crm.db import ArchiveBusyError, open_archive
+from crm.db import ArchiveBusyError, open_archive, resolve_db_path
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -20,13 +20,26 @@ class CliError(Exception):
     """A failure to report as one line on stderr."""
 
 
+# Commands that make a new archive when there is none: `seed` (so `make run` works on a fresh clone).
+CREATES_ARCHIVE = {"seed"}
+
+
 def _archive(args: argparse.Namespace):
+    """The archive the command works on. A path that does not exist is an error naming it (a typo
+    must not quietly give an empty archive) unless --create is given or the command is seed."""
+    path = resolve_db_path(args.db)
+    if not path.exists() and not (getattr(args, "create", False) or args.command in CREATES_ARCHIVE):
+        from crm import config
+
+        source = "--db" if args.db else ("环境变量 CRM_DB" if config.db_path() else "默认位置")
+        folder = "" if path.parent.exists() else f"，连文件夹 {path.parent} 也不存在"
+        raise CliError(f"档案文件 {path}（{source}）不存在{folder}；路径无误、要新建一个空档案请加 --create")
     try:
-        return open_archive(args.db)
+        return open_archive(path)
     except ArchiveBusyError as exc:
         raise CliError(str(exc)) from None
-    except Exception as exc:  # e.g. not a DuckDB file
-        raise CliError(f"无法打开数据库 {args.db or ''}：{str(exc).splitlines()[0]}") from None
+    except Exception:  # e.g. not a DuckDB file: DuckDB's own (English) words stay out of the line
+        raise CliError(f"无法打开档案文件 {path}：它不是客户档案数据库，或已损坏、没有读写权限") from None
 
 
 def _json_default(value: Any) -> Any:
@@ -35,22 +48,49 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+def _import_one(archive: Any, file: Path, args: argparse.Namespace, notices: list[dict[str, str]]) -> Any:
+    """Read one file (hidden sheets and rows only with --hidden) and import it; what reading found
+    (hidden parts, NULs removed) goes to `notices`, the hidden sheets left out to the skipped sheets."""
+    import numpy as np
+
+    from crm.imports.pipeline import SkippedSheet, gc_paused, import_workbook
+    from crm.imports.reader import HIDDEN_SHEET, FileReadError, hidden_only_message, left_out_reason, read_workbook
+    from crm.provenance import ConflictChoices
+
+    # numpy's floating-point warnings (an amount of 1e308 squared while rounding) are not for the
+    # user: the cleaning rules already reject such a value with a Chinese reason
+    with gc_paused(), np.errstate(all="ignore"):
+        workbook = read_workbook(file, include_hidden=args.hidden)
+        refusal = hidden_only_message(workbook)
+        if refusal:
+            raise FileReadError(refusal)
+        report = import_workbook(archive, workbook, args.user, strict=args.strict, dry_run=args.dry_run,
+                                 conflicts=ConflictChoices(args.on_conflict))
+    report.skipped_sheets.extend(SkippedSheet(workbook.file_name, s.name, left_out_reason(s)) for s in workbook.left_out)
+    notices.extend({"file": workbook.file_name, **n.as_dict()} for n in workbook.notices
+                   if n.kind != HIDDEN_SHEET or args.hidden)
+    return report
+
+
 def cmd_import(args: argparse.Namespace) -> int:
-    from crm.imports.pipeline import ImportReport, import_path
+    from crm.imports.pipeline import ImportReport
     from crm.imports.reader import FileReadError
-    from crm.provenance import CHOICE_LABELS, ConflictChoices
+    from crm.provenance import CHOICE_LABELS
 
     archive = _archive(args)
     report = ImportReport()
     failures: list[str] = []
+    notices: list[dict[str, str]] = []
     for file in args.files:
         try:
-            report.extend(import_path(archive, file, user=args.user, strict=args.strict, dry_run=args.dry_run,
-                                      conflicts=ConflictChoices(args.on_conflict)))
+            report.extend(_import_one(archive, file, args, notices))
         except FileReadError as exc:
             failures.append(str(exc))
     if args.json:
-        print(json.dumps(report.as_dict(), ensure_ascii=False, default=_json_default))
+        out = report.as_dict()
+        if notices:
+            out["notices"] = notices
+        print(json.dumps(out, ensure_ascii=False, default=_json_default))
     else:
         for b in report.batches:
             print(f"[{b.template}] {b.file} / {b.sheet}：读取 {b.rows_read} 行，新建 {b.created}，更新 {b.updated}，"
@@ -67,6 +107,8 @@ def cmd_import(args: argparse.Namespace) -> int:
                 print(f"  ……另有 {len(b.problems) - 200} 条")
         for s in report.skipped_sheets:
             print(f"跳过 {s.file} / {s.sheet}：{s.reason}")
+        for n in notices:
+            print(f"提示 {n['file']}：{n['message']}")
         if args.dry_run:
             print("（试运行：未写入任何数据）")
     if report.aborted:
@@ -284,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     common = _Parser(add_help=False)
     common.add_argument("--db", help="数据库文件（默认：环境变量 CRM_DB，否则 data/crm.duckdb）")
     common.add_argument("--user", default="cli", help="以哪个用户的身份操作（默认 cli）")
+    common.add_argument("--create", action="store_true", help="档案文件不存在时新建一个空档案（seed 总会新建）")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("import", parents=[common], help="导入一个或多个表格文件")
@@ -293,6 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="试运行：检查并报告，但不写入")
     p.add_argument("--on-conflict", choices=["keep", "take"], default="keep",
                    help="档案在该表上次导入后被修改过的字段：keep 保留档案值（默认）/ take 采用表格值")
+    p.add_argument("--hidden", action="store_true", help="同时导入隐藏的工作表和隐藏行（默认不导入，只报告）")
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("stats", parents=[common], help="档案统计")

@@ -33,6 +33,19 @@ class ArchiveBusyError(RuntimeError):
     """Another process holds the database file (DuckDB allows one writer process)."""
 
 
+def busy_message(path: Path, duckdb_error: str) -> str:
+    """One Chinese line for a file DuckDB could not open: who holds the lock (the process id DuckDB
+    names) when that is the reason, never DuckDB's own English words."""
+    import re
+
+    if "lock" in duckdb_error.lower():
+        pid = re.search(r"PID (\d+)", duckdb_error)
+        holder = f"（进程号 {pid.group(1)}）" if pid else ""
+        return (f"档案文件 {path} 正被另一个程序{holder}使用，无法打开：同一时间只能有一个程序写入档案，"
+                "请先停止正在运行的客户档案网页或另一条命令再试")
+    return f"档案文件 {path} 无法打开：文件已损坏、不是客户档案数据库，或没有读写权限"
+
+
 # What a write changed, for listeners after its commit: "records" (rows of the archive's dated
 # records or customers arrived or left: an import, an undo) or "edit" (one customer's fields or
 # contacts changed by a person).
@@ -195,7 +208,7 @@ def open_archive(path: str | os.PathLike[str] | None = None, *, migrate: bool = 
                 "threads": config.db_threads(),
             })
         except duckdb.IOException as exc:
-            raise ArchiveBusyError(f"数据库文件 {db_path} 无法打开（可能被另一个程序占用）：{exc}") from exc
+            raise ArchiveBusyError(busy_message(db_path, str(exc))) from exc
         archive = Archive(db_path, con)
         if migrate:
             schema.migrate(archive)

@@ -16,7 +16,7 @@ from crm.imports.reader import max_upload_bytes
 from crm.imports.templates import TEMPLATES
 from crm.provenance import CHOICE_LABELS, TAKE
 from crm.xlsx import XLSX_MIME
-from ui.common import current_actor, ensure_app_navigation, get_archive, show_table
+from ui.common import current_actor, ensure_app_navigation, get_archive, plain, show_table
 
 MB = 1024 * 1024
 HISTORY_SHOWN = 20
@@ -40,7 +40,7 @@ def _show_flash(where: str) -> None:
         if place != where:
             keep.append((place, kind, text))
             continue
-        getattr(st, kind)(text)
+        getattr(st, kind)(plain(text))
     st.session_state["imp_flash"] = keep
 
 
@@ -73,9 +73,9 @@ def mapping_step(entry: V.UploadEntry, task: V.MappingTask) -> None:
             keys[c] = key
             chosen = suggestion.get(c)
             with cols[n % 4]:
-                st.selectbox(header, options, index=options.index(V.field_label(tpl, chosen)) if chosen else 0, key=key)
+                st.selectbox(plain(header), options, index=options.index(V.field_label(tpl, chosen)) if chosen else 0, key=key)
                 samples = V.sample_values(entry, task.sheet, task.header_row, c)
-                st.caption("例：" + "、".join(samples) if samples else "（此列无数据）")
+                st.caption(plain("例：" + "、".join(samples)) if samples else "（此列无数据）")
         remember = st.checkbox("记住此映射：以后上传表头相同的表格时自动套用（命令行导入同样适用）",
                                value=True, key=f"{base}_{code}_remember")
         applied = st.form_submit_button("应用映射", type="primary")
@@ -84,7 +84,7 @@ def mapping_step(entry: V.UploadEntry, task: V.MappingTask) -> None:
         try:
             rec = V.build_recognition(code, task.header_row, task.headers, choice)
         except V.MappingError as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
             return
         entry.overrides[task.sheet] = rec
         missing = V.missing_required(code, list(rec.columns.values()))
@@ -101,8 +101,11 @@ def mapping_step(entry: V.UploadEntry, task: V.MappingTask) -> None:
 # ------------------------------------------------------------------ one file: preview or result
 def show_sheet_preview(entry: V.UploadEntry, batch, task: V.MappingTask | None) -> None:
     how = "按列映射" if task and task.current and task.current.via_mapping else "自动识别"
-    st.markdown(f"**工作表「{batch.sheet}」** → {V.template_label(batch.template)}（{how}）· 读取 {batch.rows_read} 行")
+    st.markdown(f"**工作表「{plain(batch.sheet)}」** → {V.template_label(batch.template)}（{how}）· 读取 {batch.rows_read} 行")
     _count_tiles(V.counts(batch))
+    note = V.columns_note(task) if task else None
+    if note:
+        st.caption(plain(note))
     changes = V.changes_frame(archive, actor, batch)
     errors = V.problems_frame(batch, "error")
     fixes = V.problems_frame(batch, "dropped")
@@ -163,30 +166,48 @@ def show_conflicts(entry: V.UploadEntry, batch) -> None:
         st.rerun()
 
 
+def show_reading(entry: V.UploadEntry) -> None:
+    """Hidden sheets and rows (the choice to import them) and what reading changed (NULs removed)."""
+    if entry.full is not None and entry.full.has_hidden and not entry.imported:
+        include = st.checkbox("导入隐藏的工作表和行", value=entry.include_hidden, key=f"imp_hidden_{entry.key}",
+                              help="Excel 中隐藏的工作表和隐藏行默认不导入；勾选后一并导入")
+        if include != entry.include_hidden:
+            V.set_include_hidden(entry, include)
+            st.rerun()
+    for notice in V.reading_notices(entry):
+        st.warning(plain(notice.message), icon=":material/visibility_off:")
+    if entry.hidden_only:
+        st.error(plain(entry.hidden_only), icon=":material/error:")
+
+
 def show_preview(entry: V.UploadEntry) -> None:
     report = entry.preview
     assert report is not None and entry.workbook is not None
     tasks = V.mapping_tasks(archive, entry)
+    show_reading(entry)
     st.caption(f"{_size_text(entry.size)} · {len(entry.workbook.sheets)} 个工作表 · 预览（尚未写入）")
     for batch in report.batches:
         with st.container(border=True):
             show_sheet_preview(entry, batch, tasks.get(batch.sheet))
     for skipped in report.skipped_sheets:
         task = tasks.get(skipped.sheet)
-        st.warning(f"工作表「{skipped.sheet}」已跳过：{skipped.reason}", icon=":material/block:")
+        st.warning(plain(f"工作表「{skipped.sheet}」已跳过：{skipped.reason}"), icon=":material/block:")
         if task is not None:
-            with st.expander(f"为工作表「{skipped.sheet}」指定列映射", expanded=True):
+            note = V.columns_note(task)
+            if note:
+                st.caption(plain(note))
+            with st.expander(f"为工作表「{plain(skipped.sheet)}」指定列映射", expanded=True):
                 mapping_step(entry, task)
 
 
 def show_result(entry: V.UploadEntry) -> None:
     if entry.import_error:
-        st.error(entry.import_error)
+        st.error(plain(entry.import_error))
         return
     report = entry.result
     assert report is not None
     if report.aborted:
-        st.error(report.aborted, icon=":material/error:")
+        st.error(plain(report.aborted), icon=":material/error:")
         if entry.rejects:
             st.download_button("下载需修正的行（.xlsx：被拒绝或有值未导入的行，改正后可直接重新上传）", data=entry.rejects,
                                file_name=entry.rejects_name, mime=XLSX_MIME, key=f"imp_rejects_{entry.key}",
@@ -194,7 +215,7 @@ def show_result(entry: V.UploadEntry) -> None:
         return
     totals = V.report_counts(report)
     batches = "、".join(str(b.batch_id) for b in report.batches)
-    st.success(f"已导入「{entry.name}」（批次 {batches}）：新建 {totals['新建']} · 更新 {totals['更新']} · "
+    st.success(f"已导入「{plain(entry.name)}」（批次 {batches}）：新建 {totals['新建']} · 更新 {totals['更新']} · "
                f"重复 {totals['重复']} · 拒绝 {totals['拒绝']}", icon=":material/check_circle:")
     _count_tiles(totals)
     rows = [{"工作表": b.sheet, "模板": V.template_label(b.template), "批次": b.batch_id, "读取行数": b.rows_read,
@@ -208,10 +229,12 @@ def show_result(entry: V.UploadEntry) -> None:
             for b in report.batches:
                 errors = V.problems_frame(b, "error")
                 if not errors.empty:
-                    st.caption(f"工作表「{b.sheet}」")
+                    st.caption(f"工作表「{plain(b.sheet)}」")
                     show_table(errors)
     for skipped in report.skipped_sheets:
-        st.warning(f"工作表「{skipped.sheet}」已跳过：{skipped.reason}", icon=":material/block:")
+        st.warning(plain(f"工作表「{skipped.sheet}」已跳过：{skipped.reason}"), icon=":material/block:")
+    for notice in V.reading_notices(entry):
+        st.warning(plain(notice.message), icon=":material/visibility_off:")
 
 
 # ------------------------------------------------------------------ page
@@ -236,24 +259,24 @@ for key in [k for k in entries if k not in current]:
     del entries[key]
 for key, upload in current.items():
     if key not in entries:
-        with st.spinner(f"正在读取「{upload.name}」…"):
+        with st.spinner(f"正在读取「{plain(upload.name)}」…"):
             entries[key] = V.load_upload(key, upload.name, upload.getvalue(), max_bytes=limit)
 
 stamp = V.archive_stamp(archive)
 for entry in entries.values():
     if V.needs_preview(entry, stamp):
-        bar = st.progress(0.0, text=f"正在检查「{entry.name}」…")
+        bar = st.progress(0.0, text=f"正在检查「{plain(entry.name)}」…")
         V.preview(archive, entry, actor.username, stamp,
                   progress=lambda done, total, _t, bar=bar, name=entry.name: bar.progress(
-                      done / max(total, 1), text=f"正在检查「{name}」：已处理 {done}/{total} 行"))
+                      done / max(total, 1), text=f"正在检查「{plain(name)}」：已处理 {done}/{total} 行"))
         bar.empty()
 
 for entry in entries.values():
     with st.container(border=True):
-        st.subheader(entry.name, anchor=False)
+        st.subheader(plain(entry.name), anchor=False)
         _show_flash(entry.key)
         if entry.error:
-            st.error(entry.error, icon=":material/error:")
+            st.error(plain(entry.error), icon=":material/error:")
         elif entry.imported or entry.import_error:
             show_result(entry)
         elif entry.preview is not None:
@@ -263,16 +286,16 @@ ready = [e for e in entries.values() if e.ready]
 if ready:
     rows = sum(e.rows_to_import for e in ready)
     if not writer:
-        st.info(f"当前用户「{actor.username}」是只读用户，不能导入数据。", icon=":material/lock:")
+        st.info(f"当前用户「{plain(actor.username)}」是只读用户，不能导入数据。", icon=":material/lock:")
     strict = st.checkbox("严格模式：文件中只要有一行被拒绝，整个文件都不导入", key="imp_strict")
-    names = "、".join(f"「{e.name}」" for e in ready)
+    names = "、".join(f"「{plain(e.name)}」" for e in ready)
     st.caption(f"将导入 {names} 共 {rows} 行：按列表顺序逐个文件导入，每个文件在一个事务中写入，出错时该文件不写入任何数据。")
     if st.button("确认导入", type="primary", key="imp_confirm", disabled=not writer,
                  icon=":material/upload:"):
         bar = st.progress(0.0, text="正在导入…")
         V.run_import(archive, ready, actor.username, strict=strict,
                      progress=lambda done, total, name: bar.progress(
-                         done / total, text=f"正在导入「{name}」：已处理 {done}/{total} 行"))
+                         done / total, text=f"正在导入「{plain(name)}」：已处理 {done}/{total} 行"))
         st.rerun()
 elif entries and all(e.imported or e.import_error or e.error for e in entries.values()):
     if st.button("清空上传列表，导入其他文件", key="imp_clear", icon=":material/restart_alt:"):
@@ -300,8 +323,8 @@ def _clear_pending() -> None:
 def confirm_undo(batch: dict) -> None:
     bid = batch["batch_id"]
     st.markdown(f"确定撤销批次 **{bid}** 吗？\n\n"
-                f"- 文件：{batch['file']}" + (f"，工作表：{batch['sheet']}" if batch.get("sheet") else "") + "\n"
-                f"- 模板：{batch['template_label']}，导入人：{batch['user_name']}，时间：{batch['when']}\n"
+                f"- 文件：{plain(batch['file'])}" + (f"，工作表：{plain(batch['sheet'])}" if batch.get("sheet") else "") + "\n"
+                f"- 模板：{plain(batch['template_label'])}，导入人：{plain(batch['user_name'])}，时间：{batch['when']}\n"
                 f"- 将删除该批次新建的 {batch['created']} 条记录"
                 + (f"，并把它更新过的 {batch['updated']} 条记录恢复为原值" if batch["updated"] else ""))
     left, right = st.columns(2)
@@ -309,7 +332,7 @@ def confirm_undo(batch: dict) -> None:
         try:
             result = undo_batch(archive, int(bid), actor.username)
         except UndoError as exc:
-            st.error(f"无法撤销：{exc}", icon=":material/error:")
+            st.error(plain(f"无法撤销：{exc}"), icon=":material/error:")
             return
         _clear_pending()
         _flash("history", "success", V.undo_message(result))
@@ -334,9 +357,9 @@ else:
     for batch in history[: None if show_all else HISTORY_SHOWN]:
         cols = st.columns(widths, vertical_alignment="center")
         cols[0].write(str(batch["batch_id"]))
-        cols[1].write(batch["file"] + (f" / {batch['sheet']}" if batch.get("sheet") else ""))
-        cols[2].write(batch["template_label"])
-        cols[3].write(f"{batch['user_name']}  \n:gray[{batch['when']}]")
+        cols[1].write(plain(batch["file"] + (f" / {batch['sheet']}" if batch.get("sheet") else "")))
+        cols[2].write(plain(batch["template_label"]))
+        cols[3].write(f"{plain(batch['user_name'])}  \n:gray[{batch['when']}]")
         cols[4].write(" · ".join(str(batch[n]) for n in ("rows_read", "created", "updated", "rejected")))
         cols[5].write(batch["status_label"] if batch["status"] == "active" else f":gray[{batch['status_label']}]")
         if batch.get("has_problems"):

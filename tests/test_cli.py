@@ -14,9 +14,10 @@ from conftest import write_xlsx
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def crm(*args: str, db: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "crm", *args, "--db", str(db)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300, env={**os.environ, **(env or {})})
+def crm(*args: str, db: Path, env: dict[str, str] | None = None, create: bool = True) -> subprocess.CompletedProcess[str]:
+    """`python -m crm ARGS --db DB` (with --create: most tests start from no archive at all)."""
+    return subprocess.run([sys.executable, "-m", "crm", *args, "--db", str(db), *(["--create"] if create else [])],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})})
 
 
 @pytest.fixture
@@ -162,3 +163,59 @@ def test_seed_if_empty_is_idempotent(tmp_path: Path) -> None:
     assert n == 300
     second = crm("seed", "--customers", "300", "--if-empty", db=db)
     assert second.returncode == 0 and json.loads(crm("stats", "--json", db=db).stdout)["customers"] == 300
+
+
+# ------------------------------------------------------------------ the archive file (issue 17)
+def test_a_missing_archive_is_an_error_naming_it_unless_create(tmp_path: Path) -> None:
+    typo = tmp_path / "crm.dukcdb"
+    out = crm("stats", "--json", db=typo, create=False)
+    assert out.returncode == 1 and out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
+    assert str(typo) in out.stderr and "不存在" in out.stderr and "--create" in out.stderr
+    assert not typo.exists()  # nothing was made
+    nested = tmp_path / "no" / "such" / "crm.duckdb"
+    out = crm("stats", db=nested, create=False)
+    assert out.returncode == 1 and str(nested.parent) in out.stderr and not nested.parent.exists()
+    made = crm("stats", "--json", db=typo, create=True)
+    assert made.returncode == 0 and json.loads(made.stdout)["customers"] == 0 and typo.exists()
+    again = crm("stats", "--json", db=typo, create=False)  # exists now: no --create needed
+    assert again.returncode == 0, again.stderr
+
+
+def test_seed_creates_its_archive_as_make_run_needs(tmp_path: Path) -> None:
+    """`make run` runs `python -m crm seed --if-empty` on a fresh data/crm.duckdb."""
+    db = tmp_path / "fresh" / "crm.duckdb"
+    out = crm("seed", "--customers", "30", "--if-empty", db=db, create=False)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(crm("stats", "--json", db=db, create=False).stdout)["customers"] == 30
+
+
+def test_a_busy_archive_is_one_chinese_line(tmp_path: Path) -> None:
+    import re
+
+    db = tmp_path / "busy.duckdb"
+    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+                               "print('open', flush=True); time.sleep(60)", str(db)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        out = crm("stats", db=db, create=False)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert out.returncode == 1 and out.stderr.count("\n") == 1
+    assert "正被另一个程序" in out.stderr and str(db) in out.stderr and f"进程号 {holder.pid}" in out.stderr
+    assert not re.search(r"[A-Za-z]{4,}", out.stderr.replace(str(db), "")), out.stderr  # no DuckDB English
+
+
+def test_no_numpy_warning_reaches_stderr_on_extreme_values(tmp_path: Path) -> None:
+    import datetime as dt
+
+    path = write_xlsx(tmp_path / "极端.xlsx", {"交易": [
+        ["客户编号", "客户名称", "交易类型", "购买时间", "金额(元)", "下次跟进日期"],
+        ["C1", "甲", "购买", dt.datetime(9999, 12, 31), 1e308, "1/1/0001"],
+        ["C1", "甲", "购买", 2958466, -1.7e308, "9999-12-31"],
+        ["C1", "甲", "购买", "0001-01-01", 2958466, 2958466],
+    ]})
+    out = crm("import", str(path), db=tmp_path / "a.duckdb")
+    assert out.returncode == 0, out.stderr
+    assert out.stderr == "", out.stderr  # no RuntimeWarning: the rows are rejected with Chinese reasons
+    assert "拒绝 3" in out.stdout

@@ -6,6 +6,7 @@ never as Markdown.
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import streamlit as st
@@ -71,16 +72,21 @@ def alarm_tile(column: Any, label: str, count: int, alarm: str, calm: str, help_
 
 
 # Backslash-escaped: emphasis (* _ ~), links and images ([ ] ( ) !), code (`), headings (#), HTML
-# (< >), tables (|), LaTeX ($) and Streamlit's :colour[…] and :emoji: forms (:).
-_MARKDOWN_SPECIALS = set("\\`*_[]()#!|<>~$:")
+# (< >), tables (|), LaTeX ($), entities (&), Streamlit's :colour[…] and :emoji: forms and the
+# scheme of an autolink (:), e-mail autolinks (@).
+_MARKDOWN_SPECIALS = set("\\`*_[]()#!|<>~$:&@")
+_WWW = re.compile(r"(?i)\bwww\.")  # GFM links www.example.com by itself: its first dot is escaped
+_LINE_START = re.compile(r"^([ \t]*)([-+=]|\d+(?=[.)]))", re.MULTILINE)  # a list or heading marker starting a line
 
 
 def plain(text: object) -> str:
-    """Text for an element that renders Markdown (st.success, st.caption …), escaped so that every
-    character shows as typed: data (a name, a note, a file name) is never rendered as a link,
-    an image or emphasis."""
+    """Text for an element that renders Markdown (st.success, st.caption, a widget's label …),
+    escaped so that every character shows as typed: data (a name, a note, a file name) is never
+    rendered as a link, an image, emphasis, a list or a heading."""
     escaped = "".join("\\" + ch if ch in _MARKDOWN_SPECIALS else ch for ch in str(text))
-    return "\\" + escaped if escaped[:1] in ("-", "+", "=") else escaped  # a list or heading marker at the start
+    escaped = _WWW.sub(lambda m: m.group(0)[:-1] + "\\.", escaped)
+    return _LINE_START.sub(lambda m: m.group(1) + (m.group(2) + "\\" if m.group(2)[0].isdigit() else "\\" + m.group(2)),
+                           escaped)
 
 
 def flash(key: str, kind: str, message: str) -> None:

@@ -3,21 +3,28 @@ process down.
 
 calamine is native code: a file the checks in crm.imports.safety do not foresee can still make it
 allocate without bound (Rust then aborts the whole process) or panic. Here it runs in a child
-forked from a small forkserver (never from the Streamlit server itself, whose threads make a
-plain fork unsafe), with an address-space limit (RLIMIT_AS), no core dump, its stderr sent to
-/dev/null (a Rust backtrace is not for users) and a wall-clock timeout enforced by the parent.
+interpreter with an address-space limit (RLIMIT_AS), a CPU limit, no core dump and its stderr sent
+to /dev/null (a Rust backtrace is not for users), and the parent enforces a wall-clock timeout.
 Whatever happens to the child, the parent gets a `ChildFailure` it turns into one Chinese line.
 
-Rows come back as they are produced, in pickled chunks of about CHUNK_CELLS cells, so the parent
-unpickles one chunk while the child converts the next: on a 100,000-row sheet the child costs a
-small fraction of the read (BENCHMARKS.md, bench/bench_reader.py).
+The child is a fresh `python -c` started with subprocess (posix_spawn: safe from Streamlit's
+threads), not a multiprocessing process: multiprocessing's spawn and forkserver children both
+re-run the parent's `__main__` before their target — under `streamlit run` that imports Streamlit
+again for every file read, and with a main that is not a file (`python -`, a notebook) every child
+dies before reading. A bare interpreter importing this module and calamine starts in a few tens of
+milliseconds.
+
+The file goes to the child through a pipe; rows come back as they are produced, in pickled chunks
+of about CHUNK_CELLS cells, so the parent unpickles one chunk while the child converts the next.
 """
 from __future__ import annotations
 
 import io
-import multiprocessing
+import json
 import os
 import pickle
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -25,7 +32,7 @@ from typing import Any
 
 CHUNK_CELLS = 60_000
 PIPE_BYTES = 1024 * 1024
-_context: Any = None
+_BOOT = "import sys, json; sys.path[:0] = json.loads(sys.argv[1]); from crm.imports.isolated import main; main()"
 
 
 @dataclass
@@ -47,24 +54,22 @@ class ChildFailure(Exception):
         self.detail = detail
 
 
-def _ctx() -> Any:
-    """The forkserver context, its server preloading this module (and so python-calamine) alone:
-    not the parent's __main__ (Streamlit's or pytest's), which the default preload would import."""
-    global _context
-    if _context is None:
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload([__name__])
-        _context = ctx
-    return _context
-
-
 _STATES = {"Visible": "visible", "Hidden": "hidden", "VeryHidden": "veryHidden"}
+
+
+def main() -> None:
+    """The child's entry (see _BOOT): its pipes and limits from argv, the file from its input pipe."""
+    inbox, outbox = int(sys.argv[2]), int(sys.argv[3])
+    memory_bytes, cpu_seconds, max_rows, max_columns, max_cells = (int(x) for x in sys.argv[4:9])
+    receive = Connection(inbox, writable=False)
+    data = receive.recv_bytes()
+    receive.close()
+    _child(Connection(outbox, readable=False), data, memory_bytes, cpu_seconds, max_rows, max_columns, max_cells)
 
 
 def _child(conn: Connection, data: bytes, memory_bytes: int, cpu_seconds: int, max_rows: int, max_columns: int,
            max_cells: int) -> None:
-    """The child's whole life: limit itself, read, send ("sheets" …), ("sheet" …), ("rows" …)…, ("done",)
-    or one ("error", kind, sheet, detail)."""
+    """Limit itself, read, send ("sheets" …), ("sheet" …), row chunks…, ("done",) or one ("error", kind, sheet, detail)."""
     import resource
 
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -79,22 +84,23 @@ def _child(conn: Connection, data: bytes, memory_bytes: int, cpu_seconds: int, m
         try:
             wb = pc.CalamineWorkbook.from_filelike(io.BytesIO(data))
         except pc.PasswordError:
-            conn.send(("error", "password", None, None))
+            conn.send_bytes(pickle.dumps(("error", "password", None, None)))
             return
         del data
-        metas = [(m.name, _STATES.get(getattr(m.visible, "name", ""), "visible")) for m in wb.sheets_metadata]
-        conn.send(("sheets", metas))
+        # pyo3 enums have no .name: str() is "SheetVisibleEnum.Hidden"
+        metas = [(m.name, _STATES.get(str(m.visible).rsplit(".", 1)[-1], "visible")) for m in wb.sheets_metadata]
+        conn.send_bytes(pickle.dumps(("sheets", metas)))
         for sheet_name, _state in metas:
             sheet = wb.get_sheet_by_name(sheet_name)
             end = sheet.end
             if end is None:
-                conn.send(("sheet", sheet_name, 0, 0))
+                conn.send_bytes(pickle.dumps(("sheet", sheet_name, 0, 0)))
                 continue
             rows_needed, width = end[0] + 1, end[1] + 1
             if rows_needed > max_rows or width > max_columns or rows_needed * width > max_cells:
-                conn.send(("error", "extent", sheet_name, (rows_needed, width)))
+                conn.send_bytes(pickle.dumps(("error", "extent", sheet_name, (rows_needed, width))))
                 return
-            conn.send(("sheet", sheet_name, rows_needed, width))
+            conn.send_bytes(pickle.dumps(("sheet", sheet_name, rows_needed, width)))
             per_chunk = max(1, CHUNK_CELLS // width)
             chunk: list[list[Any]] = []
             pad: list[Any] = []
@@ -110,7 +116,7 @@ def _child(conn: Connection, data: bytes, memory_bytes: int, cpu_seconds: int, m
             if chunk:
                 conn.send_bytes(_dump(chunk))
             del sheet
-        conn.send(("done",))
+        conn.send_bytes(pickle.dumps(("done",)))
     except MemoryError:
         _send_quietly(conn, ("error", "memory", sheet_name, None))
     except BaseException as exc:  # calamine's errors, and a Rust panic (pyo3's PanicException is a BaseException)
@@ -131,7 +137,7 @@ def _dump(rows: list[list[Any]]) -> bytes:
 
 def _send_quietly(conn: Connection, message: tuple[Any, ...]) -> None:
     try:
-        conn.send(message)
+        conn.send_bytes(pickle.dumps(message))
     except BaseException:  # noqa: BLE001 - the parent reads a closed pipe as a crash, which it reports
         pass
 
@@ -148,23 +154,37 @@ def _widen(conn: Connection) -> None:
 
 
 class ReadingChild:
-    """One child reading one file: start it, do other work (the parent's own checks), then `collect()`.
+    """One child reading one file: start it (the file is handed over at once), do other work (the
+    parent's own checks), then `collect()`.
 
     Always `close()` (or use as a context manager): a child still running is killed.
     """
 
     def __init__(self, data: bytes, *, memory_bytes: int, timeout_seconds: float, max_rows: int, max_columns: int,
                  max_cells: int) -> None:
-        ctx = _ctx()
-        self._conn, child_end = ctx.Pipe(duplex=False)
-        _widen(self._conn)
-        self._deadline = time.monotonic() + timeout_seconds
         self.timeout_seconds = timeout_seconds
-        self._process = ctx.Process(
-            target=_child, daemon=True, name="crm-read",
-            args=(child_end, data, memory_bytes, int(timeout_seconds) + 1, max_rows, max_columns, max_cells))
-        self._process.start()
-        child_end.close()
+        self._deadline = time.monotonic() + timeout_seconds
+        to_child_r, to_child_w = os.pipe()
+        from_child_r, from_child_w = os.pipe()
+        args = [str(memory_bytes), str(int(timeout_seconds) + 1), str(max_rows), str(max_columns), str(max_cells)]
+        try:
+            self._process = subprocess.Popen(
+                [sys.executable, "-c", _BOOT, json.dumps(sys.path), str(to_child_r), str(from_child_w), *args],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                pass_fds=(to_child_r, from_child_w), close_fds=True)
+        finally:
+            os.close(to_child_r)
+            os.close(from_child_w)
+        self._conn = Connection(from_child_r, writable=False)
+        _widen(self._conn)
+        send = Connection(to_child_w, readable=False)
+        _widen(send)
+        try:
+            send.send_bytes(data)
+        except OSError:  # the child died before it read the file: collect() reports how
+            pass
+        finally:
+            send.close()
 
     def __enter__(self) -> "ReadingChild":
         return self
@@ -179,8 +199,10 @@ class ReadingChild:
         try:
             return pickle.loads(self._conn.recv_bytes())
         except (EOFError, OSError):
-            self._process.join(5)
-            code = self._process.exitcode
+            try:
+                code = self._process.wait(5)
+            except subprocess.TimeoutExpired:
+                code = None
             raise ChildFailure("memory" if code in (-6, -9) else "crashed", None, code) from None
 
     def collect(self) -> list[ChildSheet]:
@@ -214,11 +236,11 @@ class ReadingChild:
             sheet.rows[:0] = [[""] * width for _ in range(expected - len(sheet.rows))]
 
     def close(self) -> None:
-        if self._process.is_alive():
+        """Kill the child if it still runs, reap it, close the pipe."""
+        if self._process.poll() is None:
             self._process.kill()
-        self._process.join(5)
-        self._conn.close()
         try:
-            self._process.close()
-        except ValueError:  # still running after the kill's grace period: the OS reaps it
+            self._process.wait(5)
+        except subprocess.TimeoutExpired:  # not reaped within the grace period: the OS does it later
             pass
+        self._conn.close()

@@ -15,6 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import numpy as np
 import pandas as pd
 
 from crm.auth import policy
@@ -23,8 +24,25 @@ from crm.db import Archive, fetch_one
 from crm.imports.batches import UndoResult, list_batches
 from crm.imports.blank_templates import resolve_codes, write_blank_templates
 from crm.imports.cleaning import display, is_blank
-from crm.imports.pipeline import ImportReport, Progress, SheetResult, import_workbook, remember_mapping, remembered_mappings
-from crm.imports.reader import FileReadError, Workbook, read_workbook
+from crm.imports.pipeline import (
+    ImportReport,
+    Progress,
+    SheetResult,
+    SkippedSheet,
+    import_workbook,
+    remember_mapping,
+    remembered_mappings,
+)
+from crm.imports.reader import (
+    HIDDEN_SHEET,
+    FileReadError,
+    Notice,
+    Workbook,
+    hidden_only_message,
+    leave_out_hidden,
+    left_out_reason,
+    read_everything,
+)
 from crm.imports.recognise import Recognition, Unrecognised, recognise_sheet
 from crm.imports.rejects import PROBLEM_COLUMN, has_rejections, rejected_rows_workbook
 from crm.imports.templates import TEMPLATES, Template, field_for_header
@@ -49,7 +67,11 @@ class UploadEntry:
     name: str
     size: int
     data: bytes = field(repr=False)
-    workbook: Workbook | None = field(default=None, repr=False)
+    workbook: Workbook | None = field(default=None, repr=False)  # what is imported (hidden parts left out unless chosen)
+    full: Workbook | None = field(default=None, repr=False)  # the whole file as read, hidden parts included
+    include_hidden: bool = False  # the user ticked 导入隐藏的工作表和行
+    hidden_only: str | None = None  # every sheet with data is hidden and left out: why nothing is previewed
+    tasks: tuple[Any, dict[str, Any]] | None = field(default=None, repr=False)  # (preview_stamp, mapping tasks)
     error: str | None = None  # the file cannot be read or previewed: shown as is
     overrides: dict[str, Recognition] = field(default_factory=dict)
     preview: ImportReport | None = None
@@ -82,12 +104,36 @@ def load_upload(key: str, name: str, data: bytes, max_bytes: int | None = None) 
     """Read an upload; a file that cannot be read gets a message naming it (never an exception)."""
     entry = UploadEntry(key, name, len(data), data)
     try:
-        entry.workbook = read_workbook(data, file_name=name, max_bytes=max_bytes)
+        entry.full = read_everything(data, file_name=name, max_bytes=max_bytes)
+        entry.workbook = leave_out_hidden(entry.full)
     except FileReadError as exc:
         entry.error = str(exc)
     except Exception as exc:  # anything else a broken file provokes: still a message, not a traceback
         entry.error = f"文件「{name}」无法读取：{type(exc).__name__}: {str(exc)[:200]}"
     return entry
+
+
+def set_include_hidden(entry: UploadEntry, include: bool) -> None:
+    """The user's choice for the file's hidden sheets and rows; the preview is redone with it."""
+    if entry.full is None or include == entry.include_hidden:
+        return
+    entry.include_hidden = include
+    entry.workbook = entry.full if include else leave_out_hidden(entry.full)
+
+
+def reading_notices(entry: UploadEntry) -> list[Notice]:
+    """What reading found that the user should see beside the preview: hidden rows (and sheets, when
+    imported: left-out sheets are listed with the skipped sheets), NULs removed."""
+    if entry.workbook is None:
+        return []
+    return [n for n in entry.workbook.notices if n.kind != HIDDEN_SHEET or entry.include_hidden]
+
+
+def _with_left_out(entry: UploadEntry, report: ImportReport) -> ImportReport:
+    """The report with each hidden sheet left out listed as skipped, with the reason."""
+    if entry.workbook is not None:
+        report.skipped_sheets.extend(SkippedSheet(entry.name, s.name, left_out_reason(s)) for s in entry.workbook.left_out)
+    return report
 
 
 def archive_stamp(archive: Archive) -> tuple[Any, ...]:
@@ -104,7 +150,8 @@ def _overrides_stamp(entry: UploadEntry) -> tuple[Any, ...]:
     mapping = tuple(sorted((sheet, rec.template.code, rec.header_row, tuple(sorted(rec.columns.items())))
                            for sheet, rec in entry.overrides.items()))
     c = entry.choices
-    return mapping, c.default, tuple(sorted(c.customers.items())), tuple(sorted(c.fields.items()))
+    return (mapping, c.default, tuple(sorted(c.customers.items())), tuple(sorted(c.fields.items())),
+            entry.include_hidden)
 
 
 def needs_preview(entry: UploadEntry, stamp: tuple[Any, ...]) -> bool:
@@ -116,9 +163,15 @@ def preview(archive: Archive, entry: UploadEntry, user: str, stamp: tuple[Any, .
             progress: Progress | None = None, today: dt.date | None = None) -> None:
     """Dry-run the file (everything rolled back) and keep the report for the preview."""
     assert entry.workbook is not None
+    entry.hidden_only = hidden_only_message(entry.workbook)
     try:
-        entry.preview = import_workbook(archive, entry.workbook, user, dry_run=True, overrides=entry.overrides or None,
-                                        progress=progress, today=today, conflicts=entry.choices)
+        if entry.hidden_only:
+            entry.preview = _with_left_out(entry, ImportReport())
+        else:
+            with np.errstate(all="ignore"):  # see crm.cli: numpy's warnings are not for the user
+                entry.preview = _with_left_out(entry, import_workbook(
+                    archive, entry.workbook, user, dry_run=True, overrides=entry.overrides or None,
+                    progress=progress, today=today, conflicts=entry.choices))
     except FileReadError as exc:
         entry.error = str(exc)
         entry.preview = None
@@ -144,8 +197,10 @@ def run_import(archive: Archive, entries: Sequence[UploadEntry], user: str,
                 progress(min(base + done, total), total, name)
 
         try:
-            report = import_workbook(archive, entry.workbook, user, strict=strict, overrides=entry.overrides or None,
-                                     progress=step, today=today, conflicts=entry.choices)
+            with np.errstate(all="ignore"):
+                report = _with_left_out(entry, import_workbook(
+                    archive, entry.workbook, user, strict=strict, overrides=entry.overrides or None,
+                    progress=step, today=today, conflicts=entry.choices))
         except FileReadError as exc:
             entry.import_error = str(exc)
         except Exception as exc:  # the transaction rolled back: nothing of this file was written
@@ -277,16 +332,53 @@ def batch_problems_download(archive: Archive, batch_id: int) -> tuple[str, bytes
 # ------------------------------------------------------------------ column mapping
 @dataclass
 class MappingTask:
-    """A sheet the user may map by hand: its header row and headers, and why it needs mapping."""
+    """A sheet the user may map by hand: its header row and headers, and why it needs mapping.
+
+    `headers` are the columns offered for mapping: all of them, or for a wide sheet the recognised
+    ones and the first others up to MAPPING_COLUMNS (a form of 16,384 selectboxes stops a browser
+    tab); `all_headers` is the whole header row, whose signature remembers a mapping."""
     sheet: str
     header_row: int
     headers: dict[int, str]  # column index -> header as written
     reason: str
     current: Recognition | None = None  # what applies now (recognised, remembered or mapped)
+    all_headers: dict[int, str] | None = None
 
     @property
     def header_list(self) -> list[str]:
-        return list(self.headers.values())
+        return list((self.all_headers or self.headers).values())
+
+    @property
+    def more_columns(self) -> int:
+        """Columns of the header row not offered for mapping."""
+        return len(self.all_headers or self.headers) - len(self.headers)
+
+
+MAPPING_COLUMNS = 60
+
+
+def columns_note(task: MappingTask) -> str | None:
+    """For a wide sheet: how many columns are recognised and how many more are left out of the form."""
+    if not task.more_columns:
+        return None
+    mapped = len(task.current.columns) if task.current else 0
+    return (f"工作表「{task.sheet}」共 {len(task.header_list):,} 列：识别了 {mapped} 列，列映射中列出前 {len(task.headers)} 列，"
+            f"另有 {task.more_columns:,} 列未列出（未识别的列不导入）")
+
+
+def _offered(headers: dict[int, str], keep: set[int]) -> dict[int, str]:
+    """The columns a mapping form offers: every recognised one, then the others in order, up to MAPPING_COLUMNS."""
+    if len(headers) <= MAPPING_COLUMNS:
+        return headers
+    room = max(0, MAPPING_COLUMNS - len(keep))
+    others = [c for c in headers if c not in keep][:room]
+    chosen = keep | set(others)
+    return {c: h for c, h in headers.items() if c in chosen}
+
+
+def _header_row(sheet: Any, header_row: int) -> dict[int, str]:
+    row = sheet.rows[header_row] if header_row < len(sheet.rows) else []
+    return {i: display(c).strip() for i, c in enumerate(row) if not is_blank(c)}
 
 
 def mapping_tasks(archive: Archive, entry: UploadEntry) -> dict[str, MappingTask]:
@@ -294,6 +386,8 @@ def mapping_tasks(archive: Archive, entry: UploadEntry) -> dict[str, MappingTask
     their headers were not recognised (`current` None) and the imported ones (to correct them)."""
     if entry.workbook is None or entry.preview is None:
         return {}
+    if entry.tasks is not None and entry.tasks[0] == entry.preview_stamp:
+        return entry.tasks[1]  # recognising a 16,384-column sheet again on every rerun costs a third of a second
     skipped = {s.sheet: s.reason for s in entry.preview.skipped_sheets}
     imported = {b.sheet for b in entry.preview.batches}
     cur = archive.cursor()
@@ -311,9 +405,16 @@ def mapping_tasks(archive: Archive, entry: UploadEntry) -> dict[str, MappingTask
         rec = entry.overrides.get(sheet.name) or recognise_sheet(sheet, remembered)
         if isinstance(rec, Unrecognised):
             if rec.header_row is not None and rec.headers:
-                tasks[sheet.name] = MappingTask(sheet.name, rec.header_row, rec.headers, skipped.get(sheet.name, ""))
+                every = _header_row(sheet, rec.header_row)
+                keep = {c for c, h in every.items() if any(field_for_header(t, h) for t in TEMPLATES.values())} \
+                    if len(every) > MAPPING_COLUMNS else set()
+                tasks[sheet.name] = MappingTask(sheet.name, rec.header_row, _offered(every, keep),
+                                                skipped.get(sheet.name, ""), all_headers=every)
         else:
-            tasks[sheet.name] = MappingTask(sheet.name, rec.header_row, rec.headers, skipped.get(sheet.name, ""), rec)
+            every = _header_row(sheet, rec.header_row)
+            tasks[sheet.name] = MappingTask(sheet.name, rec.header_row, _offered(every, set(rec.columns)),
+                                            skipped.get(sheet.name, ""), rec, all_headers=every)
+    entry.tasks = (entry.preview_stamp, tasks)
     return tasks
 
 
@@ -480,7 +581,8 @@ def blank_template_bytes(code: str) -> bytes:
 
 
 __all__ = [
-    "IGNORE", "MappingError", "MappingTask", "TEMPLATE_DOWNLOADS", "UploadEntry", "archive_stamp",
+    "IGNORE", "MAPPING_COLUMNS", "MappingError", "MappingTask", "TEMPLATE_DOWNLOADS", "UploadEntry", "archive_stamp",
+    "columns_note", "reading_notices", "set_include_hidden",
     "batch_history", "blank_template_bytes", "build_recognition", "can_undo", "can_write", "changes_frame", "counts",
     "field_from_label", "field_label", "field_options", "fmt", "load_upload", "mapping_tasks", "missing_required",
     "needs_preview", "preview", "problems_frame", "report_counts", "run_import", "sample_values",

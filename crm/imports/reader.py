@@ -288,6 +288,25 @@ def _hidden_notices(sheets: list[RawSheet], included: bool) -> list[Notice]:
     return out
 
 
+def left_out_reason(sheet: RawSheet) -> str:
+    """Why a hidden sheet is not imported, as a skipped sheet's reason."""
+    how = "深度隐藏（只能在 VBA 中取消隐藏）" if sheet.state == VERY_HIDDEN else "隐藏"
+    return f"{how}的工作表，未导入（{HOW_TO_INCLUDE}）"
+
+
+def hidden_only_message(book: Workbook) -> str | None:
+    """The one-line refusal when everything with data is hidden (and left out): otherwise the
+    import would say the file is empty, which is not what the user sees in Excel either."""
+    if any(_holds_something(r) for s in book.sheets for r in s.rows):
+        return None
+    hidden = [s.name for s in book.left_out if any(_holds_something(r) for r in s.rows)]
+    rows = [s for s in book.sheets if s.hidden_rows]
+    if not hidden and not rows:
+        return None
+    where = "、".join(f"「{n}」" for n in hidden) or "、".join(f"「{s.name}」的隐藏行" for s in rows)
+    return f"文件「{book.file_name}」的数据都在隐藏的{'工作表' if hidden else '行'}中（{where}），未导入；{HOW_TO_INCLUDE}"
+
+
 def leave_out_hidden(book: Workbook) -> Workbook:
     """The workbook without its hidden sheets, and with its hidden rows emptied (so every other row
     keeps its spreadsheet row number in messages); the notices say what was left out."""

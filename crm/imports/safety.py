@@ -19,7 +19,7 @@ import re
 import struct
 import zipfile
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Callable, Iterator
 
 from crm import config
 
@@ -27,6 +27,7 @@ from crm import config
 RATIO_FLOOR_BYTES = 10 * 1024 * 1024
 MAX_PARTS = 10_000  # zipfile builds an object per entry: a million tiny entries are memory too
 _CHUNK = 4 * 1024 * 1024
+_EARLY_CHECK_BYTES = 16 * 1024 * 1024  # past this, a sheet's extent is checked after every piece (a stop, not a wait)
 
 
 class LimitExceeded(Exception):
@@ -241,19 +242,24 @@ def _maybe_long(piece: bytes, long_run: re.Pattern[bytes]) -> bool:
     return bool(long_run.search(piece)) or b"<r>" in piece or b"<r " in piece
 
 
-def _scan_sheet(zf: zipfile.ZipFile, info: zipfile.ZipInfo, facts: SheetFacts, long_run: re.Pattern[bytes]) -> None:
+def _scan_sheet(zf: zipfile.ZipFile, info: zipfile.ZipInfo, facts: SheetFacts, long_run: re.Pattern[bytes],
+                check: Callable[[], None] = lambda: None) -> None:
     """Extent, hidden rows and the NUL / long-cell hints of one sheet part, in one streaming pass.
 
     The form Excel, WPS and openpyxl write (no namespace prefix, every row and cell carrying its
     `r` first) is counted with C-level byte searches: about a third of calamine's own time for a
     100,000-row sheet, spent while the child process reads. Any other form walks the tags in order.
-    A cell the scan cannot place (a `<c>` without attributes) is still bounded: the reading child
-    checks the extent calamine found before converting a single cell (crm.imports.isolated).
+    `check()` (the limits) runs after each piece once a part is past 16 MB, so a sheet far over them
+    stops the scan early.
+    Whatever the scan cannot see is still bounded: the reading child checks the extent calamine
+    found before converting a single cell (crm.imports.isolated).
     """
     row = 0  # the current row (1-based) in document order, for rows and cells without `r`
     col = 0
     walk: bool | None = None  # None until the root element shows whether tags carry a prefix
+    scanned = 0
     for piece, text_only in _pieces(zf, info):
+        scanned += len(piece)
         if text_only:
             facts.maybe_long = True
             facts.maybe_nul = facts.maybe_nul or b"\x00" in piece
@@ -273,7 +279,7 @@ def _scan_sheet(zf: zipfile.ZipFile, info: zipfile.ZipInfo, facts: SheetFacts, l
                     facts.hidden_rows.append(int(ref.group(2)))
         if not walk:
             cell_cols = _CELL_FAST.findall(piece)
-            if len(cell_cols) == piece.count(b"<c "):
+            if len(cell_cols) == piece.count(b"<c ") and b"<c>" not in piece and b"<row>" not in piece:
                 facts.cells += len(cell_cols)
                 row_numbers = _ROW_FAST.findall(piece)
                 if row_numbers:
@@ -281,6 +287,8 @@ def _scan_sheet(zf: zipfile.ZipFile, info: zipfile.ZipInfo, facts: SheetFacts, l
                     row = int(row_numbers[-1])
                 if cell_cols:
                     facts.last_column = max(facts.last_column, max(map(column_number, set(cell_cols))))
+                if scanned > _EARLY_CHECK_BYTES:
+                    check()
                 continue
         for m in _TAG.finditer(piece):
             kind, attrs = m.group(1), m.group(2)
@@ -299,6 +307,8 @@ def _scan_sheet(zf: zipfile.ZipFile, info: zipfile.ZipInfo, facts: SheetFacts, l
             if not attrs.rstrip().endswith(b"/"):
                 facts.last_row = max(facts.last_row, row)
             facts.last_column = max(facts.last_column, col)
+        if scanned > _EARLY_CHECK_BYTES:
+            check()
 
 
 def _scan_strings(zf: zipfile.ZipFile, info: zipfile.ZipInfo, facts: XlsxFacts, long_run: re.Pattern[bytes]) -> None:
@@ -330,16 +340,28 @@ def check_zip_sizes(zf: zipfile.ZipFile, file_name: str, file_size: int, limits:
 
 
 def check_extent(file_name: str, sheet: str, last_row: int, last_column: int, limits: ReadLimits,
-                 declared: str | None = None, cells: int | None = None) -> None:
+                 declared: str | None = None, cells: int | None = None, partial: bool = False) -> None:
     """Rows, columns and area of a sheet's real extent (its last row and column holding a cell)
-    against the limits; the message names the far cell, and the declared range when it differs."""
+    against the limits; the message names the far cell, and the declared range when it differs.
+    `partial`: the scan stopped early, so the extent is only how far it got."""
     if not last_row or not last_column:
         return
     far = cell_ref(last_row, last_column)
+    where = f"文件「{file_name}」的工作表「{sheet}」"
+    if partial:
+        if last_row > limits.max_rows:
+            why = f"行数上限 {number(limits.max_rows)} 行（CRM_IMPORT_MAX_ROWS）"
+        elif last_column > limits.max_columns:
+            why = f"列数上限 {number(limits.max_columns)} 列（CRM_IMPORT_MAX_COLUMNS）"
+        elif last_row * last_column > limits.max_cells:
+            why = f"单元格上限 {number(limits.max_cells)} 个（CRM_IMPORT_MAX_CELLS）"
+        else:
+            return
+        raise LimitExceeded(f"{where}超过{why}：检查到第 {number(last_row)} 行（数据范围 A1:{far}）时已超出，"
+                            "未读取；请删除多余的内容或拆分文件后再导入")
     said = ""
     if cells is not None and cells * 100 < last_row * last_column:  # a sparse sheet: say how little is there
         said = f"（实际只有 {number(cells)} 个单元格" + (f"，表中声明的范围为 {declared}" if declared else "") + "）"
-    where = f"文件「{file_name}」的工作表「{sheet}」"
     if last_row > limits.max_rows:
         raise LimitExceeded(f"{where}有内容直到第 {number(last_row)} 行（数据范围 A1:{far}）{said}，超过行数上限 "
                             f"{number(limits.max_rows)} 行（CRM_IMPORT_MAX_ROWS）；请删除多余的行或拆分文件后再导入")
@@ -384,8 +406,14 @@ def scan_xlsx(zf: zipfile.ZipFile, file_name: str, limits: ReadLimits) -> XlsxFa
     for part in sheet_parts:
         name, state = parts.get(part, (None, "visible"))
         sheet = SheetFacts(part, name, state)
-        _scan_sheet(zf, zf.getinfo(part), sheet, long_run)
-        check_extent(file_name, name or part, sheet.last_row, sheet.last_column, limits, sheet.declared, sheet.cells)
+
+        def check(sheet: SheetFacts = sheet, label: str = name or part, final: bool = False) -> None:
+            # the count of cells is only whole at the end; before, the message leaves it out
+            check_extent(file_name, label, sheet.last_row, sheet.last_column, limits, sheet.declared,
+                         sheet.cells if final else None, partial=not final)
+
+        _scan_sheet(zf, zf.getinfo(part), sheet, long_run, check)
+        check(final=True)
         facts.sheets[name or part] = sheet
     for n in zf.namelist():
         if n.lower().endswith("sharedstrings.xml"):
