@@ -237,46 +237,86 @@ def _maybe_nul(piece: bytes) -> bool:
     return b"\x00" in piece or b"_x0000_" in piece
 
 
-def _maybe_long(piece: bytes, long_run: re.Pattern[bytes]) -> bool:
-    # a plain text run over the limit, or rich text (a string in several runs, each of which may be short)
-    return bool(long_run.search(piece)) or b"<r>" in piece or b"<r " in piece
+def _maybe_long(piece: bytes, long_run: re.Pattern[bytes], rich: bool = True) -> bool:
+    # a plain text run over the limit, or (in the shared strings, where Excel keeps formatted text)
+    # rich text: a string in several runs, each of which may be short
+    return bool(long_run.search(piece)) or (rich and (b"<r>" in piece or b"<r " in piece))
+
+
+def _declared_end(declared: str | None) -> tuple[int, int] | None:
+    """The last row and column of a <dimension ref> ("A1:I100003" → (100003, 9)), None when unreadable."""
+    m = re.search(r"([A-Za-z]{1,3})(\d{1,7})$", declared or "")
+    return (int(m.group(2)), column_number(m.group(1))) if m else None
+
+
+def _within(end: tuple[int, int] | None, limits: ReadLimits) -> bool:
+    return end is not None and end[0] <= limits.max_rows and end[1] <= limits.max_columns and \
+        end[0] * end[1] <= limits.max_cells
 
 
 def _scan_sheet(zf: zipfile.ZipFile, info: zipfile.ZipInfo, facts: SheetFacts, long_run: re.Pattern[bytes],
-                check: Callable[[], None] = lambda: None) -> None:
-    """Extent, hidden rows and the NUL / long-cell hints of one sheet part, in one streaming pass.
+                limits: ReadLimits, check: Callable[[], None] = lambda: None) -> None:
+    """Hidden rows, the NUL / long-cell hints and, when needed, the real extent of one sheet part,
+    in one streaming pass.
 
-    The form Excel, WPS and openpyxl write (no namespace prefix, every row and cell carrying its
-    `r` first) is counted with C-level byte searches: about a third of calamine's own time for a
-    100,000-row sheet, spent while the child process reads. Any other form walks the tags in order.
-    `check()` (the limits) runs after each piece once a part is past 16 MB, so a sheet far over them
-    stops the scan early.
-    Whatever the scan cannot see is still bounded: the reading child checks the extent calamine
-    found before converting a single cell (crm.imports.isolated).
+    A sheet whose declared dimension is within the limits is only counted (its cells, with
+    C-level byte searches); when it holds more cells than it declares, or its dimension is over
+    the limits or missing, the part is walked for its real extent: the last row and column that
+    hold a cell, whatever it declares. That walk counts the form Excel, WPS and openpyxl write (no
+    namespace prefix, every row and cell carrying its `r` first) with byte searches too, and any
+    other form tag by tag. `check()` (the limits) runs after each piece once a part is past 16 MB,
+    so a sheet far over them stops early. What the scan cannot see (a dimension that lies small)
+    is still bounded: the reading child checks the extent calamine found, and its memory limit
+    ends it before a range it cannot hold (crm.imports.isolated).
     """
+    head = next(_pieces(zf, info), (b"", False))[0][:65536]
+    m = _DIMENSION.search(head)
+    facts.declared = m.group(1).decode("ascii", "replace")[:40] if m else None
+    end = _declared_end(facts.declared)
+    root = re.search(rb"<([\w.-]+:)?worksheet\b", head)
+    if _within(end, limits) and not (root and root.group(1)):
+        for piece, text_only in _pieces(zf, info):
+            _hints(piece, text_only, facts, long_run)
+            facts.cells += piece.count(b"<c ") + piece.count(b"<c>")
+        assert end is not None
+        if facts.cells <= end[0] * end[1]:
+            facts.last_row, facts.last_column = end
+            return
+        facts.cells, facts.hidden_rows = 0, []  # more cells than it declares: find where they are
+    _walk_sheet(zf, info, facts, long_run, check)
+
+
+def _hints(piece: bytes, text_only: bool, facts: SheetFacts, long_run: re.Pattern[bytes]) -> None:
+    """What one piece says about NULs, over-long cells and hidden rows."""
+    if text_only:
+        facts.maybe_long = True
+        facts.maybe_nul = facts.maybe_nul or b"\x00" in piece
+        return
+    facts.maybe_nul = facts.maybe_nul or _maybe_nul(piece)
+    # inline rich text in a sheet is rare enough to leave to the length rules of each field
+    facts.maybe_long = facts.maybe_long or _maybe_long(piece, long_run, rich=False)
+    if b"hidden" in piece:
+        for m in _HIDDEN_ROW.finditer(piece):
+            ref = _REF.search(m.group(1))
+            if ref and ref.group(2):
+                facts.hidden_rows.append(int(ref.group(2)))
+
+
+def _walk_sheet(zf: zipfile.ZipFile, info: zipfile.ZipInfo, facts: SheetFacts, long_run: re.Pattern[bytes],
+                check: Callable[[], None]) -> None:
+    """The real extent of a sheet part (see _scan_sheet), with the same hints."""
     row = 0  # the current row (1-based) in document order, for rows and cells without `r`
     col = 0
     walk: bool | None = None  # None until the root element shows whether tags carry a prefix
     scanned = 0
     for piece, text_only in _pieces(zf, info):
         scanned += len(piece)
+        _hints(piece, text_only, facts, long_run)
         if text_only:
-            facts.maybe_long = True
-            facts.maybe_nul = facts.maybe_nul or b"\x00" in piece
             continue
         if walk is None:
             root = re.search(rb"<([\w.-]+:)?worksheet\b", piece)
             walk = bool(root and root.group(1))
-            m = _DIMENSION.search(piece[:65536])
-            if m:
-                facts.declared = m.group(1).decode("ascii", "replace")[:40]
-        facts.maybe_nul = facts.maybe_nul or _maybe_nul(piece)
-        facts.maybe_long = facts.maybe_long or _maybe_long(piece, long_run)
-        if b"hidden" in piece:
-            for m in _HIDDEN_ROW.finditer(piece):
-                ref = _REF.search(m.group(1))
-                if ref and ref.group(2):
-                    facts.hidden_rows.append(int(ref.group(2)))
         if not walk:
             cell_cols = _CELL_FAST.findall(piece)
             if len(cell_cols) == piece.count(b"<c ") and b"<c>" not in piece and b"<row>" not in piece:
@@ -412,7 +452,7 @@ def scan_xlsx(zf: zipfile.ZipFile, file_name: str, limits: ReadLimits) -> XlsxFa
             check_extent(file_name, label, sheet.last_row, sheet.last_column, limits, sheet.declared,
                          sheet.cells if final else None, partial=not final)
 
-        _scan_sheet(zf, zf.getinfo(part), sheet, long_run, check)
+        _scan_sheet(zf, zf.getinfo(part), sheet, long_run, limits, check)
         check(final=True)
         facts.sheets[name or part] = sheet
     for n in zf.namelist():
