@@ -93,8 +93,14 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(json.dumps(out, ensure_ascii=False, default=_json_default))
     else:
         for b in report.batches:
+            skipped = f"，不是交易跳过 {len(b.skipped_rows)}" if b.skipped_rows else ""
             print(f"[{b.template}] {b.file} / {b.sheet}：读取 {b.rows_read} 行，新建 {b.created}，更新 {b.updated}，"
-                  f"重复跳过 {b.duplicates}，拒绝 {len(b.rejected_rows)}" + ("" if b.batch_id is None else f"（批次 {b.batch_id}）"))
+                  f"未变或合并 {b.unchanged}，重复跳过 {b.duplicates}，拒绝 {len(b.rejected_rows)}{skipped}"
+                  + ("" if b.batch_id is None or b.batch_id < 0 else f"（批次 {b.batch_id}）"))
+            if b.extra_columns:
+                print(f"  未对应字段的列已作为「其他信息」保存：{'、'.join(b.extra_columns)}")
+            if b.unused_columns:
+                print(f"  未使用的列：{'、'.join(b.unused_columns)}")
             if b.conflicts:
                 print(f"  冲突 {len(b.conflicts)} 处（档案在该表上次导入后被修改过）："
                       f"{CHOICE_LABELS[args.on_conflict]}，可用 --on-conflict {'take' if args.on_conflict == 'keep' else 'keep'} 改变")

@@ -106,6 +106,13 @@ def show_sheet_preview(entry: V.UploadEntry, batch, task: V.MappingTask | None) 
     note = V.columns_note(task) if task else None
     if note:
         st.caption(plain(note))
+    if batch.column_matches:
+        with st.expander(f"列对应（{len(batch.column_matches)} 列）"):
+            show_table([{"表格列": h, "对应字段": f, "依据": why} for h, (f, why) in batch.column_matches.items()])
+    if batch.extra_columns:
+        st.caption("未对应字段的列将作为「其他信息」保存在记录上：" + "、".join(plain(h) for h in batch.extra_columns))
+    if batch.unused_columns:
+        st.caption("未使用的列：" + "、".join(plain(h) for h in batch.unused_columns))
     changes = V.changes_frame(archive, actor, batch)
     errors = V.problems_frame(batch, "error")
     fixes = V.problems_frame(batch, "dropped")

@@ -20,7 +20,7 @@ class Gap:
 # A gap is reported when every field it names (comma-separated) is blank; follow_up marks the
 # gaps that make the customer 待跟进.
 GAP_RULES: tuple[Gap, ...] = (
-    Gap("phone,email", "联系电话/电子邮箱", "无法联系客户，也无法按电话或邮箱识别重复档案", True),
+    Gap("phone,email,wechat,qq", "联系方式（电话/邮箱/微信/QQ）", "无法联系客户，也无法按电话或邮箱识别重复档案", True),
     Gap("product_need", "产品需求", "核心需求不明，需负责人跟进确认", True),
     Gap("owner", "负责人", "没有负责人，跟进任务无人认领", False),
     Gap("region", "地区", "无法参与地区统计与分配", False),

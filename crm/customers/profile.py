@@ -51,8 +51,9 @@ FOLLOW_UP_CAP = 5000  # follow-ups read per customer, open ones first
 HISTORY_CAP = 5000
 
 # Which customer columns each section of the page shows, in display order.
-BASIC_FIELDS = ("customer_id", "name", "gender", "birth_date", "phone", "email", "address", "region", "source",
-                "owner", "priority", "first_contact", "note")
+BASIC_FIELDS = ("customer_id", "name", "gender", "birth_date", "phone", "email", "contact_person", "wechat", "qq",
+                "other_contacts", "address", "region", "city", "source", "owner", "priority", "first_contact", "note",
+                "duplicate_note", "extra")
 NEEDS_FIELDS = ("product_need", "service_need", "price_sensitivity", "due_expectation")
 BACKGROUND_FIELDS = ("industry", "company_size", "decision_maker", "company", "title")
 TRACKING_FIELDS = ("last_interaction", "contact_frequency", "tracked_product", "satisfaction", "key_issue")
@@ -60,10 +61,27 @@ CREDIT_FIELDS = ("credit_level", "credit_limit")
 PROFILE_COLUMNS = tuple(c for c in CUSTOMER_COLUMNS if c not in ("name_pinyin", "name_initials"))
 
 
+def extra_text(stored: str | None) -> str | None:
+    """A customer's extra fields (JSON {header: value}) as the profile reads them: 积分：120；类型：批发."""
+    import json
+
+    if not stored:
+        return None
+    try:
+        values = json.loads(stored)
+    except ValueError:
+        return stored
+    if not isinstance(values, dict):
+        return str(values)
+    return "；".join(f"{k}：{v}" for k, v in values.items()) or None
+
+
 def _labels() -> dict[str, str]:
     labels = {f.name: f.header for f in T.T1.fields}
     for f in T.T4.fields:
         labels.setdefault(f.name, f.header)
+    labels["duplicate_note"] = "可能重复"
+    labels["extra"] = "其他信息"  # the sheet's columns the archive has no field for
     return labels
 
 
@@ -491,7 +509,7 @@ def load_profile(reader: PersonalData, customer_id: str, as_of: dt.date | None =
         customer_id=customer_id, as_of=D, masked=not reader.actor.sees_in_full(owner),
         editable=can_edit(reader.actor, owner), owner=owner,
         customer=customer,
-        basic={k: customer.get(k) for k in BASIC_FIELDS},
+        basic={k: (extra_text(customer.get(k)) if k == "extra" else customer.get(k)) for k in BASIC_FIELDS},
         needs={k: customer.get(k) for k in NEEDS_FIELDS},
         background={k: customer.get(k) for k in BACKGROUND_FIELDS},
         tracking={k: customer.get(k) for k in TRACKING_FIELDS},

@@ -100,8 +100,10 @@ def _texts(row: list[Any], n: int) -> list[str]:
     return out
 
 
-def extract(sheet: RawSheet, header_row: int, mapped: list[int], header_texts: list[str]) -> Extracted:
-    """The data rows below `header_row`, restricted to the `mapped` columns.
+def extract(sheet: RawSheet, header_row: int, mapped: list[int], header_texts: list[str],
+            extra: list[int] | None = None) -> Extracted:
+    """The data rows below `header_row`, restricted to the `mapped` columns (and the `extra` ones:
+    columns no field names, carried along so that what a user typed there is kept, not dropped).
 
     Skips blank rows, 合计/总计 rows and repeated header rows; stops at a 说明/填写说明 block.
     """
@@ -109,7 +111,7 @@ def extract(sheet: RawSheet, header_row: int, mapped: list[int], header_texts: l
     n = len(body)
     if n == 0 or not mapped:
         return Extracted([], {})
-    width = max(max(len(r) for r in body), max(mapped) + 1)
+    width = max(max(len(r) for r in body), max([*mapped, *(extra or ())]) + 1)
     if any(len(r) != width for r in body):  # CSV rows may be ragged
         body = [list(r) + [None] * (width - len(r)) for r in body]
     grid = np.empty((n, width), dtype=object)  # one C-level copy; columns are then views
@@ -162,4 +164,8 @@ def extract(sheet: RawSheet, header_row: int, mapped: list[int], header_texts: l
     for c in mapped:
         codes, uniques = fact(c)
         columns[c] = Column(codes[positions], list(uniques), blank_unique[c])
+    for c in extra or ():
+        if c not in columns:
+            codes, uniques = fact(c)
+            columns[c] = Column(codes[positions], list(uniques), _text_mask(uniques, is_blank))
     return Extracted(row_numbers, columns)

@@ -11,6 +11,7 @@ import datetime as dt
 import gc
 import json
 import os
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
@@ -27,6 +28,7 @@ from crm.customers.search import refresh_search_text
 from crm.customers.search_keys import name_initials, name_pinyin
 from crm.db import Archive
 from crm.followups.rules import import_may_move
+from crm.geography import place_of, places_of
 from crm.imports import linking
 from crm.imports.batches import Change, apply_changes, same_value
 from crm.imports.cleaning import display
@@ -54,6 +56,9 @@ class SheetResult:
     rejected_rows: list[int] = field(default_factory=list)
     skipped_rows: list[int] = field(default_factory=list)  # no record at all (a cancelled order), reported
     fix_rows: list[int] = field(default_factory=list)  # imported with a value left out: in the problems workbook
+    extra_columns: list[str] = field(default_factory=list)  # columns no field names, kept as 其他信息
+    unused_columns: list[str] = field(default_factory=list)  # columns not kept (this kind of record has no 其他信息)
+    column_matches: dict[str, tuple[str, str]] = field(default_factory=dict)  # header → (field's header, why)
     problems: list[Problem] = field(default_factory=list)
     changes: list[dict[str, Any]] = field(default_factory=list)  # for the preview: row, key, field, old, new
     row_actions: dict[int, str] = field(default_factory=dict)  # spreadsheet row -> created/updated/duplicate
@@ -62,11 +67,20 @@ class SheetResult:
     # changed the archive's and when, and whether the sheet's value was taken
     conflicts: list[dict[str, Any]] = field(default_factory=list)
 
+    @property
+    def unchanged(self) -> int:
+        """Rows that added nothing new: already so in the archive, or merged into a customer an
+        earlier row of the file created — so that read = created + updated + unchanged +
+        duplicates + rejected + skipped."""
+        return max(0, self.rows_read - self.created - self.updated - self.duplicates - len(self.rejected_rows)
+                   - len(self.skipped_rows))
+
     def as_dict(self) -> dict[str, Any]:
         return {"batch_id": self.batch_id, "file": self.file, "sheet": self.sheet, "template": self.template,
-                "rows_read": self.rows_read, "created": self.created, "updated": self.updated,
+                "rows_read": self.rows_read, "created": self.created, "updated": self.updated, "unchanged": self.unchanged,
                 "duplicates": self.duplicates, "rejected_rows": self.rejected_rows, "skipped_rows": self.skipped_rows,
                 "fix_rows": self.fix_rows,
+                "extra_columns": self.extra_columns, "unused_columns": self.unused_columns,
                 "conflicts": self.conflicts, "problems": [p.as_dict() for p in self.problems]}
 
 
@@ -119,6 +133,10 @@ class StrictAbort(Exception):
 
 
 TEMPLATE_ORDER = ["T1", "T4", "T2", "T3", "T5", "T6", "T7"]
+# Templates whose records keep the columns no field names (积分, 类型, 需求 …) as extra fields
+# (customers.extra, transactions.extra), so nothing typed is lost; a row number column is no data.
+EXTRA_TEMPLATES = {"T1": "customers", "T2": "transactions"}
+_NOT_DATA_HEADER = re.compile(r"^(序号|行号|no\.?|#|编号序列)$", re.IGNORECASE)
 
 
 def remembered_mappings(cur: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, dict[str, str]]]:
@@ -210,7 +228,9 @@ def _import_workbook(archive: Archive, workbook: Workbook, actor: Actor, *, stri
                 report.skipped_sheets.append(SkippedSheet(workbook.file_name, sheet.name, rec.reason,
                                                           list(rec.headers.values())))
             continue
-        rows = extract(sheet, rec.header_row, sorted(rec.columns), list(rec.headers.values()))
+        kept = [i for i, h in rec.headers.items() if i not in rec.columns and not _NOT_DATA_HEADER.match(h)] \
+            if rec.template.code in EXTRA_TEMPLATES else []
+        rows = extract(sheet, rec.header_row, sorted(rec.columns), list(rec.headers.values()), extra=kept)
         if not rows.row_numbers:
             report.skipped_sheets.append(SkippedSheet(workbook.file_name, sheet.name,
                                                       f"只有表头（{rec.template.code} {rec.template.title}），没有数据行"))
@@ -264,11 +284,22 @@ def _import_sheet(ctx: _Ctx, rec: Recognition, rows: Extracted, dry_run: bool) -
     sheet = clean_extracted(rec, rows)
     for dup in rec.duplicates:
         sheet.problems.insert(0, Problem(None, dup, "", "与另一列表示同一字段，此列未使用", WARNING))
-    batch_id = int(ctx.cur.execute("SELECT nextval('batch_id_seq')").fetchall()[0][0])
+    # A dry run takes a provisional number (negative, rolled back with everything else), so that a
+    # preview does not use up batch numbers: the history shows 1, 2, 3 … however often one previews.
+    batch_id = int(ctx.cur.execute(
+        "SELECT least(coalesce(min(batch_id), 0), 0) - 1 FROM import_batches" if dry_run
+        else "SELECT nextval('batch_id_seq')").fetchall()[0][0])
     ctx.cur.execute("INSERT INTO import_batches (batch_id, file, sheet, template, user_name, started_at, source) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)", [batch_id, ctx.file, ctx.sheet, tpl.code, ctx.user, ctx.now, ctx.source])
     result = SheetResult(batch_id, ctx.file, ctx.sheet, tpl.code, rows_read=len(rows.row_numbers),
                          header_row=rec.header_row)
+    kept = [c for c in rows.columns if c not in rec.columns]
+    result.column_matches = {rec.headers.get(c, str(c)): (tpl.field_by_name[f].header,
+                                                          rec.reasons.get(c) or ("按列映射" if rec.via_mapping else ""))
+                             for c, f in sorted(rec.columns.items())}
+    result.extra_columns = [rec.headers[c] for c in kept if c in rec.headers]
+    result.unused_columns = [h for c, h in rec.headers.items() if c not in rec.columns and c not in kept
+                             and h not in rec.duplicates]
     WRITERS[tpl.code](ctx, batch_id, sheet, result)
     result.rejected_rows = sorted(sheet.row_numbers[i] for i in sheet.rejected)
     result.skipped_rows = sorted(sheet.row_numbers[i] for i in sheet.skipped - sheet.rejected)
@@ -330,9 +361,10 @@ def _i64(values: list[Any]) -> pa.Array:
 
 
 def _link_rows(ctx: _Ctx, sheet: CleanSheet, create_with_contact: bool, result: SheetResult,
-               batch_id: int) -> dict[int, str]:
+               batch_id: int, name_alone: bool = False) -> dict[int, str]:
     """Customer id for each accepted row; unresolvable rows are rejected (or, for complaint and
-    survey sheets carrying a phone or email, become new customers)."""
+    survey sheets carrying a phone or email, become new customers; for transaction sheets —
+    order exports — a name alone is enough: the buyer is created, marked 待跟进 for the missing contact)."""
     ids, names, refs_col = sheet.column("customer_id"), sheet.column("name"), sheet.column("customer_ref")
     phones, emails = sheet.column("contact_phone"), sheet.column("contact_email")
     out: dict[int, str] = {}
@@ -361,7 +393,8 @@ def _link_rows(ctx: _Ctx, sheet: CleanSheet, create_with_contact: bool, result: 
             out[i] = link.customer_id
             if link.warning:
                 sheet.warn(i, header, link.warning)
-        elif create_with_contact and ref.name and (ref.phone or ref.email) and "多位" not in (link.error or ""):
+        elif create_with_contact and ref.name and (ref.phone or ref.email or name_alone) \
+                and "多位" not in (link.error or ""):
             to_create[i] = ref
         else:
             value = ref.customer_id or ref.name
@@ -380,16 +413,21 @@ def _create_customers_from_refs(ctx: _Ctx, batch_id: int, sheet: CleanSheet, ref
     new_rows: list[tuple[str, linking.Ref, int]] = []
     out: dict[int, str] = {}
     addresses = sheet.column("address")
+    def key_of(ref: linking.Ref) -> tuple[str, str]:  # the same buyer on several order lines: one customer
+        return (ref.customer_id, "") if ref.customer_id else (ref.name or "", ref.phone or ref.email or "")
+
     for i, ref in refs.items():
-        key = (ref.name or "", ref.phone or ref.email or "")
+        key = key_of(ref)
         if key not in seen:
             seen[key] = ""
             new_rows.append(("", ref, i))
-    ids = linking.next_customer_ids(ctx.cur, ctx.today.strftime("%Y%m%d"), len(new_rows))
+    generated = iter(linking.next_customer_ids(ctx.cur, ctx.today.strftime("%Y%m%d"),
+                                               sum(1 for _, ref, _i in new_rows if not ref.customer_id)))
+    ids = [ref.customer_id or next(generated) for _, ref, _i in new_rows]  # a member number is kept as the id
     for cid, (_, ref, _i) in zip(ids, new_rows):
-        seen[(ref.name or "", ref.phone or ref.email or "")] = cid
+        seen[key_of(ref)] = cid
     for i, ref in refs.items():
-        out[i] = seen[(ref.name or "", ref.phone or ref.email or "")]
+        out[i] = seen[key_of(ref)]
     rows = [(cid, ref, i) for cid, (_, ref, i) in zip(ids, new_rows)]
     _insert(ctx.cur, "customers", {
         "customer_id": _s([r[0] for r in rows]), "name": _s([r[1].name for r in rows]),
@@ -403,7 +441,9 @@ def _create_customers_from_refs(ctx: _Ctx, batch_id: int, sheet: CleanSheet, ref
     }, stamp=ctx.now)
     refresh_search_text(ctx.cur, [r[0] for r in rows])
     for cid, ref, i in rows:
-        sheet.warn(i, "name", f"档案中没有该客户，已按联系方式新建客户 {cid}", ref.name)
+        how = "按联系方式" if ref.phone or ref.email else ("按客户编号" if ref.customer_id else "按客户名称")
+        sheet.warn(i, "name", f"档案中没有该客户，已{how}新建客户 {cid}"
+                              + ("" if ref.phone or ref.email else "（没有联系方式，已标记为待跟进）"), ref.name)
     return out
 
 
@@ -476,29 +516,9 @@ def _plan_follow_ups(ctx: _Ctx, batch_id: int, items: list[tuple[int, str, dt.da
 
 
 # ------------------------------------------------------------------ regions
-PROVINCES = ("北京", "天津", "上海", "重庆", "河北", "山西", "辽宁", "吉林", "黑龙江", "江苏", "浙江", "安徽", "福建",
-             "江西", "山东", "河南", "湖北", "湖南", "广东", "海南", "四川", "贵州", "云南", "陕西", "甘肃", "青海",
-             "台湾", "内蒙古", "广西", "西藏", "宁夏", "新疆", "香港", "澳门")
-CITY_PROVINCE = {"深圳": "广东", "广州": "广东", "东莞": "广东", "佛山": "广东", "珠海": "广东", "杭州": "浙江",
-                 "宁波": "浙江", "温州": "浙江", "南京": "江苏", "苏州": "江苏", "无锡": "江苏", "常州": "江苏",
-                 "成都": "四川", "武汉": "湖北", "长沙": "湖南", "西安": "陕西", "郑州": "河南", "济南": "山东",
-                 "青岛": "山东", "厦门": "福建", "福州": "福建", "合肥": "安徽", "沈阳": "辽宁", "大连": "辽宁",
-                 "哈尔滨": "黑龙江", "长春": "吉林", "石家庄": "河北", "太原": "山西", "南昌": "江西", "昆明": "云南",
-                 "贵阳": "贵州", "南宁": "广西", "海口": "海南", "兰州": "甘肃", "乌鲁木齐": "新疆", "呼和浩特": "内蒙古"}
-
-
 def region_from_address(address: str | None) -> str | None:
-    """广东省深圳市… → 广东; 深圳市南山区… → 广东; unknown → None."""
-    if not address:
-        return None
-    head = address.strip()[:8]
-    for p in PROVINCES:
-        if head.startswith(p):
-            return p
-    for city, province in CITY_PROVINCE.items():
-        if head.startswith(city):
-            return province
-    return None
+    """广东省深圳市… → 广东; 湛江市霞山区… → 广东; unknown → None (crm.geography)."""
+    return place_of(address)[0]
 
 
 # ------------------------------------------------------------------ conflicts and policy
@@ -611,10 +631,14 @@ def _write_customers(ctx: _Ctx, batch_id: int, sheet: CleanSheet, result: SheetR
     idx = sheet.accepted()
     ids, phones, emails = sheet.column("customer_id"), sheet.column("phone"), sheet.column("email")
     regions, addresses = sheet.column("region"), sheet.column("address")
-    for i in idx:  # region derived from the address when the sheet has none
-        if not regions[i] and addresses[i]:
-            regions[i] = region_from_address(addresses[i])
+    cities = sheet.column("city")
+    wanted = [i for i in idx if addresses[i] and (not regions[i] or not cities[i])]
+    for i, (province, city) in zip(wanted, places_of([addresses[i] for i in wanted])):
+        # region (province) and city derived from the address where the sheet has none
+        regions[i] = regions[i] or province
+        cities[i] = cities[i] or city
     sheet.values["region"] = regions
+    sheet.values["city"] = cities
     names = sheet.column("name")
     # names are looked up only for rows with no other key: a member or company list without contacts
     refs = [linking.Ref(ids[i], None if ids[i] or phones[i] or emails[i] else names[i], phones[i], emails[i]) for i in idx]
@@ -689,6 +713,8 @@ def _write_customers(ctx: _Ctx, batch_id: int, sheet: CleanSheet, result: SheetR
                 value = sheet.get(name, i)
                 if value is not None:
                     record[name] = value
+            if sheet.extras and sheet.extras[i]:
+                record["extra"] = dict(sheet.extras[i])
             record["__row"] = i
         if cid:
             file_ids[cid] = key
@@ -726,6 +752,10 @@ def _write_customers(ctx: _Ctx, batch_id: int, sheet: CleanSheet, result: SheetR
             record["owner"] = _new_owner(ctx, record.get("owner"))
     existing_keys = [k for k in merged if not k.startswith("new")]
     current = linking.customer_rows(cur, existing_keys, _T1_FIELDS)
+    for key, record in merged.items():  # extra fields: the sheet's columns added to what the archive keeps
+        if isinstance(record.get("extra"), dict):
+            before = _extra_of(current[key].get("extra")) if key in current else {}
+            record["extra"] = _extra_text({**before, **record["extra"]})
     tags_now = _current_tags(cur, existing_keys)
     candidates: list[_Candidate] = []
     tag_rows: list[tuple[str, str]] = []
@@ -808,6 +838,28 @@ def _write_customers(ctx: _Ctx, batch_id: int, sheet: CleanSheet, result: SheetR
 _ARROW_TYPES = {"DATE": pa.date32(), "DECIMAL(18,2)": pa.float64(), "TINYINT": pa.int8(), "VARCHAR": pa.string()}
 
 
+def _extra_of(text: str | None) -> dict[str, str]:
+    try:
+        value = json.loads(text) if text else {}
+    except ValueError:
+        return {"其他信息": text or ""}
+    return value if isinstance(value, dict) else {}
+
+
+def _with_status(sheet: CleanSheet, i: int) -> dict[str, str]:
+    """A transaction's extra fields, with its order status as written (交易成功 is read as 购买, and kept)."""
+    extra = dict(sheet.extras[i]) if sheet.extras else {}
+    raw = sheet.raws["status"][i] if "status" in sheet.raws else None
+    if raw not in (None, ""):
+        extra[sheet.header("status")] = display(raw)
+    return extra
+
+
+def _extra_text(extra: dict[str, str]) -> str | None:
+    """Extra fields as stored: JSON, keys in the order the sheet had them."""
+    return json.dumps(extra, ensure_ascii=False) if extra else None
+
+
 def _merge_same_file(sheet: CleanSheet, i: int, first: int, record: dict[str, Any]) -> None:
     """A second row for the same customer in one file: later values win, differences are reported."""
     for name in _T1_FIELDS:
@@ -822,6 +874,8 @@ def _merge_same_file(sheet: CleanSheet, i: int, first: int, record: dict[str, An
     tags = sheet.get("tags", i)
     if tags:
         record["tags"] = tuple(dict.fromkeys((*record.get("tags", ()), *tags)))
+    if sheet.extras and sheet.extras[i]:
+        record["extra"] = {**record.get("extra", {}), **sheet.extras[i]}
 
 
 def _current_tags(cur: duckdb.DuckDBPyConnection, keys: list[str]) -> dict[str, set[str]]:
@@ -836,9 +890,11 @@ def _current_tags(cur: duckdb.DuckDBPyConnection, keys: list[str]) -> dict[str, 
 
 # ------------------------------------------------------------------ T2 transactions
 def _write_transactions(ctx: _Ctx, batch_id: int, sheet: CleanSheet, result: SheetResult) -> None:
-    links = _link_rows(ctx, sheet, False, result, batch_id)
+    # an order export's buyers are often not yet archived: they are created from the row
+    links = _link_rows(ctx, sheet, True, result, batch_id, name_alone=True)
     idx = [i for i in sheet.accepted() if i in links]
     kinds, dates, amounts = sheet.column("kind"), sheet.column("date"), sheet.column("amount")
+    orders = sheet.column("order_ref")
     phones, emails = sheet.column("contact_phone"), sheet.column("contact_email")
     staged = pa.table({
         "pos": _i64(list(range(len(idx)))),
@@ -846,8 +902,9 @@ def _write_transactions(ctx: _Ctx, batch_id: int, sheet: CleanSheet, result: She
         "kind": _s([kinds[i] for i in idx]),
         "date": _d([dates[i] for i in idx]),
         "amount": _f([amounts[i] for i in idx]),
+        "order_ref": _s([orders[i] for i in idx]),
     })
-    dup = _anti_duplicates(ctx.cur, "transactions", ["customer_id", "kind", "date", "amount"], staged)
+    dup = _anti_duplicates(ctx.cur, "transactions", ["customer_id", "kind", "date", "amount", "order_ref"], staged)
     keep = _skip_duplicates(sheet, idx, dup, "kind", "交易记录（客户、类型、日期、金额一致）", result)
     rows = sheet.row_numbers
     kept_rows = [idx[p] for p in keep]
@@ -861,6 +918,8 @@ def _write_transactions(ctx: _Ctx, batch_id: int, sheet: CleanSheet, result: She
             "contact": _s([(phones[i] + " / " + emails[i] if phones[i] and emails[i] else phones[i] or emails[i])
                            for i in kept_rows]),
             "note": _s([notes[i] for i in kept_rows]),
+            "order_ref": staged["order_ref"].take(take),
+            "extra": _s([_extra_text(_with_status(sheet, i)) for i in kept_rows]),
             "batch_id": _i64([batch_id] * len(keep)),
             "source_row": pa.array([rows[i] for i in kept_rows], pa.int32()),
         })

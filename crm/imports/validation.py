@@ -52,6 +52,8 @@ class CleanSheet:
     # field -> {row index: the cell as written}, for cells that are a masked display value
     # (陈*伟, 138****5678, c***@qq.com): never written to the archive, see crm.imports.masked
     masked: dict[str, dict[int, str]] = field(default_factory=dict)
+    # per row, the columns no field names, as written ({header: text}); kept as the record's extra fields
+    extras: list[dict[str, str]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.row_numbers)
@@ -127,6 +129,7 @@ def clean_extracted(rec: Recognition, ext: Extracted) -> CleanSheet:
                 out.warn(i, name, message + "，该项未导入", dropped=True)
         for i, message in result.warnings.items():
             out.warn(i, name, message)
+    _collect_extras(out, rec, ext)
     _split_contact(out)
     # Before the required checks: a T1 row rejected only for an email in its phone cell must still
     # be checked for an empty name once that rejection is lifted.
@@ -137,6 +140,20 @@ def clean_extracted(rec: Recognition, ext: Extracted) -> CleanSheet:
         rule(out)
     out.problems.sort(key=lambda p: (p.row or 0, p.severity != ERROR))
     return out
+
+
+def _collect_extras(sheet: CleanSheet, rec: Recognition, ext: Extracted) -> None:
+    """The cells of columns no field names, per row, as the user sees them."""
+    extra_cols = [c for c in ext.columns if c not in rec.columns]
+    sheet.extras = [{} for _ in range(len(sheet))]
+    for c in extra_cols:
+        header = rec.headers.get(c, f"第 {c + 1} 列")
+        column = ext.columns[c]
+        shown = [None if (column.blank is not None and column.blank[k]) else C.display(u).strip() or None
+                 for k, u in enumerate(column.uniques)]
+        for i, code in enumerate(column.codes):
+            if code >= 0 and shown[code]:
+                sheet.extras[i][header] = shown[code]
 
 
 def _set_masked_aside(sheet: CleanSheet, template: str, name: str, column: Column) -> Column:

@@ -304,10 +304,10 @@ def test_data_quality_gaps_mark_the_customer_pending(archive: Archive) -> None:
         add_customer(cur, "GAP", phone=None, email=None, product_need=None, owner=None, region=None)
         add_customer(cur, "OK")
     p = profile(archive, "GAP")
-    assert [g.label for g in p.gaps][:4] == ["联系电话/电子邮箱", "产品需求", "负责人", "地区"]
+    assert [g.label for g in p.gaps][:4] == ["联系方式（电话/邮箱/微信/QQ）", "产品需求", "负责人", "地区"]
     assert all(g.why for g in p.gaps)
     assert p.pending
-    assert labels(p)["待跟进"] == "缺少关键信息：联系电话/电子邮箱、产品需求"
+    assert labels(p)["待跟进"] == "缺少关键信息：联系方式（电话/邮箱/微信/QQ）、产品需求"
     ok = profile(archive, "OK")
     assert ok.gaps == [] and not ok.pending and "待跟进" not in labels(ok)
 
