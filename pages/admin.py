@@ -52,10 +52,12 @@ def _refused(exc: UserError) -> None:
 def users_view() -> None:
     now = clock.now()
     rows = accounts.list_users(archive)
+    emails = accounts.user_emails(archive)
     frame = pd.DataFrame([{"用户名": name, "姓名": display, "角色": ROLE_LABELS.get(role, role),
                            "状态": "已停用" if not active else ("已锁定" if locked and locked > now else "正常"),
-                           "创建时间": created} for name, display, role, active, locked, created in rows],
-                         columns=["用户名", "姓名", "角色", "状态", "创建时间"])
+                           "单点登录邮箱": emails.get(name), "创建时间": created}
+                          for name, display, role, active, locked, created in rows],
+                         columns=["用户名", "姓名", "角色", "状态", "单点登录邮箱", "创建时间"])
     if frame.empty:
         st.info("还没有任何账号。请先新建一位管理员：之后所有人都需要登录。")
     else:
@@ -67,16 +69,18 @@ def users_view() -> None:
             name = c1.text_input("用户名", key="adm_new_name", max_chars=64)
             display = c2.text_input("姓名（可选）", key="adm_new_display", max_chars=64)
             role = c3.selectbox("角色", ROLES, key="adm_new_role", format_func=lambda r: ROLE_LABELS.get(r, r))
-            c4, c5 = st.columns(2)
+            c4, c5, c6 = st.columns(3)
             first = c4.text_input("密码", type="password", key="adm_new_pw", max_chars=accounts.MAX_INPUT)
             again = c5.text_input("再次输入密码", type="password", key="adm_new_pw2", max_chars=accounts.MAX_INPUT)
+            email = c6.text_input("单点登录邮箱（可选）", key="adm_new_email", max_chars=254,
+                                  help="配置了单点登录时，身份提供方确认的这个邮箱登录为该用户")
             submitted = st.form_submit_button("新建用户", type="primary")
         if submitted:
             if first != again:
                 st.error("两次输入的密码不一致")
             else:
                 try:
-                    accounts.add_user(archive, actor, name, role, first, display.strip() or None)
+                    accounts.add_user(archive, actor, name, role, first, display.strip() or None, email or None)
                 except UserError as exc:
                     st.error(plain(exc.message))
                 else:
@@ -102,6 +106,12 @@ def users_view() -> None:
                                 format_func=lambda r: ROLE_LABELS.get(r, r))
         if st.form_submit_button("更改角色"):
             _act(lambda: accounts.change_role(archive, actor, pick, new_role), f"{pick} 的角色已改为 {new_role}")
+    with st.form("adm_email_form"):
+        address = st.text_input(f"{pick} 的单点登录邮箱（留空则取消）", value=emails.get(pick, ""), key=f"adm_email_{pick}",
+                                max_chars=254, help="配置了单点登录时，身份提供方确认的这个邮箱登录为该用户")
+        if st.form_submit_button("保存邮箱"):
+            _act(lambda: accounts.set_email(archive, actor, pick, address or None),
+                 f"{pick} 的单点登录邮箱已改为 {address.strip().lower()}" if address.strip() else f"已取消 {pick} 的单点登录邮箱")
     with st.form("adm_password_form"):
         st.caption(f"为 {pick} 重置密码：其现有登录会全部结束。")
         p1, p2 = st.columns(2)

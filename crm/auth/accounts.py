@@ -7,14 +7,23 @@ absolute one (settings); log-out, disabling the account or a password reset end 
 Failed log-ins are counted: `lockout_failures` within `lockout_window_minutes` lock the account
 for `lockout_minutes` (settings); an admin can unlock. Every attempt, failed or not, is audited.
 
+Single sign-on (optional, app.py offers st.login when `.streamlit/secrets.toml` has an `[auth]`
+section) maps the e-mail an identity provider vouches for to the account registered with that
+address (`set_email`); `sso_log_in` opens the same kind of session, audited like a password log-in,
+and refuses an address no active account has. Accounts keep their password all the same: the
+password form stays the way in when the provider is down.
+
 Until the archive has its first user, there is nobody to log in as: the app runs in set-up mode
 (everyone acts as admin, crm.auth.personal.actor_for) and says so on every page.
 """
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import re
 import secrets
 from dataclasses import dataclass
+from typing import Any, Mapping
 
 import duckdb
 from argon2 import PasswordHasher
@@ -32,6 +41,10 @@ from crm.vocabulary import ADMIN, ROLES
 HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 MAX_INPUT = 256  # a user name or password longer than this is refused before any work
 BAD_LOGIN = "用户名或密码不正确"
+SSO_UNKNOWN = ("单点登录的邮箱 {email} 没有对应的本系统账号：请联系管理员在「系统管理 → 用户」中为你的账号登记该邮箱，"
+               "或用用户名和密码登录")
+SSO_ENDED = "这次单点登录已结束（已退出、超时或账号被停用），请重新单点登录"
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 @dataclass(frozen=True)
@@ -84,12 +97,16 @@ def _clean_name(username: str) -> str:
 
 
 def add_user(archive: Archive, actor: Actor | str, username: str, role: str, password: str,
-             display_name: str | None = None) -> None:
-    """Create a local account (admins only, or anyone while the archive has no user yet)."""
+             display_name: str | None = None, email: str | None = None) -> None:
+    """Create a local account (admins only, or anyone while the archive has no user yet); `email`
+    is the address single sign-on maps to it (optional, see set_email)."""
     name = _clean_name(username)
     if role not in ROLES:
         raise UserError("role", f"角色须为：{'、'.join(ROLES)}")
+    address = clean_email(email)
     with archive.transaction() as cur:
+        if address and fetch_one(cur, "SELECT 1 FROM users WHERE email = ? AND username <> ?", [address, name]):
+            raise UserError("email", f"邮箱 {address} 已登记给其他用户")
         if scalar(cur, "SELECT count(*) FROM users WHERE password_hash IS NOT NULL") and not isinstance(actor, str):
             policy.require(actor, "users.manage")
         check_password(name, password, security_settings(cur).min_password_length)
@@ -97,9 +114,9 @@ def add_user(archive: Archive, actor: Actor | str, username: str, role: str, pas
             raise UserError("username", f"用户「{name}」已存在")
         now = clock.now()
         cur.execute("INSERT OR REPLACE INTO users (username, display_name, role, password_hash, active, created_at, "
-                    "failed_logins, password_changed_at) VALUES (?, ?, ?, ?, TRUE, ?, 0, ?)",
-                    [name, display_name or name, role, HASHER.hash(password), now, now])
-        audit.record(cur, actor, "user_add", "users", name, {"role": role})
+                    "failed_logins, password_changed_at, email) VALUES (?, ?, ?, ?, TRUE, ?, 0, ?, ?)",
+                    [name, display_name or name, role, HASHER.hash(password), now, now, address])
+        audit.record(cur, actor, "user_add", "users", name, {"role": role, **({"email": address} if address else {})})
 
 
 def set_password(archive: Archive, actor: Actor | str, username: str, password: str) -> None:
@@ -174,12 +191,133 @@ def unlock(archive: Archive, actor: Actor | str, username: str) -> None:
         audit.record(cur, actor, "user_unlock", "users", username, None)
 
 
+def clean_email(email: str | None) -> str | None:
+    """An account's single sign-on address as stored (trimmed, lower case), None for none; a value
+    that is not an address is refused."""
+    value = (email or "").strip().lower()
+    if not value:
+        return None
+    if len(value) > 254 or not _EMAIL.match(value):
+        raise UserError("email", f"「{value[:60]}」不是有效的邮箱地址")
+    return value
+
+
+def set_email(archive: Archive, actor: Actor | str, username: str, email: str | None) -> str | None:
+    """Register (or, with None, remove) the address that single sign-on maps to this account
+    (admins; the command line); one account per address; audited. Returns the stored address."""
+    if not isinstance(actor, str):
+        policy.require(actor, "users.manage")
+    value = clean_email(email)
+    with archive.transaction() as cur:
+        row = fetch_one(cur, "SELECT email FROM users WHERE username = ?", [username])
+        if row is None:
+            raise UserError("username", f"没有用户「{username}」")
+        if value is not None:
+            other = fetch_one(cur, "SELECT username FROM users WHERE email = ? AND username <> ?", [value, username])
+            if other:
+                raise UserError("email", f"邮箱 {value} 已登记给用户「{other[0]}」")
+        if row[0] == value:
+            return value
+        cur.execute("UPDATE users SET email = ? WHERE username = ?", [value, username])
+        audit.record(cur, actor, "user_email", "users", username, {"old": row[0], "new": value})
+    return value
+
+
+def sso_identity(claims: Mapping[str, Any]) -> str | None:
+    """A digest naming one sign-in at the identity provider (issuer, subject and issue time of the
+    identity token Streamlit keeps in its cookie): the same after a page refresh, new after the
+    next st.login. None when the claims do not say when they were issued."""
+    if not claims.get("sub") or not claims.get("iat"):
+        return None
+    text = f"{claims.get('iss') or ''}\n{claims['sub']}\n{claims['iat']}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def sso_log_in(archive: Archive, email: str | None, identity: str | None = None, verified: bool = True) -> Session:
+    """Open a session for the active account registered with `email`, the address an identity
+    provider signed in (app.py reads it from st.user). Audited like a password log-in, failed or
+    not. A lock from wrong passwords does not block it: the lock counters guessing, which a provider
+    sign-in does not involve.
+
+    `identity` (sso_identity of the same sign-in) ties the session to that sign-in: asked again
+    with the same identity (a page refresh), the live session is resumed; once it has ended, the
+    same sign-in opens nothing (SSO_ENDED) until the user signs in at the provider again."""
+    address = (email or "").strip().lower()
+    if len(address) > MAX_INPUT:
+        raise UserError(None, SSO_UNKNOWN.format(email=address[:60] + "…"))
+    now = clock.now()
+    if identity:
+        resumed = _resume(archive, identity)
+        if resumed is not None:
+            return resumed
+    outcome = _sso_attempt(archive, address, identity, verified, now)
+    if isinstance(outcome, str):
+        raise UserError(None, outcome)
+    return outcome
+
+
+def _resume(archive: Archive, identity: str) -> Session | None:
+    """The live session this sign-in opened, touched (None when it opened none); SSO_ENDED when it
+    opened one that has ended since."""
+    cur = archive.cursor()
+    try:
+        row = fetch_one(cur, "SELECT token FROM sessions WHERE identity = ? ORDER BY created_at DESC LIMIT 1", [identity])
+    finally:
+        cur.close()
+    if row is None:
+        return None
+    session = current_session(archive, row[0])
+    if session is None:
+        raise UserError(None, SSO_ENDED)
+    return session
+
+
+def _sso_attempt(archive: Archive, address: str, identity: str | None, verified: bool,
+                 now: dt.datetime) -> "Session | str":
+    """One single sign-on attempt in one transaction that always commits: a Session, or the refusal."""
+    with archive.transaction() as cur:
+        shown = address or "（空）"
+        if not verified:
+            audit.record(cur, shown, "login_failed", "users", address, "单点登录：身份提供方未验证该邮箱")
+            return f"身份提供方没有验证邮箱 {shown}，不能用它登录"
+        row = fetch_one(cur, "SELECT username, role, active FROM users WHERE email = ?", [address]) if address else None
+        if row is None:
+            audit.record(cur, shown, "login_failed", "users", address, "单点登录：没有登记该邮箱的账号")
+            return SSO_UNKNOWN.format(email=shown)
+        name, role, active = row
+        if not active:
+            audit.record(cur, name, "login_failed", "users", name, "单点登录：账号已停用")
+            return "账号已停用，请联系管理员"
+        session = _open_session(cur, name, role, now, identity)
+        audit.record(cur, name, "login", "users", name, {"via": "单点登录", "email": address})
+    return session
+
+
+def _open_session(cur: duckdb.DuckDBPyConnection, name: str, role: str, now: dt.datetime,
+                  identity: str | None = None) -> Session:
+    """A new session row for `name`: a random token, expiring after the absolute limit."""
+    token = secrets.token_urlsafe(32)
+    expires = now + dt.timedelta(hours=security_settings(cur).absolute_hours)
+    cur.execute("INSERT INTO sessions (token, username, created_at, last_seen, expires_at, identity) "
+                "VALUES (?, ?, ?, ?, ?, ?)", [token, name, now, now, expires, identity])
+    return Session(token, name, role, expires)
+
+
 def list_users(archive: Archive) -> list[tuple]:
     """(username, display name, role, active, locked until, created at) of every account, by role."""
     cur = archive.cursor()
     try:
         return cur.execute("SELECT username, display_name, role, active, locked_until, created_at FROM users "
                            "ORDER BY role, username").fetchall()
+    finally:
+        cur.close()
+
+
+def user_emails(archive: Archive) -> dict[str, str]:
+    """username → the single sign-on address registered for it (accounts with one)."""
+    cur = archive.cursor()
+    try:
+        return dict(cur.execute("SELECT username, email FROM users WHERE email IS NOT NULL").fetchall())
     finally:
         cur.close()
 
@@ -234,12 +372,9 @@ def _attempt(archive: Archive, name: str, password: str, now: dt.datetime) -> "S
             cur.execute("UPDATE users SET password_hash = ? WHERE username = ?", [HASHER.hash(password), name])
         cur.execute("UPDATE users SET failed_logins = 0, first_failed_at = NULL, locked_until = NULL WHERE username = ?",
                     [name])
-        token = secrets.token_urlsafe(32)
-        expires = now + dt.timedelta(hours=s.absolute_hours)
-        cur.execute("INSERT INTO sessions (token, username, created_at, last_seen, expires_at) VALUES (?, ?, ?, ?, ?)",
-                    [token, name, now, now, expires])
+        session = _open_session(cur, name, role, now)
         audit.record(cur, name, "login", "users", name, None)
-    return Session(token, name, role, expires)
+    return session
 
 
 def current_session(archive: Archive, token: str | None) -> Session | None:

@@ -48,7 +48,7 @@ ACTIONS: dict[str, str] = {
     "setting": "修改设置", "register_complaint": "登记投诉", "move_complaint": "投诉处理", "work_calendar": "修改工作日历",
     "survey_follow_up": "满意度跟进", "login": "登录", "login_failed": "登录失败", "logout": "退出登录",
     "user_add": "新建用户", "user_password": "重置密码", "user_enable": "启用用户", "user_disable": "停用用户",
-    "user_unlock": "解锁用户", "user_role": "更改角色",
+    "user_unlock": "解锁用户", "user_role": "更改角色", "user_email": "登记单点登录邮箱",
     "backup": "创建备份", "restore": "恢复备份", "customer_delete": "销毁客户档案", "audit_verify": "校验操作日志",
 }
 

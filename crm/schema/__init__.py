@@ -22,6 +22,7 @@ from crm.schema.migrations import (
     v10_field_writes,
     v11_admin,
     v12_real_sheets,
+    v13_sso,
 )
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ MIGRATIONS: list[Callable[["duckdb.DuckDBPyConnection"], None]] = [
     v10_field_writes.apply,
     v11_admin.apply,
     v12_real_sheets.apply,
+    v13_sso.apply,
 ]
 CURRENT_VERSION = len(MIGRATIONS)
 

@@ -115,6 +115,26 @@ def test_users_roles_disable_and_reset(work: Path, app_test) -> None:
     assert {"user_role", "user_disable"} <= actions
 
 
+def test_single_sign_on_addresses_are_registered_per_user(work: Path, app_test) -> None:
+    at = app_test(work, PAGE)
+    at.selectbox(key="adm_user_pick").set_value("李娜").run()
+    at.text_input(key="adm_email_李娜").set_value("Li.Na@Example.com")
+    click(at, "保存邮箱")
+    assert any("李娜 的单点登录邮箱已改为" in s and "example.com" in s for s in texts(at.success))
+    assert one(work, "SELECT email FROM users WHERE username = '李娜'") == ("li.na@example.com",)
+    assert "li.na@example.com" in set(at.dataframe[0].value["单点登录邮箱"])
+    at.selectbox(key="adm_user_pick").set_value("张敏").run()
+    at.text_input(key="adm_email_张敏").set_value("li.na@example.com")
+    click(at, "保存邮箱")
+    assert any("已登记给用户「李娜」" in e for e in texts(at.error))
+    at.text_input(key="adm_new_name").set_value("新同事")
+    at.text_input(key="adm_new_pw").set_value("colleague-pass-1")
+    at.text_input(key="adm_new_pw2").set_value("colleague-pass-1")
+    at.text_input(key="adm_new_email").set_value("new@example.com")
+    click(at, "新建用户")
+    assert one(work, "SELECT email FROM users WHERE username = '新同事'") == ("new@example.com",)
+
+
 def test_the_audit_log_filters_and_checks_its_chain(work: Path, app_test) -> None:
     at = app_test(work, PAGE, session={"adm_view": "操作日志"})
     frame = at.dataframe[0].value
