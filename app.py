@@ -61,7 +61,7 @@ def _user_picker() -> None:
 
 
 def _signed_in_box(session: accounts.Session) -> None:
-    st.sidebar.caption(f"当前用户：{session.username}（{session.role}）")
+    st.sidebar.caption(f"当前用户：{plain(session.username)}（{session.role}）")
     if st.sidebar.button("退出登录", key="auth_logout", icon=":material/logout:"):
         accounts.log_out(get_archive(), session.token)
         st.session_state.pop("auth_token", None)
@@ -173,7 +173,7 @@ def main() -> None:
     try:
         get_archive()
     except ArchiveBusyError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         st.stop()
     archive = get_archive()
     if accounts.login_required(archive):

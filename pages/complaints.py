@@ -22,7 +22,7 @@ from crm.settings import complaint_settings
 from crm.surveys import analysis as SV
 from crm.xlsx import XLSX_MIME
 from ui import complaint_charts as C
-from ui.common import current_actor, ensure_app_navigation, flash, get_archive, show_flash, show_table
+from ui.common import current_actor, ensure_app_navigation, flash, get_archive, plain, show_flash, show_table
 
 ensure_app_navigation()
 
@@ -76,10 +76,10 @@ if view == "投诉处理":
         finally:
             cur.close()
         if record is None:
-            st.error(f"投诉 {pick} 不存在。")
+            st.error(f"投诉 {plain(pick)} 不存在。")
         else:
             v = reader.mask_record("complaints", record.values)  # the reasons and the outcome are free text
-            st.subheader(f"{record.complaint_id} · {record.stage}")
+            st.subheader(plain(f"{record.complaint_id} · {record.stage}"))
             st.page_link("pages/customers.py", label="打开客户档案", query_params={"id": record.customer_id},
                          icon=":material/person:")
             promise = deadlines.clock_state(v.get("promised_by"), v.get("resolved_on"), today, v.get("promise_breached_on"))
@@ -253,7 +253,7 @@ elif view == "投诉分析":
         if drill_label is not None:
             rows, n = A.drill_page(reader, filters, A.drill_for(drill_dim, drill_label), today)
             rows["投诉记录"] = [f"/complaints?id={c}" for c in rows["受理编号"]]
-            st.caption(f"{A.DIMENSIONS[drill_dim]}「{drill_label}」共 {n} 起")
+            st.caption(f"{A.DIMENSIONS[drill_dim]}「{plain(drill_label)}」共 {n} 起")
             show_table(rows, column_config={"投诉记录": st.column_config.LinkColumn(display_text="打开")})
 
             def _export() -> bytes:

@@ -21,7 +21,7 @@ from crm.customers.search import SearchFilters, filter_options, search_customers
 from crm.followups import pool
 from crm.followups.actions import plan_follow_up
 from crm.imports.templates import ENUMS
-from ui.common import current_actor, ensure_app_navigation, get_archive, money, money_short, show_table
+from ui.common import current_actor, ensure_app_navigation, get_archive, money, money_short, plain, show_table
 
 ensure_app_navigation()
 archive = get_archive()
@@ -45,7 +45,7 @@ def _close() -> None:
 def _field_error(errors: dict[str, str], name: str) -> None:
     """The message beside the field it belongs to."""
     if name in errors:
-        st.markdown(f":red[{errors[name]}]")
+        st.markdown(f":red[{plain(errors[name])}]")
 
 
 # ------------------------------------------------------------------ search
@@ -71,7 +71,7 @@ def search_view() -> None:
     try:
         result = search_customers(reader, text, filters, page=page_no, page_size=PAGE_SIZE)
     except ValueError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return
     pages = max(1, -(-result.total // PAGE_SIZE))
     st.caption(f"共 {result.total:,} 位客户 · 第 {page_no + 1} / {pages} 页" + ("（个人信息已按权限脱敏）" if not actor.sees_all else ""))
@@ -115,16 +115,16 @@ def profile_view(customer_id: str) -> None:
     st.button("← 返回搜索", key="cus_back", on_click=_close)
     profile = load_profile(reader, customer_id)
     if profile is None:
-        st.error(f"找不到客户 {customer_id}（可能已被删除，或编号有误）。")
+        st.error(f"找不到客户 {plain(customer_id)}（可能已被删除，或编号有误）。")
         return
     c = profile.customer
-    st.title(f"{c.get('name') or '—'}  ·  {customer_id}")
+    st.title(f"{plain(c.get('name') or '—')}  ·  {plain(customer_id)}")
     if profile.masked:
         st.caption("部分个人信息已按你的权限脱敏显示。")
     if profile.segments:
-        st.markdown("  ".join(f":blue-badge[{s.label}]" for s in profile.segments))
+        st.markdown("  ".join(f":blue-badge[{plain(s.label)}]" for s in profile.segments))
     if profile.gaps:
-        st.warning("资料缺失：" + "；".join(f"{g.label}（{g.why}）" for g in profile.gaps)
+        st.warning("资料缺失：" + "；".join(plain(f"{g.label}（{g.why}）") for g in profile.gaps)
                    + ("。已标记为 **待跟进**。" if profile.pending else ""), icon=":material/rule:")
     m = st.columns(5)
     h = profile.habits
@@ -146,7 +146,7 @@ def profile_view(customer_id: str) -> None:
         with right:
             _pairs(profile, profile.credit)
             _pairs(profile, profile.tracking)
-            st.caption("标签：" + ("、".join(profile.tags) if profile.tags else "无"))
+            st.caption("标签：" + (plain("、".join(profile.tags)) if profile.tags else "无"))
     with tabs[1]:
         left, right = st.columns(2)
         with left:
@@ -159,11 +159,11 @@ def profile_view(customer_id: str) -> None:
         st.caption(f"共 {profile.interaction_count} 次联系，显示最近 {len(profile.interactions)} 次")
         for item in profile.interactions:
             with st.container(border=True):
-                st.markdown(f"**{item.date} · {item.channel}**" + (f" · {item.created_by}" if item.created_by else ""))
+                st.markdown(f"**{plain(item.date)} · {plain(item.channel)}**" + (f" · {plain(item.created_by)}" if item.created_by else ""))
                 for label, value in (("内容", item.content), ("结果", item.result), ("下次计划", item.next_plan),
                                      ("关联产品", item.product)):
                     if value:
-                        st.markdown(f"{label}：{value}")
+                        st.markdown(f"{label}：{plain(value)}")
         if not profile.interactions:
             st.info("还没有联系记录。可在「编辑」中记录一次联系。")
     with tabs[3]:
@@ -173,8 +173,8 @@ def profile_view(customer_id: str) -> None:
         cols[2].metric("偏好渠道", h.preferred_channel or "—")
         cols[3].metric("平均评价", f"{h.avg_rating:.1f}" if h.avg_rating else "—")
         st.caption(f"首次购买 {h.first_purchase or '—'} · 最近购买 {h.last_purchase or '—'} · 交易类型："
-                   + "、".join(f"{k} {n}" for k, n in h.kind_counts)
-                   + ("；常购：" + "、".join(f"{k if h.top_products else _free(profile, 'transactions', 'note', k)}（{n}）"
+                   + "、".join(f"{plain(k)} {n}" for k, n in h.kind_counts)
+                   + ("；常购：" + "、".join(f"{plain(k if h.top_products else _free(profile, 'transactions', 'note', k))}（{n}）"
                                             for k, n in (h.top_products or h.top_notes)[:5])
                       if (h.top_products or h.top_notes) else ""))
         if profile.transactions:
@@ -200,7 +200,7 @@ def profile_view(customer_id: str) -> None:
         if dims:
             st.bar_chart(pd.DataFrame(dims, columns=["维度", "平均分"]).set_index("维度"), horizontal=True)
         for day, comment in [(day, _free(profile, "surveys", "comment", c)) for day, c in sat.comments]:
-            st.markdown(f"- {day}：{comment}")
+            st.markdown(f"- {day}：{plain(comment)}")
     with tabs[6]:
         if profile.open_follow_ups:
             show_table(pd.DataFrame([{"计划日期": f.due, "逾期天数": f.overdue_days or None, "方式": f.channel,
@@ -219,14 +219,14 @@ def profile_view(customer_id: str) -> None:
             st.page_link("pages/follow-ups.py", label="到跟进队列处理", icon=":material/checklist:")
         status = pool.pool_status(archive, profile.customer_id)
         if status:
-            st.warning(f"该客户在客户公海中（自 {status['since']:%Y-%m-%d} 起）：{status['reason']}", icon=":material/waves:")
+            st.warning(f"该客户在客户公海中（自 {status['since']:%Y-%m-%d} 起）：{plain(status['reason'])}", icon=":material/waves:")
         history = pool.pool_history(archive, profile.customer_id)
         if history:
             st.caption("公海记录")
             show_table(pd.DataFrame([{"时间": when, "操作": what, "说明": text} for when, _, what, text in history]))
     with tabs[7]:
         for s in profile.segments:
-            st.markdown(f"**{s.dimension} · {s.label}** — {s.reason}")
+            st.markdown(f"**{plain(s.dimension)} · {plain(s.label)}** — {plain(s.reason)}")
         if not profile.segments:
             st.caption("暂无分类。")
     with tabs[8]:
@@ -339,7 +339,7 @@ def _edit_forms(profile: Profile) -> None:
 # ------------------------------------------------------------------ page
 flash = st.session_state.pop("cus_flash", None)
 if flash:
-    getattr(st, flash[0])(flash[1])
+    getattr(st, flash[0])(plain(flash[1]))
 selected = st.query_params.get("id")
 if selected:
     profile_view(selected)

@@ -20,7 +20,7 @@ from crm.imports.templates import ENUMS
 from crm.settings import FOLLOW_UP_SPECS, follow_up_settings, set_follow_up_setting, settings_rows
 from crm.vocabulary import FOLLOW_UP_ORIGINS
 from crm.xlsx import XLSX_MIME
-from ui.common import current_actor, ensure_app_navigation, flash, get_archive, settings_form, show_flash, show_table
+from ui.common import current_actor, ensure_app_navigation, flash, get_archive, plain, settings_form, show_flash, show_table
 from ui.followup_charts import on_time_trend
 
 ensure_app_navigation()
@@ -57,7 +57,7 @@ if lead:
     picked = st.selectbox("负责人", choices, key="fu_owner", help="主管、经理和管理员可以查看任何人的队列")
     owner = ALL if picked == EVERYONE else picked
 else:
-    st.caption(f"{actor.username} 的跟进队列（自己负责的跟进任务）")
+    st.caption(f"{plain(actor.username)} 的跟进队列（自己负责的跟进任务）")
 
 # Views, not tabs: only the chosen one is computed (st.tabs would run every tab's queries each time).
 VIEWS = ["待办队列", "久未联系", "客户公海"] + (["主管视图"] if lead else [])
@@ -302,7 +302,7 @@ elif view == "主管视图":
         c1, c2 = st.columns([3, 1])
         c1.selectbox("打开负责人的队列", list(table["负责人"]), key="fu_lead_pick")
         c2.button("打开队列", key="fu_lead_open", on_click=_open_queue_of)
-    st.subheader("每周按期完成率" + ("" if owner is ALL else f"（{owner}）"))
+    st.subheader("每周按期完成率" + ("" if owner is ALL else f"（{plain(owner)}）"))
     if trend.empty:
         st.caption("近 12 周没有到期的跟进任务。")
     else:

@@ -23,7 +23,7 @@ from crm.segments.export import drill_xlsx, header_lines, tables_xlsx
 from crm.settings import SPECS, segment_settings, set_segment_setting
 from crm.xlsx import XLSX_MIME
 from ui import segment_charts as C
-from ui.common import current_actor, ensure_app_navigation, get_archive, settings_form, show_table
+from ui.common import current_actor, ensure_app_navigation, get_archive, plain, settings_form, show_table
 
 ensure_app_navigation()
 archive = get_archive()
@@ -104,7 +104,7 @@ def _on_select(key: str, before: str | None = None) -> None:
         title = f"{name}：{'、'.join(labels)}"
     st.session_state["seg_drill"] = {"kind": kind, "labels": labels, "title": title, "source": key, "before": before}
     st.session_state["seg_drill_page"] = 0
-    st.toast(f"已选中 {title}，客户明细见页面下方", icon=":material/list:")
+    st.toast(f"已选中 {plain(title)}，客户明细见页面下方", icon=":material/list:")
 
 
 def _drill_from_state(state: dict[str, Any] | None, version: str, settings: Any) -> S.Drill | None:
@@ -149,7 +149,7 @@ def settings_panel(settings: Any) -> None:
             changed = settings_form("seg_settings_form", "seg_set_", SPECS, settings,
                                     lambda name, value: set_segment_setting(archive, actor, name, value), "保存阈值", 4)
         except UserError as exc:
-            st.error(exc.message)
+            st.error(plain(exc.message))
             return
         if changed is not None:
             st.session_state["seg_flash"] = "已保存：" + "；".join(changed) if changed else "阈值没有变化"
@@ -324,7 +324,7 @@ def drill_view(run: S.SegmentRun, filters: S.SegmentFilters, drill: S.Drill | No
         return
     total = _drill_count(DB, run.run_id, filters, drill, run)
     head, clear = st.columns([6, 1])
-    head.markdown(f"**{drill.title}** · 截至 {run.as_of} · 共 **{total:,}** 位客户" + ("（个人信息已按权限脱敏）" if not actor.sees_all else ""))
+    head.markdown(f"**{plain(drill.title)}** · 截至 {run.as_of} · 共 **{total:,}** 位客户" + ("（个人信息已按权限脱敏）" if not actor.sees_all else ""))
     if clear.button("清除选择", key="seg_drill_clear", icon=":material/close:"):
         st.session_state.pop("seg_drill", None)
         st.rerun()
@@ -366,7 +366,7 @@ def drill_view(run: S.SegmentRun, filters: S.SegmentFilters, drill: S.Drill | No
 st.title("客户分类")
 flash = st.session_state.pop("seg_flash", None)
 if flash:
-    st.success(flash)
+    st.success(plain(flash))
 version = S.data_version(archive)
 settings = segment_settings(archive)
 options = _options(DB, version)

@@ -89,6 +89,12 @@ def plain(text: object) -> str:
                            escaped)
 
 
+def chart_label(text: object) -> str:
+    """Text for a Plotly label (an axis category, a bar's text, a hover): Plotly renders a subset of
+    HTML there (<b>, <i>, <a href>, <br>), so data is entity-escaped and shows as typed."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def flash(key: str, kind: str, message: str) -> None:
     """A message shown once on the next run of the page (after st.rerun): kind is success/info/warning/error."""
     st.session_state.setdefault(f"flash_{key}", []).append((kind, message))

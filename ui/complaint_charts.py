@@ -4,6 +4,8 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from ui.common import chart_label
+
 _LAYOUT = dict(height=340, margin=dict(l=10, r=10, t=60, b=10),
                legend=dict(orientation="h", y=1.0, yanchor="bottom", x=1.0, xanchor="right"))
 
@@ -11,7 +13,7 @@ _LAYOUT = dict(height=340, margin=dict(l=10, r=10, t=60, b=10),
 def bars(frame: pd.DataFrame, label: str, value: str, title: str) -> go.Figure:
     """Horizontal bars with their values, largest on top."""
     data = frame.sort_values(value)
-    fig = go.Figure(go.Bar(x=data[value], y=data[label], orientation="h", text=data[value], textposition="auto",
+    fig = go.Figure(go.Bar(x=data[value], y=[chart_label(x) for x in data[label]], orientation="h", text=data[value], textposition="auto",
                            marker_color="#4c78a8", hovertemplate="%{y}：%{x}<extra></extra>"))
     fig.update_layout(title=title, **_LAYOUT, yaxis=dict(type="category"))
     return fig
@@ -29,9 +31,10 @@ def trend(frame: pd.DataFrame) -> go.Figure:
 def pareto(frame: pd.DataFrame, measure: str) -> go.Figure:
     """Causes by count or loss with the cumulative share and the 80 % line."""
     fig = go.Figure()
-    fig.add_bar(x=frame["cause"], y=frame["value"], name=measure, text=frame["value"], textposition="auto",
+    causes = [chart_label(x) for x in frame["cause"]]
+    fig.add_bar(x=causes, y=frame["value"], name=measure, text=frame["value"], textposition="auto",
                 marker_color=["#e45756" if v else "#bab0ac" for v in frame["vital"]])
-    fig.add_scatter(x=frame["cause"], y=(frame["cumulative"] * 100).round(1), name="累计占比（%）", yaxis="y2",
+    fig.add_scatter(x=causes, y=(frame["cumulative"] * 100).round(1), name="累计占比（%）", yaxis="y2",
                     mode="lines+markers+text", text=[f"{v:.0f}%" for v in frame["cumulative"] * 100],
                     textposition="top center", cliponaxis=False, line_color="#4c78a8")
     fig.add_hline(y=80, yref="y2", line_dash="dash", line_color="#888", annotation_text="80%")
@@ -43,10 +46,11 @@ def pareto(frame: pd.DataFrame, measure: str) -> go.Figure:
 def satisfaction(frame: pd.DataFrame) -> go.Figure:
     """Per dimension: the top-2-box share (hidden below the minimum n) and the mean."""
     shares = [None if v is None or pd.isna(v) else round(float(v) * 100, 1) for v in frame["top2_share"]]
-    fig = go.Figure(go.Bar(x=frame["dimension"], y=shares, name="满意占比（%）",
+    dimensions = [chart_label(x) for x in frame["dimension"]]
+    fig = go.Figure(go.Bar(x=dimensions, y=shares, name="满意占比（%）",
                            text=[f"{v:.0f}%" if v is not None else "样本不足" for v in shares], textposition="auto",
                            marker_color="#54a24b"))
-    fig.add_scatter(x=frame["dimension"], y=frame["mean"].round(2), name="平均分", yaxis="y2", mode="markers+text",
+    fig.add_scatter(x=dimensions, y=frame["mean"].round(2), name="平均分", yaxis="y2", mode="markers+text",
                     text=[f"{v:.2f}" if pd.notna(v) else "" for v in frame["mean"]], textposition="top center",
                     marker=dict(size=10, color="#4c78a8"), cliponaxis=False)
     fig.update_layout(title="各维度满意度（满意 + 非常满意）", **_LAYOUT, yaxis=dict(range=[0, 105]),

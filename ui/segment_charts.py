@@ -14,6 +14,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ui.common import chart_label
+
 FONT = "Noto Sans CJK SC, Noto Sans SC, Source Han Sans SC, PingFang SC, Microsoft YaHei, sans-serif"
 BLUE, ORANGE = "#3b6fb6", "#e8873a"
 COLORS: dict[str, str] = {
@@ -66,7 +68,8 @@ def dimension_figure(frame: pd.DataFrame, kind: str, *, height: int | None = Non
     counts = [int(x) for x in frame["customers"]][::-1]
     revenue = [float(x) for x in frame["revenue"]][::-1]
     colors = [COLORS.get(x, BLUE) for x in labels]
-    custom = [[kind, x] for x in labels]
+    custom = [[kind, x] for x in labels]  # the raw label: a click drills down by it
+    labels = [chart_label(x) for x in labels]  # what is drawn: data, never Plotly's HTML
     fig = make_subplots(rows=1, cols=2, subplot_titles=("客户数", revenue_title), horizontal_spacing=0.04,
                         shared_yaxes=True)
     fig.add_bar(y=labels, x=counts, orientation="h", marker_color=colors, customdata=custom, row=1, col=1,
@@ -111,7 +114,8 @@ def combinations_figure(frame: pd.DataFrame, height: int | None = None) -> go.Fi
     counts = [int(x) for x in frame["customers"]][::-1]
     revenue = [float(x) for x in frame["revenue"]][::-1]
     fig = go.Figure(go.Bar(
-        y=labels, x=counts, orientation="h", marker_color=BLUE, customdata=[["combination", x] for x in labels],
+        y=[chart_label(x) for x in labels], x=counts, orientation="h", marker_color=BLUE,
+        customdata=[["combination", x] for x in labels],
         text=[f"{n:,} 位 · {wan(r)}" for n, r in zip(counts, revenue)], textposition="auto", cliponaxis=False,
         hovertemplate="%{y}<br>客户数 %{x:,}<extra></extra>"))
     fig.update_yaxes(type="category", automargin=True)
