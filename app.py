@@ -65,7 +65,75 @@ def _signed_in_box(session: accounts.Session) -> None:
     if st.sidebar.button("退出登录", key="auth_logout", icon=":material/logout:"):
         accounts.log_out(get_archive(), session.token)
         st.session_state.pop("auth_token", None)
+        if st.session_state.pop("auth_sso", False):
+            st.logout()  # the provider's identity cookie goes too (the session it opened is over anyway)
         st.rerun()
+
+
+# ------------------------------------------------------------------ single sign-on (optional)
+def sso_providers() -> list[str | None]:
+    """The OpenID Connect providers of the `[auth]` section of .streamlit/secrets.toml: [None] for
+    the one given in [auth] itself, the names of its provider sub-sections ([auth.microsoft] →
+    "microsoft") otherwise; empty when single sign-on is not configured (no secrets file, or no
+    [auth] section), so the log-in page offers passwords only."""
+    try:
+        section = st.secrets.get("auth")
+    except Exception:  # noqa: BLE001 - no secrets file at all (Streamlit raises its own error types)
+        return []
+    if not section:
+        return []
+    named = [str(k) for k, v in section.items() if hasattr(v, "keys") and "client_id" in v]
+    return named if named and "client_id" not in section else [None]
+
+
+def _sso_session() -> accounts.Session | None:
+    """The session of the identity st.login signed in (single sign-on configured and the browser
+    signed in at the provider): its e-mail maps to the local account registered with it. A refusal
+    (an unknown address, a disabled account, a sign-in whose session has ended) is kept for the
+    log-in page to show, once per sign-in, so reruns do not fill the audit log."""
+    if not sso_providers():
+        return None
+    claims = st.user.to_dict()
+    if not claims.get("is_logged_in"):
+        return None
+    identity = accounts.sso_identity(claims)
+    key = identity or str(claims.get("email"))
+    refused = st.session_state.get("auth_sso_refused")
+    if refused and refused[0] == key:
+        return None
+    try:
+        session = accounts.sso_log_in(get_archive(), claims.get("email"), identity,
+                                      verified=claims.get("email_verified") is not False)
+    except UserError as exc:
+        st.session_state["auth_sso_refused"] = (key, exc.message)
+        return None
+    st.session_state["auth_token"] = session.token
+    st.session_state["auth_sso"] = True
+    st.session_state.pop("auth_sso_refused", None)
+    return session
+
+
+def _sso_buttons() -> None:
+    """What the log-in page offers besides the password form when single sign-on is configured."""
+    from streamlit.auth_util import is_authlib_installed
+
+    providers = sso_providers()
+    if not providers:
+        return
+    refused = st.session_state.get("auth_sso_refused")
+    if refused:
+        (st.info if refused[1] == accounts.SSO_ENDED else st.error)(plain(refused[1]))
+    st.caption("或使用单位的统一身份登录（单点登录）：")
+    if not is_authlib_installed():
+        st.warning("已配置单点登录，但服务器缺少 Authlib：请运行 pip install -r requirements.txt 后重启。")
+        return
+    cols = st.columns(len(providers) + (1 if refused else 0))
+    for col, provider in zip(cols, providers):
+        col.button("单点登录" if provider is None else f"使用 {provider} 登录", key=f"auth_sso_{provider or 'default'}",
+                   icon=":material/badge:", on_click=st.login, args=[provider] if provider else [])
+    if refused:
+        cols[-1].button("退出单点登录", key="auth_sso_logout", on_click=st.logout,
+                        help="退出身份提供方的登录，以便换一个账号")
 
 
 def login_page() -> None:
@@ -84,6 +152,7 @@ def login_page() -> None:
         else:
             st.session_state["auth_token"] = session.token
             st.rerun()
+    _sso_buttons()
     if accounts.is_demo(archive):
         st.info("这是演示档案。演示账号：admin（管理员）、周涛（经理）、孙丽（主管）、王磊（销售）、访客（只读），"
                 "密码见 README「演示账号」。", icon=":material/info:")
@@ -180,6 +249,7 @@ def main() -> None:
         session = current_session()
         if session is None:
             st.session_state.pop("auth_token", None)
+            session = _sso_session()
         nav = st.navigation(build_navigation(session.actor if session else None),
                             position="sidebar" if session else "hidden")
         if session is not None:
