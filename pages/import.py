@@ -76,18 +76,29 @@ def mapping_step(entry: V.UploadEntry, task: V.MappingTask) -> None:
                 st.selectbox(plain(header), options, index=options.index(V.field_label(tpl, chosen)) if chosen else 0, key=key)
                 samples = V.sample_values(entry, task.sheet, task.header_row, c)
                 st.caption(plain("例：" + "、".join(samples)) if samples else "（此列无数据）")
+        st.caption("表格中没有的列，可为整张表指定一个固定值（如订单导出表没有「交易类型」：全部为 购买）。")
+        fixed_cols = st.columns([1, 1, 2])
+        current = task.current.constants if task.current and task.current.template.code == code else {}
+        labels = [V.IGNORE, *(V.field_label(tpl, f.name) for f in tpl.fields)]
+        first = next(iter(current.items()), (None, ""))
+        fixed_cols[0].selectbox("固定值字段", labels, key=f"{base}_{code}_const_field",
+                                index=labels.index(V.field_label(tpl, first[0])) if first[0] else 0)
+        fixed_cols[1].text_input("固定值", value=first[1], key=f"{base}_{code}_const_value", max_chars=100)
         remember = st.checkbox("记住此映射：以后上传表头相同的表格时自动套用（命令行导入同样适用）",
                                value=True, key=f"{base}_{code}_remember")
         applied = st.form_submit_button("应用映射", type="primary")
     if applied:
         choice = {c: V.field_from_label(tpl, st.session_state[k]) for c, k in keys.items()}
+        fixed_field = V.field_from_label(tpl, st.session_state[f"{base}_{code}_const_field"])
+        fixed_value = st.session_state[f"{base}_{code}_const_value"]
         try:
-            rec = V.build_recognition(code, task.header_row, task.headers, choice)
+            rec = V.build_recognition(code, task.header_row, task.headers, choice,
+                                      {fixed_field: fixed_value} if fixed_field else None)
         except V.MappingError as exc:
             st.error(plain(exc))
             return
         entry.overrides[task.sheet] = rec
-        missing = V.missing_required(code, list(rec.columns.values()))
+        missing = V.missing_required(code, [*rec.columns.values(), *rec.constants])
         if missing:
             _flash(entry.key, "warning", f"工作表「{task.sheet}」的映射缺少必填列：{'、'.join(missing)}，相关行会被拒绝。")
         if remember and writer:

@@ -35,7 +35,7 @@ from crm.imports.cleaning import display
 from crm.imports.extract import Extracted, extract
 from crm.imports.masked import is_mask_of
 from crm.imports.reader import FileReadError, Workbook, read_workbook
-from crm.imports.recognise import Recognition, Unrecognised, header_signature, recognise_sheet
+from crm.imports.recognise import CONSTANTS_KEY, Recognition, Unrecognised, header_signature, recognise_sheet
 from crm.imports.templates import TEMPLATES
 from crm.imports.validation import ERROR, WARNING, CleanSheet, Problem, clean_extracted
 from crm.schema import CUSTOMER_COLUMNS
@@ -150,7 +150,10 @@ def remember_mapping(archive: Archive, headers: list[str], template: str, mappin
     if template not in TEMPLATES:
         raise ValueError(f"未知模板 {template}")
     valid = TEMPLATES[template].field_by_name
-    clean = {h: f for h, f in mapping.items() if f and f in valid}
+    clean: dict[str, Any] = {h: f for h, f in mapping.items() if isinstance(f, str) and f and f in valid}
+    constants = {f: v for f, v in (mapping.get(CONSTANTS_KEY) or {}).items() if f in valid and v not in (None, "")}
+    if constants:
+        clean[CONSTANTS_KEY] = constants
     sig = header_signature(headers)
     with archive.transaction() as cur:
         cur.execute("INSERT OR REPLACE INTO header_mappings (signature, template, mapping, created_by) VALUES (?, ?, ?, ?)",

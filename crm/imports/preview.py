@@ -43,7 +43,7 @@ from crm.imports.reader import (
     left_out_reason,
     read_everything,
 )
-from crm.imports.recognise import Recognition, Unrecognised, recognise_sheet
+from crm.imports.recognise import CONSTANTS_KEY, Recognition, Unrecognised, recognise_sheet
 from crm.imports.rejects import PROBLEM_COLUMN, has_rejections, rejected_rows_workbook
 from crm.imports.templates import TEMPLATES, Template, field_for_header
 from crm.imports.validation import ERROR
@@ -147,7 +147,8 @@ def archive_stamp(archive: Archive) -> tuple[Any, ...]:
 
 
 def _overrides_stamp(entry: UploadEntry) -> tuple[Any, ...]:
-    mapping = tuple(sorted((sheet, rec.template.code, rec.header_row, tuple(sorted(rec.columns.items())))
+    mapping = tuple(sorted((sheet, rec.template.code, rec.header_row, tuple(sorted(rec.columns.items())),
+                            tuple(sorted(rec.constants.items())))
                            for sheet, rec in entry.overrides.items()))
     c = entry.choices
     return (mapping, c.default, tuple(sorted(c.customers.items())), tuple(sorted(c.fields.items())),
@@ -456,14 +457,22 @@ class MappingError(ValueError):
 
 
 def build_recognition(template_code: str, header_row: int, headers: dict[int, str],
-                      choice: dict[int, str | None]) -> Recognition:
-    """The Recognition for a user's mapping {column index: field name or None (忽略)}."""
+                      choice: dict[int, str | None], constants: dict[str, str] | None = None) -> Recognition:
+    """The Recognition for a user's mapping {column index: field name or None (忽略)}, and the fields
+    given one value for the whole sheet (`constants`: an order export without 交易类型 → 购买)."""
     if template_code not in TEMPLATES:
         raise MappingError(f"未知模板 {template_code}")
     tpl = TEMPLATES[template_code]
     columns = {c: f for c, f in choice.items() if f}
+    constants = {f: str(v).strip() for f, v in (constants or {}).items() if f and str(v or "").strip()}
     if not columns:
         raise MappingError("请至少为一列选择字段")
+    clash = [tpl.field_by_name[f].header for f in constants if f in columns.values()]
+    if clash:
+        raise MappingError(f"「{'、'.join(clash)}」已对应了表格中的列，不能再指定固定值")
+    unknown_constant = [f for f in constants if f not in tpl.field_by_name]
+    if unknown_constant:
+        raise MappingError(f"模板 {tpl.code} 没有字段：{'、'.join(unknown_constant)}")
     unknown = [f for f in columns.values() if f not in tpl.field_by_name]
     if unknown:
         raise MappingError(f"模板 {tpl.code} 没有字段：{'、'.join(unknown)}")
@@ -476,7 +485,7 @@ def build_recognition(template_code: str, header_row: int, headers: dict[int, st
     if twice:
         raise MappingError("同一字段被选给了多列：" + "；".join(twice))
     ignored = [h for c, h in headers.items() if c not in columns]
-    return Recognition(tpl, header_row, columns, dict(headers), ignored, via_mapping=True)
+    return Recognition(tpl, header_row, columns, dict(headers), ignored, via_mapping=True, constants=constants)
 
 
 def missing_required(template_code: str, fields: Sequence[str]) -> list[str]:
@@ -494,7 +503,9 @@ def save_mapping(archive: Archive, headers: Sequence[str], rec: Recognition, use
     """Remember a confirmed mapping for these headers, so the same sheet imports by itself next time
     (in the app and from the CLI) — also as it comes back in the rejected-rows file, whose header
     row is the same plus the 问题 column."""
-    mapping = {rec.headers[c]: f for c, f in rec.columns.items()}
+    mapping: dict[str, Any] = {rec.headers[c]: f for c, f in rec.columns.items()}
+    if rec.constants:
+        mapping[CONSTANTS_KEY] = dict(rec.constants)
     sig = remember_mapping(archive, list(headers), rec.template.code, mapping, user)
     if PROBLEM_COLUMN not in headers:
         remember_mapping(archive, [*headers, PROBLEM_COLUMN], rec.template.code, mapping, user)

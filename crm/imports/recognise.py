@@ -16,6 +16,7 @@ from crm.imports.extract import extract
 from crm.imports.reader import RawSheet
 
 HEADER_SCAN_ROWS = 30
+CONSTANTS_KEY = "=固定值"  # in a remembered mapping: {field: value} given to every row
 _TOTAL_WORDS = ("合计", "总计", "小计", "共计")
 _NOTE_WORDS = ("说明", "填写说明", "填表说明", "注:", "注：", "备注:", "备注：", "注意")
 # A notes heading in a row that has values in mapped columns: the word itself, then nothing, a colon
@@ -33,6 +34,8 @@ class Recognition:
     duplicates: list[str] = field(default_factory=list)  # a field named by two columns: the first wins
     via_mapping: bool = False
     reasons: dict[int, str] = field(default_factory=dict)  # column index -> why it names its field
+    # fields given one value for the whole sheet in the mapping step (交易类型 = 购买, 客户来源 = 展会)
+    constants: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -103,12 +106,14 @@ def recognise_sheet(sheet: RawSheet, remembered: dict[str, tuple[str, dict[str, 
             if sig in remembered:
                 code, mapping = remembered[sig]
                 tpl = T.TEMPLATES[code]
-                by_norm = {T.normalise_header(h): f for h, f in mapping.items() if f}
+                mapping = dict(mapping)
+                constants = mapping.pop(CONSTANTS_KEY, None) or {}
+                by_norm = {T.normalise_header(h): f for h, f in mapping.items() if isinstance(f, str) and f}
                 columns = {i: by_norm[T.normalise_header(h)] for i, h in _headers(row).items()
                            if by_norm.get(T.normalise_header(h))}
                 return Recognition(tpl, r, columns, _headers(row),
                                    [str(c).strip() for i, c in enumerate(row) if i not in columns and not is_blank(c)],
-                                   via_mapping=True)
+                                   via_mapping=True, constants=dict(constants))
         for tpl in T.TEMPLATES.values():
             columns, dups = _match_row(row, tpl)
             matched = set(columns.values())

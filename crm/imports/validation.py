@@ -129,6 +129,7 @@ def clean_extracted(rec: Recognition, ext: Extracted) -> CleanSheet:
                 out.warn(i, name, message + "，该项未导入", dropped=True)
         for i, message in result.warnings.items():
             out.warn(i, name, message)
+    _apply_constants(out, rec, len(row_numbers))
     _collect_extras(out, rec, ext)
     _split_contact(out)
     # Before the required checks: a T1 row rejected only for an email in its phone cell must still
@@ -140,6 +141,25 @@ def clean_extracted(rec: Recognition, ext: Extracted) -> CleanSheet:
         rule(out)
     out.problems.sort(key=lambda p: (p.row or 0, p.severity != ERROR))
     return out
+
+
+def _apply_constants(sheet: CleanSheet, rec: Recognition, n: int) -> None:
+    """A field the user gave one value for the whole sheet: cleaned like a column holding it on every
+    row (an unknown 交易类型 is refused once per row, as a column would be)."""
+    tpl = rec.template
+    for name, value in rec.constants.items():
+        if name in rec.columns.values() or name not in tpl.field_by_name or n == 0:
+            continue
+        f = tpl.field_by_name[name]
+        sheet.headers[name] = f"{f.header}（固定值）"
+        column = Column(np.zeros(n, dtype=np.intp), [value], None)
+        sheet.raws[name] = column.raw()
+        result = C.clean_distinct(column.codes, column.uniques, C.cleaner_for(f, True), column.blank)
+        sheet.values[name] = result.values
+        for i, message in result.errors.items():
+            sheet.reject(i, name, message)
+        for i, message in result.warnings.items():
+            sheet.warn(i, name, message)
 
 
 def _collect_extras(sheet: CleanSheet, rec: Recognition, ext: Extracted) -> None:

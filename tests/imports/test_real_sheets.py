@@ -324,3 +324,33 @@ def test_the_preview_says_why_each_column_was_matched(tmp_path: Path) -> None:
     assert why["买家会员名"] == "「客户名称」的常见写法"
     assert why["订单创建时间"] == "列名含「创建时间」"
     assert why["买家实际支付金额"] == "列名含「金额」"
+
+
+def test_a_mapping_may_give_a_field_one_value_for_the_whole_sheet(archive: Archive, tmp_path: Path) -> None:
+    """A list the recogniser cannot place (no header it knows), mapped by hand: 客户来源 = 展会 for all,
+    remembered with the mapping, so the CLI imports the next such sheet the same way."""
+    from crm.imports.preview import build_recognition, missing_required, save_mapping
+    from crm.imports.recognise import Recognition, recognise_sheet
+
+    rows = [["甲列", "乙列"], ["展会客户一", "13900000011"], ["展会客户二", "13900000012"]]
+    path = write_xlsx(tmp_path / "展会.xlsx", {"登记": rows})
+    book = read_workbook(path)
+    assert not isinstance(recognise_sheet(book.sheets[0]), Recognition)
+    rec = build_recognition("T1", 0, {0: "甲列", 1: "乙列"}, {0: "name", 1: "phone"}, {"source": "展会"})
+    assert missing_required("T1", [*rec.columns.values(), *rec.constants]) == []
+    save_mapping(archive, ["甲列", "乙列"], rec, "cli")
+    b = run(archive, path).batches[0]
+    assert b.created == 2
+    assert q(archive, "SELECT DISTINCT source FROM customers") == [("展会",)]
+    with pytest.raises(ValueError, match="已对应了表格中的列"):
+        build_recognition("T1", 0, {0: "甲列", 1: "乙列"}, {0: "name", 1: "source"}, {"source": "展会"})
+
+
+def test_an_unknown_constant_of_a_closed_list_refuses_every_row(archive: Archive, tmp_path: Path) -> None:
+    from crm.imports.pipeline import import_workbook
+    from crm.imports.preview import build_recognition
+
+    path = write_xlsx(tmp_path / "t.xlsx", {"S": [["甲", "乙", "丙"], ["张三", "2026-10-01", 10]]})
+    rec = build_recognition("T2", 0, {0: "甲", 1: "乙", 2: "丙"}, {0: "name", 1: "date", 2: "amount"}, {"kind": "赠送"})
+    b = import_workbook(archive, read_workbook(path), "cli", today=TODAY, overrides={"S": rec}).batches[0]
+    assert b.rejected_rows == [2] and any("交易类型（固定值）" == p.column for p in b.problems)

@@ -246,6 +246,23 @@ def test_mapping_step_imports_and_is_remembered_for_the_cli(page, tmp_path) -> N
     assert [(b.template, b.created) for b in report.batches] == [("T1", 1)]
 
 
+def test_mapping_step_gives_a_field_one_value_for_the_sheet(page, tmp_path) -> None:
+    db = tmp_path / "crm.duckdb"
+    data = write_xlsx(tmp_path / "展会.xlsx", {"登记": [["姓名X", "号码X"], ["赵六", "13800000009"]]})
+    at = upload(page(db), ("展会.xlsx", data.read_bytes()))
+    (entry,) = at.session_state["imp_entries"].values()
+    base = f"imp_map_{entry.key}_登记"
+    at.selectbox(key=f"{base}_tpl").set_value("T1")
+    at.selectbox(key=f"{base}_T1_col0").set_value("客户姓名＊")
+    at.selectbox(key=f"{base}_T1_col1").set_value("联系电话")
+    at.selectbox(key=f"{base}_T1_const_field").set_value("客户来源")
+    at.text_input(key=f"{base}_T1_const_value").set_value("展会")
+    at.button(key=f"FormSubmitter:{base}_T1_form-应用映射").click().run()
+    assert not at.exception, at.exception
+    at.button(key="imp_confirm").click().run()
+    assert q(open_archive(db), "SELECT source FROM customers WHERE name = '赵六'") == "展会"
+
+
 def test_mapping_with_a_field_twice_is_refused(page, tmp_path) -> None:
     data = write_xlsx(tmp_path / "odd.xlsx", {"名单": [["姓名X", "号码X"], ["赵六", "13800000009"]]})
     at = upload(page(), ("odd.xlsx", data.read_bytes()))
