@@ -23,6 +23,7 @@ from crm.schema.migrations import (
     v11_admin,
     v12_real_sheets,
     v13_sso,
+    v14_customer_merges,
 )
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ MIGRATIONS: list[Callable[["duckdb.DuckDBPyConnection"], None]] = [
     v11_admin.apply,
     v12_real_sheets.apply,
     v13_sso.apply,
+    v14_customer_merges.apply,
 ]
 CURRENT_VERSION = len(MIGRATIONS)
 
