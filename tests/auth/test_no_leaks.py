@@ -52,10 +52,10 @@ class Bait:
     company: str  # a company customer (name = 公司) outside the sales user's scope
     own: str  # a customer of the sales user
     complaint: str  # the complaint registered for `other`
-    phone: str = ""
-    email: str = ""
-    name: str = ""
-    company_name: str = ""
+    phone: str  # `other`'s phone, e-mail and name
+    email: str
+    name: str
+    company_name: str  # `company`'s name (and 公司)
 
 
 def _one(archive: Archive, sql: str, params: list[Any] | None = None) -> tuple[Any, ...]:
@@ -282,7 +282,10 @@ def rendered(at: Any, typed: set[str]) -> list[str]:
                 value = node.value
             except Exception:  # noqa: BLE001 - a widget without a value in this run
                 value = None
-            _leaves(value if isinstance(value, (list, dict)) else value, out)
+            if hasattr(value, "to_numpy") and hasattr(value, "columns"):  # a dataframe: every cell
+                out.extend(str(v) for v in [*value.columns, *value.to_numpy().ravel()] if v is not None)
+            else:
+                _leaves(value, out)
         for child in getattr(node, "children", {}).values():
             walk(child)
 
