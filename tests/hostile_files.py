@@ -232,3 +232,41 @@ REFUSED: list[tuple[str, object, str]] = [
     ("截断.xlsx", truncated_zip, "不完整或已损坏"),
     ("乱码.xlsx", wrong_magic, "不是有效的 Excel 文件"),
 ]
+
+
+# ------------------------------------------------------------------ Markdown and HTML in the data
+PIXEL = "http://127.0.0.1:9/pixel.png"  # port 9 (discard): a request to it is the tracking pixel
+PAYLOAD = f"![x]({PIXEL}) [link](javascript:alert(1)) **粗** <img src=x>"
+MARKDOWN_FILE_NAME = f"[点我](javascript:alert(1)) **粗** ![x]({PIXEL}).xlsx"
+
+
+def seed_markup_archive(db: object) -> dict[str, str]:
+    """A demo archive (40 customers) whose customer with a complaint carries PAYLOAD in every text
+    field — name, company, industry, region, a tag, interaction content and result, follow-up
+    content, the complaint's reason, department, handler and outcome — plus a survey comment and
+    an import batch whose file name is Markdown. Returns the ids the tests open."""
+    import datetime as dt
+
+    from crm.db import open_archive
+    from crm.imports.pipeline import import_workbook
+    from crm.imports.reader import read_workbook
+    from crm.seed import seed_demo
+
+    archive = open_archive(db)  # type: ignore[arg-type]
+    seed_demo(archive, customers=40, seed=7, today=dt.date(2026, 11, 1))
+    cur = archive.cursor()
+    cid, complaint = cur.execute("SELECT customer_id, complaint_id FROM complaints LIMIT 1").fetchall()[0]
+    cur.execute("UPDATE customers SET name = ?, company = ?, industry = ?, region = ? WHERE customer_id = ?",
+                [PAYLOAD, PAYLOAD, PAYLOAD, PAYLOAD, cid])
+    cur.execute("UPDATE complaints SET reason = ?, department = ?, handler = ?, outcome = ? WHERE complaint_id = ?",
+                [PAYLOAD, PAYLOAD, PAYLOAD, PAYLOAD, complaint])
+    cur.execute("UPDATE interactions SET content = ?, result = ? WHERE customer_id = ?", [PAYLOAD, PAYLOAD, cid])
+    cur.execute("UPDATE follow_ups SET content = ? WHERE customer_id = ?", [PAYLOAD, cid])
+    survey = cur.execute("SELECT customer_id FROM surveys WHERE comment IS NOT NULL LIMIT 1").fetchall()[0][0]
+    cur.execute("UPDATE surveys SET comment = ? WHERE customer_id = ?", [PAYLOAD, survey])
+    cur.execute("INSERT INTO customer_tags (customer_id, tag) VALUES (?, ?)", [cid, PAYLOAD])
+    cur.close()
+    import_workbook(archive, read_workbook(profiles([["C990", "文件名客户", "13900000990", "某公司"]]),
+                                           file_name=MARKDOWN_FILE_NAME), "admin")
+    archive.close()
+    return {"customer": cid, "complaint": complaint, "survey_customer": survey}

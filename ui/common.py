@@ -72,10 +72,15 @@ def alarm_tile(column: Any, label: str, count: int, alarm: str, calm: str, help_
 
 
 # Backslash-escaped: emphasis (* _ ~), links and images ([ ] ( ) !), code (`), headings (#), HTML
-# (< >), tables (|), LaTeX ($), entities (&), Streamlit's :colour[…] and :emoji: forms and the
-# scheme of an autolink (:), e-mail autolinks (@).
+# (< >), tables (|), LaTeX ($), entities (&), Streamlit's :colour[…] and :emoji: forms (:), @.
 _MARKDOWN_SPECIALS = set("\\`*_[]()#!|<>~$:&@")
-_WWW = re.compile(r"(?i)\bwww\.")  # GFM links www.example.com by itself: its first dot is escaped
+# GFM links bare http(s):// URLs, www. addresses and e-mail addresses in the text *after* escapes
+# are resolved, so no backslash stops it: an invisible word joiner (U+2060) after the colon of
+# http(s)://, before the dot of www. and before an @ breaks the pattern and changes nothing a
+# reader sees.
+_JOINER = "\u2060"
+_SCHEME = re.compile(r"(?i)\b(https?):(?=//)")
+_WWW = re.compile(r"(?i)\b(www)\.")
 _LINE_START = re.compile(r"^([ \t]*)([-+=]|\d+(?=[.)]))", re.MULTILINE)  # a list or heading marker starting a line
 
 
@@ -83,8 +88,8 @@ def plain(text: object) -> str:
     """Text for an element that renders Markdown (st.success, st.caption, a widget's label …),
     escaped so that every character shows as typed: data (a name, a note, a file name) is never
     rendered as a link, an image, emphasis, a list or a heading."""
-    escaped = "".join("\\" + ch if ch in _MARKDOWN_SPECIALS else ch for ch in str(text))
-    escaped = _WWW.sub(lambda m: m.group(0)[:-1] + "\\.", escaped)
+    joined = _WWW.sub(r"\1" + _JOINER + ".", _SCHEME.sub(r"\1:" + _JOINER, str(text))).replace("@", _JOINER + "@")
+    escaped = "".join("\\" + ch if ch in _MARKDOWN_SPECIALS else ch for ch in joined)
     return _LINE_START.sub(lambda m: m.group(1) + (m.group(2) + "\\" if m.group(2)[0].isdigit() else "\\" + m.group(2)),
                            escaped)
 

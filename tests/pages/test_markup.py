@@ -5,7 +5,7 @@ element's Markdown would render them as a link, an image or emphasis; Plotly lab
 entity-escaped. tests/browser/test_markup_browser.py checks the same in a real browser."""
 from __future__ import annotations
 
-import datetime as dt
+import html as html_module
 import json
 import re
 from pathlib import Path
@@ -17,45 +17,23 @@ from google.protobuf.json_format import MessageToDict
 from markdown_it import MarkdownIt
 
 from crm.db import Archive, open_archive
-from crm.imports.pipeline import import_workbook
-from crm.imports.reader import read_workbook
-from crm.seed import seed_demo
 
-PIXEL = "http://127.0.0.1:9/pixel.png"
-PAYLOAD = f"![x]({PIXEL}) [link](javascript:alert(1)) **粗** <img src=x>"
-FILE_NAME = f"[点我](javascript:alert(1)) **粗** ![x]({PIXEL}).xlsx"
-SEED_DAY = dt.date(2026, 11, 1)
+PIXEL, PAYLOAD, FILE_NAME = H.PIXEL, H.PAYLOAD, H.MARKDOWN_FILE_NAME
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 # Streamlit renders GitHub-flavoured Markdown; this renderer is stricter (raw HTML on, every link
-# scheme allowed), so anything it turns into a tag, Streamlit could too.
-_MD = MarkdownIt("gfm-like", {"html": True})
+# scheme allowed), so anything it turns into a tag, Streamlit could too. GFM's own autolinks (bare
+# URLs, www., e-mail), which remark-gfm finds in the text after escapes are resolved, are looked
+# for in the rendered text by _AUTOLINK, as remark-gfm matches them.
+_MD = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
 _MD.validateLink = lambda url: True  # type: ignore[method-assign]
 MARKDOWN_KEYS = {"body", "label", "help"}
 OPTION_TYPES = {"radio", "button_group"}  # option texts that Streamlit renders as Markdown
+_AUTOLINK = re.compile(r"(?i)https?://|www\.[\w-]|[\w.+-]@[\w-]+\.\w")
 PLOTLY_TEXT_KEYS = {"x", "y", "text", "labels", "hovertext", "ticktext", "label"}
 
 
-def seed_hostile(db: Path) -> dict[str, str]:
-    """A demo archive whose customer with a complaint carries PAYLOAD in every text field."""
-    archive = open_archive(db)
-    seed_demo(archive, customers=40, seed=7, today=SEED_DAY)
-    cur = archive.cursor()
-    cid, complaint = cur.execute("SELECT customer_id, complaint_id FROM complaints LIMIT 1").fetchall()[0]
-    cur.execute("UPDATE customers SET name = ?, company = ?, industry = ?, region = ? WHERE customer_id = ?",
-                [PAYLOAD, PAYLOAD, PAYLOAD, PAYLOAD, cid])
-    cur.execute("UPDATE complaints SET reason = ?, department = ?, handler = ?, outcome = ? WHERE complaint_id = ?",
-                [PAYLOAD, PAYLOAD, PAYLOAD, PAYLOAD, complaint])
-    cur.execute("UPDATE interactions SET content = ?, result = ? WHERE customer_id = ?", [PAYLOAD, PAYLOAD, cid])
-    cur.execute("UPDATE follow_ups SET content = ? WHERE customer_id = ?", [PAYLOAD, cid])
-    survey = cur.execute("SELECT customer_id FROM surveys WHERE comment IS NOT NULL LIMIT 1").fetchall()[0][0]
-    cur.execute("UPDATE surveys SET comment = ? WHERE customer_id = ?", [PAYLOAD, survey])
-    cur.execute("INSERT INTO customer_tags (customer_id, tag) VALUES (?, ?)", [cid, PAYLOAD])
-    cur.close()
-    import_workbook(archive, read_workbook(H.profiles([["C990", "文件名客户", "13900000990", "某公司"]]),
-                                           file_name=FILE_NAME), "admin")
-    archive.close()
-    return {"customer": cid, "complaint": complaint, "survey_customer": survey}
+seed_hostile = H.seed_markup_archive
 
 
 def _walk(node: Any) -> Iterator[Any]:
@@ -99,8 +77,11 @@ def rendered_problems(at: Any) -> tuple[list[str], list[str]]:
         for source in _strings(tree, keys):
             html = _MD.render(source)
             texts.append(html)
-            # the seeded **粗** turned into emphasis (a page's own bold around escaped data is fine)
-            if re.search(r"<img\b|<a\b", html) or re.search(r"<(strong|em)>粗</\1>", html):
+            # the seeded **粗** turned into emphasis (a page's own bold around escaped data is fine);
+            # a bare URL, www. or e-mail address in the resulting text, which GFM (Streamlit's
+            # remark-gfm, unlike this renderer) links even when its characters were escaped
+            text = html_module.unescape(re.sub(r"<[^>]+>", "", html))
+            if re.search(r"<img\b|<a\b", html) or re.search(r"<(strong|em)>粗</\1>", html) or _AUTOLINK.search(text):
                 problems.append(f"{kind}: {source!r} → {html.strip()!r}")
     return problems, texts
 
@@ -146,7 +127,10 @@ def test_the_checker_sees_unescaped_markdown() -> None:
             self._tree = Node(body)
 
     assert len(rendered_problems(At(PAYLOAD))[0]) == 1
+    assert len(rendered_problems(At("联系 zw@example.com 或 www.example.com"))[0]) == 1
+    assert len(rendered_problems(At("http\\://127.0.0.1\\:9/pixel.png"))[0]) == 1  # escaped, still a GFM link
     assert rendered_problems(At(plain(PAYLOAD)))[0] == []
+    assert rendered_problems(At(plain("联系 zw@example.com 或 www.example.com")))[0] == []
     assert rendered_problems(At(plain(FILE_NAME)))[0] == []
 
 
