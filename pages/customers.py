@@ -15,12 +15,15 @@ import streamlit as st
 from crm import clock
 from crm.auth import policy
 from crm.auth.personal import PersonalData
+from crm.customers import merge
 from crm.customers.edits import EDITABLE, STALE_EDIT, EditError, add_interaction, update_customer
 from crm.customers.profile import FIELD_LABELS, Profile, load_profile
 from crm.customers.search import SearchFilters, filter_options, search_customers
+from crm.errors import UserError
 from crm.followups import pool
 from crm.followups.actions import plan_follow_up
 from crm.imports.templates import ENUMS
+from crm.tables import TABLES
 from ui.common import current_actor, ensure_app_navigation, get_archive, money, money_short, plain, show_table
 
 ensure_app_navigation()
@@ -111,6 +114,56 @@ def _pairs(profile: Profile, section: dict[str, Any]) -> None:
     show_table(pd.DataFrame(rows, columns=["项目", "内容"]))
 
 
+TABLE_NAMES = {name: t.label for name, t in TABLES.items()}
+
+
+def _duplicates(profile: Profile) -> None:
+    """可能重复: merge the other archive into this one, or keep them apart; earlier merges can be undone."""
+    note = profile.customer.get("duplicate_note")
+    cid = profile.customer_id
+    if note:
+        st.warning("可能重复：" + plain(note), icon=":material/content_copy:")
+        if profile.editable:
+            suggested = merge.other_customer_in(note) or ""
+            with st.form("cus_merge", border=False):
+                cols = st.columns([2, 3, 1, 1], vertical_alignment="bottom")
+                other = cols[0].text_input("把这位客户合并进来（客户编号）", value=suggested, key="cus_merge_other",
+                                           max_chars=64)
+                why = cols[1].text_input("原因（可选）", key="cus_merge_reason", max_chars=200)
+                go = cols[2].form_submit_button("合并", type="primary")
+                apart = cols[3].form_submit_button("不是重复")
+            if go or apart:
+                try:
+                    if go:
+                        done = merge.merge_customers(archive, actor, cid, other.strip().upper(), why or None)
+                        moved = "、".join(f"{n} 条{TABLE_NAMES.get(t, t)}" for t, n in done.moved.items()) or "无记录"
+                        st.session_state["cus_flash"] = ("success", f"已把 {done.merged_id} 合并到 {cid}：移入 {moved}，"
+                                                                    f"补全 {len(done.filled)} 个字段（可在下方撤销）。")
+                    else:
+                        merge.keep_apart(archive, actor, cid)
+                        st.session_state["cus_flash"] = ("success", "已确认不是重复客户，提示已清除。")
+                except UserError as exc:
+                    st.session_state["cus_flash"] = ("error", exc.message)
+                st.rerun()
+    done_merges = [m for m in merge.merges_of(archive, cid) if m["undone_at"] is None]
+    if done_merges and profile.editable:
+        with st.expander(f"合并记录（{len(done_merges)} 次）"):
+            for m in done_merges:
+                cols = st.columns([4, 1], vertical_alignment="center")
+                cols[0].caption(plain(f"{m['merged_at']:%Y-%m-%d %H:%M} {m['merged_by']} 合并了 {m['merged_id']}"
+                                      + (f"：{m['reason']}" if m["reason"] else "")))
+                if cols[1].button("撤销合并", key=f"cus_unmerge_{m['merge_id']}"):
+                    try:
+                        kept = merge.undo_merge(archive, actor, int(m["merge_id"]))
+                        text = f"已撤销合并，{m['merged_id']} 已恢复。"
+                        if kept:
+                            text += f"（{len(kept)} 个补全的字段之后又被修改过，保留了较新的值）"
+                        st.session_state["cus_flash"] = ("success", text)
+                    except UserError as exc:
+                        st.session_state["cus_flash"] = ("error", exc.message)
+                    st.rerun()
+
+
 def profile_view(customer_id: str) -> None:
     st.button("← 返回搜索", key="cus_back", on_click=_close)
     profile = load_profile(reader, customer_id)
@@ -126,6 +179,7 @@ def profile_view(customer_id: str) -> None:
     if profile.gaps:
         st.warning("资料缺失：" + "；".join(plain(f"{g.label}（{g.why}）") for g in profile.gaps)
                    + ("。已标记为 **待跟进**。" if profile.pending else ""), icon=":material/rule:")
+    _duplicates(profile)
     m = st.columns(5)
     h = profile.habits
     m[0].metric("累计消费", money_short(h.lifetime_revenue), border=True, help=money(h.lifetime_revenue))

@@ -50,6 +50,7 @@ ACTIONS: dict[str, str] = {
     "user_add": "新建用户", "user_password": "重置密码", "user_enable": "启用用户", "user_disable": "停用用户",
     "user_unlock": "解锁用户", "user_role": "更改角色", "user_email": "登记单点登录邮箱",
     "backup": "创建备份", "restore": "恢复备份", "customer_delete": "销毁客户档案", "audit_verify": "校验操作日志",
+    "merge_customers": "合并客户", "unmerge_customers": "撤销合并", "keep_apart": "确认不是重复客户",
 }
 
 

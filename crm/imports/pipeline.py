@@ -697,10 +697,10 @@ def _write_customers(ctx: _Ctx, batch_id: int, sheet: CleanSheet, result: SheetR
                 key = f"new#{new_counter}"
                 if other is not None:  # same phone/e-mail, clearly another name: kept apart, flagged
                     what = "电话" if phone and (phone in by_phone or phone in file_phone) else "邮箱"
+                    # the note names the other customer by id (known once new ids are given, below)
+                    merged.setdefault(key, {})["__duplicate"] = (other[0], other[1], what)
                     who = other[0] if not other[0].startswith("new") else f"第 {sheet.row_numbers[first_row[other[0]]]} 行"
-                    note = f"与 {who}「{other[1]}」{what}相同，但名称不同：可能重复，请核对后合并或保留"
-                    merged.setdefault(key, {})["duplicate_note"] = note
-                    sheet.warn(i, "name", note, name)
+                    sheet.warn(i, "name", f"与 {who}「{other[1]}」{what}相同，但名称不同：已分别建档并标记为可能重复", name)
             if not phone and not email and name:
                 file_name_key.setdefault(name, key)
         key_of_row[i] = key
@@ -808,6 +808,11 @@ def _write_customers(ctx: _Ctx, batch_id: int, sheet: CleanSheet, result: SheetR
     generated = linking.next_customer_ids(cur, ctx.today.strftime("%Y%m%d"), len(new_keys) - len(given))
     gen_iter = iter(generated)
     final_id = {k: (k[4:] if k.startswith("new:") else next(gen_iter)) for k in new_keys}
+    for k in new_keys:
+        if "__duplicate" in merged[k]:
+            other, other_name, what = merged[k].pop("__duplicate")
+            merged[k]["duplicate_note"] = (f"与 {final_id.get(other, other)}「{other_name}」{what}相同，但名称不同：可能重复，"
+                                           "请核对后合并或保留")
     if new_keys:
         cols: dict[str, list[Any]] = {name: [] for name in _T1_FIELDS}
         for k in new_keys:

@@ -145,3 +145,25 @@ def test_viewer_sees_masked_data_and_no_edit_forms(small_archive, open_page) -> 
     assert "138****5678" in list(frame["电话"])
     at2 = open_page(small_archive, {"id": "C001"}, user="看客")
     assert any("没有修改" in i.value for i in at2.info)
+
+
+def test_a_possible_duplicate_is_merged_from_the_profile_and_the_merge_undone(tmp_path, open_page) -> None:
+    db = tmp_path / "crm.duckdb"
+    archive = open_archive(db)
+    import_path(archive, write_xlsx(tmp_path / "代理商.xlsx", {"客户": [
+        ["公司名称", "手机"], ["甲建材公司", "13500000001"], ["乙装饰公司", "13500000001"]]}), user="admin")
+    first = scalar(archive.cursor(), "SELECT customer_id FROM customers WHERE name = '甲建材公司'")
+    second = scalar(archive.cursor(), "SELECT customer_id FROM customers WHERE name = '乙装饰公司'")
+    archive.close()
+    at = open_page(db, {"id": second})
+    assert any("可能重复" in w.value and first in w.value for w in at.warning), [w.value for w in at.warning] + [str(at.exception)]
+    assert at.text_input(key="cus_merge_other").value == first
+    at.button(key="FormSubmitter:cus_merge-合并").click().run()
+    assert not at.exception, at.exception
+    assert any(f"已把 {first} 合并到 {second}" in s.value for s in at.success)
+    archive = open_archive(db)  # the app's own connection (one per process): not closed here
+    assert scalar(archive.cursor(), "SELECT count(*) FROM customers") == 1
+    merge_id = scalar(archive.cursor(), "SELECT merge_id FROM customer_merges")
+    at.button(key=f"cus_unmerge_{merge_id}").click().run()
+    assert any("已撤销合并" in s.value for s in at.success), [e.value for e in at.error]
+    assert scalar(archive.cursor(), "SELECT count(*) FROM customers") == 2
