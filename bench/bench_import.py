@@ -34,7 +34,7 @@ import openpyxl  # noqa: E402
 import pandas as pd  # noqa: E402
 import python_calamine as pc  # noqa: E402
 
-from crm import activity  # noqa: E402
+from crm.customers import activity  # noqa: E402
 from crm.db import open_archive  # noqa: E402
 from crm.imports.pipeline import import_path  # noqa: E402
 from crm.seed import seed_demo  # noqa: E402

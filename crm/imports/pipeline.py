@@ -271,10 +271,10 @@ def _import_workbook(archive: Archive, workbook: Workbook, actor: Actor, *, stri
 def _keep_problems(cur: duckdb.DuckDBPyConnection, workbook: Workbook, report: ImportReport) -> None:
     """The rejected-rows workbook of this import, kept with each of its batches (in the import's
     transaction), so the import history can hand it out again days later, from the page or the CLI."""
-    from crm.imports.rejects import has_rejections, rejected_rows_workbook
+    if not any(b.rejected_rows or b.fix_rows for b in report.batches):
+        return  # the usual case: nothing to keep, and the workbook writer (openpyxl) is not even loaded
+    from crm.imports.rejects import rejected_rows_workbook
 
-    if not has_rejections(report):
-        return
     data = rejected_rows_workbook(workbook, report)
     name = f"{os.path.splitext(workbook.file_name)[0]}_拒绝行.xlsx"
     for b in report.batches:
