@@ -260,9 +260,9 @@ def _scan_sheet(zf: zipfile.ZipFile, info: zipfile.ZipInfo, facts: SheetFacts, l
     in one streaming pass.
 
     A sheet whose declared dimension is within the limits is only counted (its cells, with
-    C-level byte searches); when it holds more cells than it declares, or its dimension is over
-    the limits or missing, the part is walked for its real extent: the last row and column that
-    hold a cell, whatever it declares. That walk counts the form Excel, WPS and openpyxl write (no
+    C-level byte searches); one without a dimension is counted and its last row found. When a
+    sheet holds more cells than it declares, or its dimension is over the limits, the part is
+    walked for its real extent: the last row and column that hold a cell, whatever it declares. That walk counts the form Excel, WPS and openpyxl write (no
     namespace prefix, every row and cell carrying its `r` first) with byte searches too, and any
     other form tag by tag. `check()` (the limits) runs after each piece once a part is past 16 MB,
     so a sheet far over them stops early. What the scan cannot see (a dimension that lies small)
@@ -274,11 +274,20 @@ def _scan_sheet(zf: zipfile.ZipFile, info: zipfile.ZipInfo, facts: SheetFacts, l
     facts.declared = m.group(1).decode("ascii", "replace")[:40] if m else None
     end = _declared_end(facts.declared)
     root = re.search(rb"<([\w.-]+:)?worksheet\b", head)
-    if _within(end, limits) and not (root and root.group(1)):
+    if (end is None or _within(end, limits)) and not (root and root.group(1)):
+        scanned = 0
         for piece, text_only in _pieces(zf, info):
+            scanned += len(piece)
             _hints(piece, text_only, facts, long_run)
             facts.cells += piece.count(b"<c ") + piece.count(b"<c>")
-        assert end is not None
+            if end is None:  # no dimension: the rows at least (the child checks the columns calamine finds)
+                rows = _ROW_FAST.findall(piece)
+                if rows:
+                    facts.last_row = max(facts.last_row, max(map(int, rows)))
+                if scanned > _EARLY_CHECK_BYTES:
+                    check()
+        if end is None:
+            return
         if facts.cells <= end[0] * end[1]:
             facts.last_row, facts.last_column = end
             return
@@ -384,7 +393,13 @@ def check_extent(file_name: str, sheet: str, last_row: int, last_column: int, li
     """Rows, columns and area of a sheet's real extent (its last row and column holding a cell)
     against the limits; the message names the far cell, and the declared range when it differs.
     `partial`: the scan stopped early, so the extent is only how far it got."""
-    if not last_row or not last_column:
+    if not last_row:
+        return
+    if not last_column:  # only the rows are known (a sheet without a dimension): check those
+        if last_row > limits.max_rows:
+            reach = (f"检查到第 {number(last_row)} 行时已超出" if partial else f"有内容直到第 {number(last_row)} 行")
+            raise LimitExceeded(f"文件「{file_name}」的工作表「{sheet}」{reach}，超过行数上限 {number(limits.max_rows)} 行"
+                                "（CRM_IMPORT_MAX_ROWS），未读取；请删除多余的行或拆分文件后再导入")
         return
     far = cell_ref(last_row, last_column)
     where = f"文件「{file_name}」的工作表「{sheet}」"
@@ -399,19 +414,21 @@ def check_extent(file_name: str, sheet: str, last_row: int, last_column: int, li
             return
         raise LimitExceeded(f"{where}超过{why}：检查到第 {number(last_row)} 行（数据范围 A1:{far}）时已超出，"
                             "未读取；请删除多余的内容或拆分文件后再导入")
-    said = ""
-    if cells is not None and cells * 100 < last_row * last_column:  # a sparse sheet: say how little is there
-        said = f"（实际只有 {number(cells)} 个单元格" + (f"，表中声明的范围为 {declared}" if declared else "") + "）"
+    said = ""  # the rest of the parenthesis after the range: how little is there, what it declared
+    if cells is not None and cells * 100 < last_row * last_column:  # a sparse sheet
+        said = f"，实际只有 {number(cells)} 个单元格"
+        if declared and declared.upper() != f"A1:{far}":
+            said += f"，表中声明的范围为 {declared}"
     if last_row > limits.max_rows:
-        raise LimitExceeded(f"{where}有内容直到第 {number(last_row)} 行（数据范围 A1:{far}）{said}，超过行数上限 "
+        raise LimitExceeded(f"{where}有内容直到第 {number(last_row)} 行（数据范围 A1:{far}{said}），超过行数上限 "
                             f"{number(limits.max_rows)} 行（CRM_IMPORT_MAX_ROWS）；请删除多余的行或拆分文件后再导入")
     if last_column > limits.max_columns:
-        raise LimitExceeded(f"{where}有内容直到第 {number(last_column)} 列（数据范围 A1:{far}）{said}，超过列数上限 "
+        raise LimitExceeded(f"{where}有内容直到第 {number(last_column)} 列（数据范围 A1:{far}{said}），超过列数上限 "
                             f"{number(limits.max_columns)} 列（CRM_IMPORT_MAX_COLUMNS）；请删除多余的列后再导入")
     area = last_row * last_column
     if area > limits.max_cells:
         raise LimitExceeded(f"{where}的数据范围 A1:{far}（{number(last_row)} 行 × {number(last_column)} 列 = "
-                            f"{number(area)} 个单元格）{said}超过上限 {number(limits.max_cells)} 个单元格"
+                            f"{number(area)} 个单元格{said}）超过上限 {number(limits.max_cells)} 个单元格"
                             "（CRM_IMPORT_MAX_CELLS）；请删除远处多余的内容或拆分文件后再导入")
 
 
