@@ -16,12 +16,13 @@ from crm import clock
 from crm.auth import policy
 from crm.auth.personal import PersonalData
 from crm.customers import merge
-from crm.customers.edits import EDITABLE, STALE_EDIT, EditError, add_interaction, update_customer
+from crm.customers.edits import EDIT_FIELDS, EDITABLE, STALE_EDIT, EditError, add_interaction, update_customer
 from crm.customers.profile import FIELD_LABELS, Profile, load_profile
 from crm.customers.search import SearchFilters, filter_options, search_customers
 from crm.errors import UserError
 from crm.followups import pool
 from crm.followups.actions import plan_follow_up
+from crm.imports import templates as T
 from crm.imports.templates import ENUMS
 from crm.tables import TABLES
 from ui.common import current_actor, ensure_app_navigation, get_archive, money, money_short, plain, show_table
@@ -111,7 +112,8 @@ def _free(profile: Profile, table: str, column: str, value: Any) -> Any:
 
 def _pairs(profile: Profile, section: dict[str, Any]) -> None:
     rows = [(label, "—" if value in (None, "") else str(value)) for label, value in profile.labelled(section)]
-    show_table(pd.DataFrame(rows, columns=["项目", "内容"]))
+    # every row visible, no inner scroll box: a header and rows of 35 px each (Streamlit's row height)
+    show_table(pd.DataFrame(rows, columns=["项目", "内容"]), height=38 + 35 * len(rows))
 
 
 TABLE_NAMES = {name: t.label for name, t in TABLES.items()}
@@ -192,7 +194,9 @@ def profile_view(customer_id: str) -> None:
         m[3].metric("最近联系", "从未", border=True)
     m[4].metric("待跟进", len(profile.open_follow_ups), border=True)
 
-    tabs = st.tabs(["基本信息", "需求与背景", "联系记录", "交易与购买习惯", "投诉处理", "满意度", "跟进计划", "分类与原因", "编辑"])
+    # keyed: after a save the page reruns on the tab the user was on
+    tabs = st.tabs(["基本信息", "需求与背景", "联系记录", "交易与购买习惯", "投诉处理", "满意度", "跟进计划", "分类与原因", "编辑"],
+                   key="cus_tab")
     with tabs[0]:
         left, right = st.columns(2)
         with left:
@@ -290,6 +294,48 @@ def profile_view(customer_id: str) -> None:
             _edit_forms(profile)
 
 
+_NO_VALUE = ""  # the empty choice of a drop-down
+
+
+def _widget_value(name: str, value: Any) -> Any:
+    """A stored value as its form widget holds it (drop-downs "", dates date|None, money float|None)."""
+    kind = EDIT_FIELDS[name].kind if name in EDIT_FIELDS else None
+    if name == "tags":
+        return list(value or ())
+    if kind in (T.DATE,):
+        return value if isinstance(value, dt.date) else None
+    if kind == T.AMOUNT:
+        return None if value is None else float(value)
+    if kind in (T.ENUM, T.OPEN_ENUM):
+        return _NO_VALUE if value in (None, "") else str(value)
+    return "" if value is None else str(value)
+
+
+def _raw(value: Any) -> Any:
+    """What the form sends to crm.customers.edits (which cleans and validates it like an import)."""
+    if isinstance(value, str):
+        return value.strip() or None
+    return value
+
+
+def _field_widget(name: str, current: Any) -> Any:
+    """The widget that fits the field: a drop-down from the vocabulary, a date picker, a number."""
+    f = EDIT_FIELDS.get(name)
+    label, key = FIELD_LABELS.get(name, name), f"cus_edit_{name}"
+    if f is not None and f.kind in (T.ENUM, T.OPEN_ENUM) and f.enum:
+        options = [_NO_VALUE, *T.ENUMS[f.enum]]
+        if current not in (None, "") and str(current) not in options:
+            options.append(str(current))
+        return st.selectbox(label, options, key=key, format_func=lambda v: v or "（未填写）",
+                            accept_new_options=f.kind == T.OPEN_ENUM, placeholder="请选择")
+    if f is not None and f.kind == T.DATE:
+        return st.date_input(label, key=key, min_value=dt.date(1900, 1, 1), max_value=dt.date(2100, 12, 31),
+                             format="YYYY-MM-DD")
+    if f is not None and f.kind == T.AMOUNT:
+        return st.number_input(label, key=key, min_value=0.0, step=1000.0, format="%.2f", placeholder="未填写")
+    return st.text_input(label, key=key)
+
+
 def _edit_forms(profile: Profile) -> None:
     cid = profile.customer_id
     st.subheader("记录一次联系")
@@ -352,23 +398,21 @@ def _edit_forms(profile: Profile) -> None:
     loaded: dict[str, Any] = st.session_state.setdefault(
         "cus_edit_loaded", {**{n: current.get(n) for n in fields}, "tags": tuple(profile.tags)})
 
-    def as_text(name: str, value: Any) -> str:
-        return "、".join(value) if name == "tags" else ("" if value is None else str(value))
-
+    tag_choices = sorted(set(filter_options(archive)["tags"]) | set(profile.tags))
     for name in [*fields, "tags"]:
-        st.session_state.setdefault(f"cus_edit_{name}", as_text(name, loaded.get(name)))
+        st.session_state.setdefault(f"cus_edit_{name}", _widget_value(name, loaded.get(name)))
     with st.form("cus_edit"):
         values: dict[str, Any] = {}
         cols = st.columns(3)
         for k, name in enumerate(fields):
-            col = cols[k % 3]
-            values[name] = col.text_input(FIELD_LABELS.get(name, name), key=f"cus_edit_{name}")
-            with col:
+            with cols[k % 3]:
+                values[name] = _field_widget(name, loaded.get(name))
                 _field_error(eerrors, name)
-        values["tags"] = st.text_input("标签（用 、 分隔）", key="cus_edit_tags")
+        values["tags"] = st.multiselect("标签", tag_choices, key="cus_edit_tags", accept_new_options=True,
+                                        placeholder="选择或输入新标签")
         _field_error(eerrors, "tags")
         if st.form_submit_button("保存修改", type="primary"):
-            changed = {n: (v if v.strip() else None) for n, v in values.items() if v != as_text(n, loaded.get(n))}
+            changed = {n: _raw(v) for n, v in values.items() if v != _widget_value(n, loaded.get(n))}
             if not changed:
                 st.session_state["cus_flash"] = ("info", "没有需要保存的修改。")
             else:

@@ -73,6 +73,7 @@ def _customer_fields() -> dict[str, T.Field]:
 
 
 _FIELDS = _customer_fields()
+EDIT_FIELDS: dict[str, T.Field] = _FIELDS  # field → its registry entry (kind, vocabulary): the form picks widgets by it
 LABELS: dict[str, str] = {name: f.header for name, f in _FIELDS.items()}
 LABELS["tags"] = T.T1.field_by_name["tags"].header
 # Editable columns the registry can validate (a derived column added to the schema later is not

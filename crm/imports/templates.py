@@ -79,6 +79,8 @@ ENUMS: dict[str, dict[str, tuple[str, ...]]] = {
                 "线上会议": ("视频会议", "腾讯会议", "钉钉会议", "网络会议", "线上"),
                 "微信": ("企业微信", "wechat", "微信沟通"), "拜访": ("上门拜访", "实地拜访", "上门", "走访"),
                 "短信": ("sms",)},
+    "company_size": {"20人以下": ("20人以内", "小于20人", "1-19人"), "20-99人": ("20~99人", "20至99人"),
+                     "100-499人": ("100~499人",), "500-999人": ("500~999人",), "1000人以上": ("1000人及以上", "千人以上")},
     "source": {"官网": ("网站", "官方网站"), "公众号": ("微信公众号",), "小程序": ("微信小程序",),
                "电话": ("电话营销", "来电"), "展会": ("展览会", "会展"), "转介绍": ("老客户介绍", "推荐", "介绍", "客户推荐")},
     "follow_up_status": {"待跟进": ("未跟进", "进行中", "跟进中", "计划", "未完成", "待办", "open"),
@@ -95,7 +97,7 @@ ENUMS: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 # Which enums are open lists ("电话/邮件/…"): an unknown value is kept as written, with no problem.
-OPEN_ENUMS = {"channel", "source", "goal", "survey_via", "complaint_via"}
+OPEN_ENUMS = {"channel", "source", "goal", "survey_via", "complaint_via", "company_size"}
 
 SATISFACTION_WORDS: dict[str, int] = {
     "非常满意": 5, "很满意": 5, "十分满意": 5, "满意": 4, "比较满意": 4, "较满意": 4, "基本满意": 3,
@@ -120,7 +122,7 @@ T1 = Template(
         Field("company", "公司", ("单位", "所在公司", "工作单位")),
         Field("title", "职位", ("职务", "岗位", "联系人职位", "联系人职务")),
         Field("industry", "行业", ("所属行业", "行业背景")),
-        Field("company_size", "公司规模", ("企业规模",)),
+        Field("company_size", "公司规模", ("企业规模", "人员规模"), OPEN_ENUM, enum="company_size"),
         Field("region", "地区", ("区域", "省份", "所在地区", "省")),
         Field("city", "城市", ("所在城市", "市")),
         Field("address", "地址", ("客户地址", "联系地址", "详细地址", "公司地址", "收货地址", "所在地址")),

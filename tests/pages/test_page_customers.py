@@ -167,3 +167,26 @@ def test_a_possible_duplicate_is_merged_from_the_profile_and_the_merge_undone(tm
     at.button(key=f"cus_unmerge_{merge_id}").click().run()
     assert any("已撤销合并" in s.value for s in at.success), [e.value for e in at.error]
     assert scalar(archive.cursor(), "SELECT count(*) FROM customers") == 2
+
+
+def test_the_edit_form_fits_the_data(small_archive, open_page) -> None:
+    """Drop-downs from the vocabulary, a date picker, a number and tags that accept a new one."""
+    import datetime as dt
+
+    at = open_page(small_archive, {"id": "C002"})
+    priority = at.selectbox(key="cus_edit_priority")
+    assert priority.options == ["（未填写）", "高", "中", "低"]
+    assert at.selectbox(key="cus_edit_gender").options[1:] == ["男", "女", "未知"]
+    assert "20-99人" in at.selectbox(key="cus_edit_company_size").options
+    priority.set_value("高")
+    at.date_input(key="cus_edit_birth_date").set_value(dt.date(1988, 5, 6))
+    at.number_input(key="cus_edit_credit_limit").set_value(50000.0)
+    at.multiselect(key="cus_edit_tags").set_value(["VIP", "制造业-高价值"])
+    at.button(key="FormSubmitter:cus_edit-保存修改").click().run()
+    assert not at.exception, at.exception
+    assert any("已保存" in s.value for s in at.success), [e.value for e in at.error]
+    archive = open_archive(small_archive)
+    assert archive.cursor().execute("SELECT priority, birth_date, CAST(credit_limit AS DOUBLE) FROM customers "
+                                    "WHERE customer_id = 'C002'").fetchone() == ("高", dt.date(1988, 5, 6), 50000.0)
+    tags = {t for (t,) in archive.cursor().execute("SELECT tag FROM customer_tags WHERE customer_id = 'C002'").fetchall()}
+    assert {"VIP"} <= tags and tags & {"制造业-高价值", "制造业", "高价值"}
