@@ -84,7 +84,13 @@ def normalise_query(text: str | None) -> list[str]:
     """
     folded = unicodedata.normalize("NFKC", text or "")
     folded = "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in folded)
+    # a combined tag as users write it (制造业-高价值, 制造业、高价值) is its parts, as the archive keeps
+    # them; a dash between digits or letters (a phone, an id, an e-mail) stays part of its word
+    folded = _TAG_JOINER.sub(" ", folded)
     return [w.lower() for w in folded.split()]
+
+
+_TAG_JOINER = re.compile(r"(?<=[\u4e00-\u9fff])[-、，,;；/](?=[\u4e00-\u9fff])")
 
 
 @dataclass

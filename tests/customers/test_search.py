@@ -240,3 +240,14 @@ def test_outside_a_readers_scope_a_phone_or_email_matches_only_in_full(book: Arc
     assert own == {"C003"}  # 王芳's landline, a customer of 王磊
     assert search_customers(sales, "1398765").ids == []  # 李娜 belongs to 孙丽
     assert ids(book, "1398765") == ["C002"]  # an admin searches every part
+
+
+def test_a_combined_tag_is_found_as_well_as_its_parts(archive: Archive, tmp_path: Path) -> None:
+    from crm.customers.search import normalise_query
+
+    assert normalise_query("制造业-高价值") == ["制造业", "高价值"]
+    assert normalise_query("138-1234-5678 a-b@x.cn C2024-01") == ["138-1234-5678", "a-b@x.cn", "c2024-01"]
+    import_path(archive, write_xlsx(tmp_path / "t.xlsx", {"客户": [["客户姓名", "手机", "标签"],
+                                                               ["甲", "13500000001", "制造业-高价值"],
+                                                               ["乙", "13500000002", "制造业"]]}), user="cli", today=TODAY)
+    assert len(ids(archive, "制造业-高价值")) == 1 and len(ids(archive, "制造业")) == 2
