@@ -31,8 +31,8 @@ def test_the_profile_shows_markdown_as_text_and_fetches_no_pixel(streamlit_app_f
     page.on("request", lambda request: requests.append(request.url))
     goto(page, app.url, f"/customers?id={ids['customer']}")
     assert_no_exception(page)
-    title = page.locator('[data-testid="stHeading"] h1').first
-    expect(title).to_be_visible()
+    title = page.locator('[data-testid="stHeading"] h1').filter(has_text="粗")
+    expect(title).to_have_count(1)  # the profile's title (waits for the page to finish drawing)
     # as typed (plain() puts an invisible word joiner, U+2060, after "http:" so GFM links nothing)
     assert H.PAYLOAD in title.inner_text().replace("\u2060", "")
     for tab in ("联系记录", "投诉处理", "跟进计划"):
