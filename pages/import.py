@@ -380,8 +380,8 @@ else:
         cols[3].write(f"{plain(batch['user_name'])}  \n:gray[{batch['when']}]")
         cols[4].write(" · ".join(str(batch[n]) for n in ("rows_read", "created", "updated", "rejected")))
         cols[5].write(batch["status_label"] if batch["status"] == "active" else f":gray[{batch['status_label']}]")
-        if batch.get("has_problems"):
-            kept = V.batch_problems_download(archive, int(batch["batch_id"]))
+        if batch.get("has_problems") and V.may_have_problems(actor, batch.get("user_name")):
+            kept = V.batch_problems_download(archive, int(batch["batch_id"]), actor)
             if kept is not None:
                 cols[6].download_button("下载", data=kept[1], file_name=kept[0], mime=XLSX_MIME,
                                         key=f"imp_kept_rejects_{batch['batch_id']}", on_click="ignore",

@@ -57,10 +57,19 @@ def actor_for(archive: Archive, username: str) -> Actor:
 
 
 # ------------------------------------------------------------------ masking rules
+# The compound surnames in use today (复姓): masking keeps them whole, as a reader expects 欧阳*.
+COMPOUND_SURNAMES = frozenset((
+    "欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙", "宇文", "司徒", "夏侯", "轩辕",
+    "令狐", "端木", "独孤", "南宫", "西门", "百里", "呼延", "澹台", "公冶", "申屠", "太史", "闻人", "万俟", "赫连",
+    "钟离", "宗政", "濮阳", "淳于", "单于", "拓跋", "第五", "鲜于", "闾丘", "司空", "亓官", "司寇", "巫马", "公良"))
+
+
 def mask_name(name: str | None) -> str | None:
-    """张三 → 张*, 张小明 → 张*明, 欧阳娜娜 → 欧**娜."""
+    """张三 → 张*, 张小明 → 张*明; a compound surname is kept whole: 欧阳娜娜 → 欧阳**, 司马懿 → 司马*."""
     if not name:
         return name
+    if len(name) > 2 and name[:2] in COMPOUND_SURNAMES:
+        return name[:2] + "*" * (len(name) - 2)
     if len(name) <= 2:
         return name[0] + "*"
     return name[0] + "*" * (len(name) - 2) + name[-1]

@@ -320,14 +320,24 @@ def set_sheet_choice(entry: UploadEntry, take: bool, customers: Sequence[str] = 
     entry.choices = ConflictChoices(default, {cid: TAKE for cid in customers}, dict(entry.choices.fields))
 
 
-def batch_problems_download(archive: Archive, batch_id: int) -> tuple[str, bytes] | None:
-    """The rejected-rows workbook an import kept for this batch (file name, bytes), if it had any."""
+def batch_problems_download(archive: Archive, batch_id: int, actor: Actor) -> tuple[str, bytes] | None:
+    """The rejected-rows workbook an import kept for this batch (file name, bytes), if it had any and
+    the reader may have it: it holds the file's rows as typed, names and phones in clear, so only
+    the user who imported it and those who see every customer in full get it."""
     cur = archive.cursor()
     try:
-        row = fetch_one(cur, "SELECT file_name, workbook FROM batch_problems WHERE batch_id = ?", [batch_id])
+        row = fetch_one(cur, "SELECT p.file_name, p.workbook, b.user_name FROM batch_problems p "
+                             "JOIN import_batches b USING (batch_id) WHERE p.batch_id = ?", [batch_id])
     finally:
         cur.close()
-    return (row[0], bytes(row[1])) if row else None
+    if row is None or not may_have_problems(actor, row[2]):
+        return None
+    return row[0], bytes(row[1])
+
+
+def may_have_problems(actor: Actor, importer: str | None) -> bool:
+    """Whether a batch's problems workbook may go to this reader (its importer, or leads and up)."""
+    return actor.username == importer or policy.allowed(actor, "customers.see_all_in_full")
 
 
 # ------------------------------------------------------------------ column mapping

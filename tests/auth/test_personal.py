@@ -9,7 +9,7 @@ from crm.vocabulary import ADMIN, MANAGER, SALES, VIEWER
 
 
 @pytest.mark.parametrize("fn,value,expected", [
-    (mask_name, "张三", "张*"), (mask_name, "张小明", "张*明"), (mask_name, "欧阳娜娜", "欧**娜"), (mask_name, None, None),
+    (mask_name, "张三", "张*"), (mask_name, "张小明", "张*明"), (mask_name, "欧阳娜娜", "欧阳**"), (mask_name, "司马懿", "司马*"), (mask_name, None, None),
     (mask_phone, "13812345678", "138****5678"), (mask_phone, "010-12345678", "010-****5678"),
     (mask_email, "li.ming@x.com", "l***@x.com"), (mask_email, "", ""),
     (mask_address, "广东省深圳市南山区科技园1号", "广东省深圳市****"),

@@ -380,7 +380,8 @@ def test_history_offers_a_batchs_rejected_rows_again(page, tmp_path) -> None:
     archive = open_archive(db)
     report = import_path(archive, tmp_path / "x.xlsx", user="admin", data=messy(tmp_path), file_name="客户.xlsx")
     bid = report.batches[0].batch_id
-    name, data = V.batch_problems_download(archive, bid)
+    assert V.batch_problems_download(archive, bid, Actor("小王", "销售")) is None  # a colleague's rows: not theirs
+    name, data = V.batch_problems_download(archive, bid, Actor("admin", "管理员"))
     assert name == "客户_拒绝行.xlsx"
     sheet = openpyxl.load_workbook(io.BytesIO(data)).worksheets[0]
     assert any("李四" in str(c.value) for row in sheet.iter_rows() for c in row)
