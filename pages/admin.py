@@ -16,9 +16,19 @@ from crm.admin import audit_log, backup, destruction
 from crm.auth import accounts, audit, policy
 from crm.errors import UserError
 from crm.settings import AREAS, settings_rows
-from crm.vocabulary import ROLE_LABELS, ROLES
+from crm.vocabulary import ROLE_LABELS, ROLES, user_label
 from crm.xlsx import XLSX_MIME
-from ui.common import current_actor, ensure_app_navigation, flash, get_archive, plain, settings_form, show_flash, show_table
+from ui.common import (
+    code,
+    current_actor,
+    ensure_app_navigation,
+    flash,
+    get_archive,
+    plain,
+    settings_form,
+    show_flash,
+    show_table,
+)
 
 ensure_app_navigation()
 
@@ -113,7 +123,7 @@ def users_view() -> None:
             _act(lambda: accounts.set_email(archive, actor, pick, address or None),
                  f"{pick} 的单点登录邮箱已改为 {address.strip().lower()}" if address.strip() else f"已取消 {pick} 的单点登录邮箱")
     with st.form("adm_password_form"):
-        st.caption(f"为 {pick} 重置密码：其现有登录会全部结束。")
+        st.caption(plain(f"为 {pick} 重置密码：其现有登录会全部结束。"))
         p1, p2 = st.columns(2)
         first = p1.text_input("新密码", type="password", key="adm_reset_pw", max_chars=accounts.MAX_INPUT)
         again = p2.text_input("再次输入新密码", type="password", key="adm_reset_pw2", max_chars=accounts.MAX_INPUT)
@@ -137,7 +147,7 @@ def _act(call: Callable[[], object], message: str) -> None:
 # ------------------------------------------------------------------ the audit log
 def log_view() -> None:
     f1, f2, f3, f4, f5 = st.columns(5)
-    user = f1.selectbox("用户", [ALL, *audit_log.users(archive)], key="adm_log_user")
+    user = f1.selectbox("用户", [ALL, *audit_log.users(archive)], key="adm_log_user", format_func=user_label)
     action = f2.selectbox("操作", [ALL, *audit.ACTIONS], key="adm_log_action", format_func=lambda a: audit.ACTIONS.get(a, a))
     start = f3.date_input("开始日期", value=None, key="adm_log_start")
     end = f4.date_input("结束日期", value=None, key="adm_log_end")
@@ -198,8 +208,8 @@ def _restore() -> None:
 
 def backup_view() -> None:
     folder = backup.backup_dir(archive)
-    st.caption(f"备份保存在 {folder}（环境变量 CRM_BACKUP_DIR 可改）。定时备份可用命令 python -m crm backup，"
-               "恢复用 python -m crm restore 文件 --yes。")
+    st.caption(f"备份保存在 {code(folder)}（环境变量 `CRM_BACKUP_DIR` 可改）。定时备份可用命令 `python -m crm backup`，"
+               "恢复用 `python -m crm restore 文件 --yes`。")
     if st.button("立即备份", key="adm_backup", type="primary", icon=":material/backup:"):
         try:
             made = backup.create_backup(archive, actor)

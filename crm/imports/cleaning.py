@@ -303,6 +303,7 @@ def _email_reason(message: str) -> str:
 _EMAIL_IN_TEXT = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
 
 
+_CONTACT_LABEL = re.compile(r"(?:电话|手机|座机|邮箱|email|tel|mobile)\s*[:：]?", re.IGNORECASE)
 _PLAIN_PHONE = re.compile(r"^\s*\+?[0-9][0-9 \-]{5,}[0-9]\s*$")
 
 
@@ -316,7 +317,8 @@ def clean_contact(raw: Any) -> tuple[str | None, str | None]:
     emails = _EMAIL_IN_TEXT.findall(text)
     email = clean_email(emails[0]) if emails else None
     rest = _EMAIL_IN_TEXT.sub(" ", text)
-    rest = re.sub(r"(电话|手机|座机|邮箱|email|tel|mobile)[:：]?", " ", rest, flags=re.IGNORECASE)
+    labels = _CONTACT_LABEL.findall(rest)
+    rest = _CONTACT_LABEL.sub(" ", rest)
     rest = rest.strip(" ,，;；/、|")
     phone = None
     if _SCI.match(rest):  # 1.38123E+10: let clean_phone say the digits were lost
@@ -328,6 +330,11 @@ def clean_contact(raw: Any) -> tuple[str | None, str | None]:
                 raise CellError("既不是电话也不是邮箱")
         else:
             phone = clean_phone(candidate.group(0))
+            left = (rest[:candidate.start()] + " " + rest[candidate.end():]).strip(" ,，;；/、|")
+            if re.search(r"[0-9A-Za-z]", left):  # 13800000031x: not a phone with a stray letter dropped
+                raise CellError(f"号码前后有多余的字符「{left}」")
+    if labels and email is None and phone is not None:
+        return Warned((phone, email), f"已去掉号码前的「{labels[0]}」")  # type: ignore[return-value]
     return phone, email
 
 
@@ -522,7 +529,7 @@ def _vector_floats(uniques: list[Any], clean: Callable[[Any], Any], values_u: An
         return True
     x = np.array([uniques[k] for k in pos], dtype=float)
     ok = np.isfinite(x) & (np.abs(x) < 1e15)
-    rounded = np.round(x, 2).tolist()
+    rounded = np.round(np.where(ok, x, 0.0), 2).tolist()  # out-of-range values are not rounded: no overflow warning
     for j, k in enumerate(pos):
         if ok[j]:
             values_u[k] = rounded[j]

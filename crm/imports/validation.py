@@ -264,10 +264,14 @@ def _t1_phone_may_hold_email(sheet: CleanSheet) -> None:
         for p in [pr for pr in sheet.problems if pr.column == header and pr.severity == ERROR]:
             i = sheet.row_numbers.index(p.row)
             raw = raws[i]
-            found_phones, found_emails, unreadable = [], [], []
+            found_phones, found_emails, unreadable, notes = [], [], [], []
             for part in [x for x in _SEVERAL.split(C.nfkc(str(raw)).strip()) if x] or [str(raw)]:
                 try:
-                    phone, email = C.clean_contact(part)
+                    found = C.clean_contact(part)
+                    if isinstance(found, C.Warned):
+                        notes.append(found.message)
+                        found = found.value
+                    phone, email = found
                 except C.CellError:
                     unreadable.append(part)
                     continue
@@ -278,6 +282,8 @@ def _t1_phone_may_hold_email(sheet: CleanSheet) -> None:
             if found_emails and not emails[i]:
                 emails[i] = found_emails.pop(0)
             sheet.problems.remove(p)
+            for note in notes:
+                sheet.warn(i, name, note, raw)
             rest = found_phones + found_emails
             if rest:
                 keep_aside(i, "、".join(rest))

@@ -363,3 +363,14 @@ def test_each_distinct_value_is_cleaned_once_per_column(monkeypatch: pytest.Monk
     assert calls == {"name": 3, "phone": 1, "first_contact": 1}
     assert sheet.column("phone") == ["13812345678"] * 10_000
     assert sheet.row_numbers[-1] == 10_001
+
+
+def test_a_stray_letter_or_a_label_around_a_phone_is_not_silent() -> None:
+    """`13800000031x` is no phone (kept aside, named); `TEL:13800000030` is, with a note."""
+    sheet = check([T1_HEAD, ["C001", "张三", "13800000031x", None, None, None, None],
+                   ["C002", "李四", "TEL:13800000030", None, None, None, None]])
+    assert sheet.rejected == set()
+    assert sheet.column("phone") == [None, "13800000030"]
+    assert sheet.column("other_contacts")[0] == "13800000031x"
+    notes = {p.row: p.message for p in sheet.problems}
+    assert "非数字字符" in notes[2] and "13800000031x" in notes[2] and "已去掉号码前的「TEL:」" in notes[3]
