@@ -11,7 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from crm import clock, config, stats
+from crm import clock, config, inbox, stats
 from crm.auth import accounts, policy
 from crm.auth.personal import Actor
 from crm.db import ArchiveBusyError
@@ -237,6 +237,13 @@ def allowed_pages(actor: Actor) -> list[tuple[str, str, str, str]]:
     return [entry for entry in PAGES if policy.allowed(actor, f"pages.{entry[3]}")]
 
 
+@st.cache_resource(show_spinner=False)
+def _inbox_watcher(db_path: str) -> inbox.Watcher | None:
+    """The hot folder's watcher (crm.inbox): one thread per process and archive, started by the
+    first page view and working on the one connection every session shares; it never raises."""
+    return inbox.start_watcher(get_archive())
+
+
 def main() -> None:
     st.set_page_config(page_title="客户档案", page_icon=":material/folder_shared:", layout="wide")
     try:
@@ -245,6 +252,7 @@ def main() -> None:
         st.error(plain(exc))
         st.stop()
     archive = get_archive()
+    _inbox_watcher(str(archive.path))
     if accounts.login_required(archive):
         session = current_session()
         if session is None:

@@ -36,8 +36,10 @@ def _archive(args: argparse.Namespace):
         raise CliError(f"档案文件 {path}（{source}）不存在{folder}；路径无误、要新建一个空档案请加 --create")
     try:
         return open_archive(path)
-    except ArchiveBusyError as exc:
-        raise CliError(str(exc)) from None
+    except ArchiveBusyError as exc:  # the dashboard's process, or another
+        from crm.inbox import busy_line
+
+        raise CliError(busy_line(path, exc, args.command)) from None
     except Exception:  # e.g. not a DuckDB file: DuckDB's own (English) words stay out of the line
         raise CliError(f"无法打开档案文件 {path}：它不是客户档案数据库，或已损坏、没有读写权限") from None
 
@@ -48,83 +50,23 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def _import_one(archive: Any, file: Path, args: argparse.Namespace, notices: list[dict[str, str]]) -> Any:
-    """Read one file (hidden sheets and rows only with --hidden) and import it; what reading found
-    (hidden parts, NULs removed) goes to `notices`, the hidden sheets left out to the skipped sheets."""
-    import numpy as np
-
-    from crm.imports.pipeline import SkippedSheet, gc_paused, import_workbook
-    from crm.imports.reader import HIDDEN_SHEET, FileReadError, hidden_only_message, left_out_reason, read_workbook
-    from crm.provenance import ConflictChoices
-
-    # numpy's floating-point warnings (an amount of 1e308 squared while rounding) are not for the
-    # user: the cleaning rules already reject such a value with a Chinese reason
-    with gc_paused(), np.errstate(all="ignore"):
-        workbook = read_workbook(file, include_hidden=args.hidden)
-        refusal = hidden_only_message(workbook)
-        if refusal:
-            raise FileReadError(refusal)
-        report = import_workbook(archive, workbook, args.user, strict=args.strict, dry_run=args.dry_run,
-                                 conflicts=ConflictChoices(args.on_conflict))
-    report.skipped_sheets.extend(SkippedSheet(workbook.file_name, s.name, left_out_reason(s)) for s in workbook.left_out)
-    notices.extend({"file": workbook.file_name, **n.as_dict()} for n in workbook.notices
-                   if n.kind != HIDDEN_SHEET or args.hidden)
-    return report
-
-
 def cmd_import(args: argparse.Namespace) -> int:
-    from crm.imports.pipeline import ImportReport
-    from crm.imports.reader import FileReadError
-    from crm.provenance import CHOICE_LABELS
+    from crm.errors import UserError
+    from crm.imports import run
 
     archive = _archive(args)
-    report = ImportReport()
+    outputs: list[dict[str, Any]] = []
     failures: list[str] = []
-    notices: list[dict[str, str]] = []
     for file in args.files:
         try:
-            report.extend(_import_one(archive, file, args, notices))
-        except FileReadError as exc:
-            failures.append(str(exc))
-    if args.json:
-        out = report.as_dict()
-        if notices:
-            out["notices"] = notices
-        print(json.dumps(out, ensure_ascii=False, default=_json_default))
-    else:
-        for b in report.batches:
-            skipped = f"，不是交易跳过 {len(b.skipped_rows)}" if b.skipped_rows else ""
-            print(f"[{b.template}] {b.file} / {b.sheet}：读取 {b.rows_read} 行，新建 {b.created}，更新 {b.updated}，"
-                  f"未变或合并 {b.unchanged}，重复跳过 {b.duplicates}，拒绝 {len(b.rejected_rows)}{skipped}"
-                  + ("" if b.batch_id is None or b.batch_id < 0 else f"（批次 {b.batch_id}）"))
-            if b.extra_columns:
-                print(f"  未对应字段的列已作为「其他信息」保存：{'、'.join(b.extra_columns)}")
-            if b.unused_columns:
-                print(f"  未使用的列：{'、'.join(b.unused_columns)}")
-            if b.conflicts:
-                print(f"  冲突 {len(b.conflicts)} 处（档案在该表上次导入后被修改过）："
-                      f"{CHOICE_LABELS[args.on_conflict]}，可用 --on-conflict {'take' if args.on_conflict == 'keep' else 'keep'} 改变")
-                for c in b.conflicts[:50]:
-                    print(f"    第 {c['row']} 行 {c['customer_id']}「{c['header']}」：档案「{c['archive']}」"
-                          f"（{c['changed_how']}）/ 表格「{c['sheet']}」")
-            for p in b.problems[:200]:
-                print(f"  {'错误' if p.severity == 'error' else '提示'} {p}")
-            if len(b.problems) > 200:
-                print(f"  ……另有 {len(b.problems) - 200} 条")
-        for s in report.skipped_sheets:
-            print(f"跳过 {s.file} / {s.sheet}：{s.reason}")
-        for n in notices:
-            print(f"提示 {n['file']}：{n['message']}")
-        if args.dry_run:
-            print("（试运行：未写入任何数据）")
-    if report.aborted:
-        print(report.aborted, file=sys.stderr)
-        return EXIT_FAILED
-    if failures:
-        for f in failures:
-            print(f, file=sys.stderr)
-        return EXIT_FAILED
-    return EXIT_OK
+            outcome = run.import_file(archive, file, args.user, strict=args.strict, dry_run=args.dry_run,
+                                      on_conflict=args.on_conflict, hidden=args.hidden)
+        except UserError as exc:  # the policy refused the user: the whole command ends
+            raise CliError(exc.message) from None
+        outputs.append(outcome.as_json())
+        if outcome.failure:
+            failures.append(outcome.failure)
+    return run.emit(run.merge(outputs), failures, as_json=args.json, on_conflict=args.on_conflict, dry_run=args.dry_run)
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
@@ -327,6 +269,12 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"参数错误：{message}（用 --help 查看用法）\n")
 
 
+def _via_inbox_options(p: argparse.ArgumentParser, what: str = "网页运行时交给网页执行，并打印其结果") -> None:
+    p.add_argument("--via-inbox", action="store_true",
+                   help=f"{what}（没有网页在运行时照常直接执行；见 README 的 Scheduled jobs 一节）")
+    p.add_argument("--wait", type=float, default=3600, metavar="秒", help="--via-inbox 最多等待多少秒（默认 3600）")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m crm", description="客户档案：导入、统计、撤销、模板、演示数据、导出、账号、操作日志、备份与恢复")
     common = _Parser(add_help=False)
@@ -343,10 +291,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--on-conflict", choices=["keep", "take"], default="keep",
                    help="档案在该表上次导入后被修改过的字段：keep 保留档案值（默认）/ take 采用表格值")
     p.add_argument("--hidden", action="store_true", help="同时导入隐藏的工作表和隐藏行（默认不导入，只报告）")
+    _via_inbox_options(p, "网页运行时把文件放进收件箱，由网页以 --user 的身份导入，等待并打印其报告")
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("stats", parents=[common], help="档案统计")
     p.add_argument("--json", action="store_true")
+    _via_inbox_options(p)
     p.set_defaults(func=cmd_stats)
 
     p = sub.add_parser("undo", parents=[common], help="撤销一个导入批次")
@@ -355,6 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("batches", parents=[common], help="列出导入批次")
     p.add_argument("--json", action="store_true")
+    _via_inbox_options(p)
     p.set_defaults(func=cmd_batches)
 
     p = sub.add_parser("template", parents=[common], help="生成空白模板 T1…T7 或 all")
@@ -386,6 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("backup", parents=[common], help="备份档案到备份文件夹（CRM_BACKUP_DIR，默认档案旁的 backups）")
     p.add_argument("--list", action="store_true", help="列出已有的备份（文件、大小、时间、创建人、说明）")
+    _via_inbox_options(p)
     p.set_defaults(func=cmd_backup)
 
     p = sub.add_parser("restore", parents=[common], help="用一个备份恢复档案（恢复前自动备份当前档案）")
@@ -398,6 +350,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "via_inbox", False):  # while the dashboard holds the archive, it does the work
+            from crm import inbox
+
+            try:
+                handed = inbox.via_inbox(resolve_db_path(args.db), args)
+            except inbox.InboxError as exc:
+                raise CliError(str(exc)) from None
+            if handed is not None:
+                return handed
         return int(args.func(args))
     except CliError as exc:
         print(str(exc), file=sys.stderr)

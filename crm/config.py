@@ -35,6 +35,9 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("CRM_TIMEZONE", "Asia/Shanghai", "判断「今天」所用的时区（跟进到期、逾期按此时区的日期计算）"),
     EnvVar("CRM_NOW", "（真实时间）", "把应用的当前时间固定为某一时刻，如 2026-02-28T09:00（用于测试和演示）"),
     EnvVar("CRM_BACKUP_DIR", "（档案文件旁的 backups 文件夹）", "档案备份所在的文件夹（python -m crm backup 和「系统管理」页面的备份都写在这里）"),
+    EnvVar("CRM_INBOX", "（档案文件旁的 inbox 文件夹，即 data/inbox/）", "收件箱（热文件夹）：每个用户一个子文件夹，放进去的表格由运行中的网页以该用户身份导入；网页和命令行须用同一个"),
+    EnvVar("CRM_INBOX_POLL_S", "2", "网页检查收件箱的间隔（秒）；一个文件在连续两次检查中大小和修改时间都不变才被导入"),
+    EnvVar("CRM_INBOX_WATCH", "1", "设为 0 时网页不处理收件箱（命令行的 --via-inbox 随之不可用）"),
 )
 
 
@@ -128,3 +131,16 @@ def timezone_name() -> str:
 def backup_dir() -> str | None:
     """The backups folder when set; None means the `backups` folder beside the archive file."""
     return env("CRM_BACKUP_DIR") or None
+
+
+def inbox_dir() -> str | None:
+    """The hot folder when set; None means the `inbox` folder beside the archive file (crm.inbox)."""
+    return env("CRM_INBOX") or None
+
+
+def inbox_poll_seconds() -> float:
+    return _number("CRM_INBOX_POLL_S", "2")
+
+
+def inbox_watch() -> bool:
+    return (env("CRM_INBOX_WATCH") or "1") != "0"

@@ -30,18 +30,47 @@ def resolve_db_path(explicit: str | os.PathLike[str] | None = None) -> Path:
 
 
 class ArchiveBusyError(RuntimeError):
-    """Another process holds the database file (DuckDB allows one writer process)."""
+    """Another process holds the database file (DuckDB allows one writer process).
+
+    `pid` is the holder's process id when DuckDB named it, so the command line can tell a running
+    dashboard (which may take the work through its hot folder, crm.inbox) from anything else."""
+
+    def __init__(self, message: str, pid: int | None = None) -> None:
+        super().__init__(message)
+        self.pid = pid
+
+
+def holder_pid(duckdb_error: str) -> int | None:
+    """The process id in DuckDB's lock error ("Conflicting lock is held in … (PID 1234)"), if any."""
+    import re
+
+    found = re.search(r"PID (\d+)", duckdb_error)
+    return int(found.group(1)) if found else None
+
+
+def process_kind(pid: int) -> str:
+    """What a process is, in the user's words, read from /proc/PID/cmdline (Linux): 客户档案网页 for a
+    `streamlit run`, 另一条客户档案命令 for `python -m crm`, else 另一个程序 — never the program's own
+    (English) name, which a one-line Chinese message would not explain anyway."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return "另一个程序"
+    words = [a.decode("utf-8", "replace") for a in argv if a]
+    if any(w.endswith("streamlit") or w == "streamlit" for w in words) and "run" in words:
+        return "客户档案网页"
+    if any(words[i] == "-m" and words[i + 1] == "crm" for i in range(len(words) - 1)):
+        return "另一条客户档案命令"
+    return "另一个程序"
 
 
 def busy_message(path: Path, duckdb_error: str) -> str:
     """One Chinese line for a file DuckDB could not open: who holds the lock (the process id DuckDB
-    names) when that is the reason, never DuckDB's own English words."""
-    import re
-
+    names, and what kind of process it is) when that is the reason, never DuckDB's own English words."""
     if "lock" in duckdb_error.lower():
-        pid = re.search(r"PID (\d+)", duckdb_error)
-        holder = f"（进程号 {pid.group(1)}）" if pid else ""
-        return (f"档案文件 {path} 正被另一个程序{holder}使用，无法打开：同一时间只能有一个程序写入档案，"
+        pid = holder_pid(duckdb_error)
+        holder = f"{process_kind(pid)}（进程号 {pid}）" if pid else "另一个程序"
+        return (f"档案文件 {path} 正被{holder}使用，无法打开：同一时间只能有一个程序写入档案，"
                 "请先停止正在运行的客户档案网页或另一条命令再试")
     return f"档案文件 {path} 无法打开：文件已损坏、不是客户档案数据库，或没有读写权限"
 
@@ -96,6 +125,27 @@ def at_end(cur: duckdb.DuckDBPyConnection, hook: Callable[[bool], None]) -> bool
     return True
 
 
+_thread = threading.local()
+BeforeCommit = Callable[[duckdb.DuckDBPyConnection, frozenset[str]], None]
+
+
+@contextmanager
+def before_commit(hook: BeforeCommit) -> Iterator[None]:
+    """Within the block, every transaction this thread commits runs `hook(cur, changes)` just before
+    its COMMIT, inside it: what the hook writes commits with the transaction or not at all, and a
+    hook that raises rolls it back.
+
+    For a caller that must note something atomically with work another module's transaction does:
+    the hot folder (crm.inbox) records which file an import came from in the import's own
+    transaction, so a restart can tell a committed import from one that never happened."""
+    hooks = _thread.__dict__.setdefault("before_commit", [])
+    hooks.append(hook)
+    try:
+        yield
+    finally:
+        hooks.remove(hook)
+
+
 def archive_of(cur: duckdb.DuckDBPyConnection) -> "Archive | None":
     """The archive whose transaction `cur` is (None for a cursor outside one)."""
     return _open_transactions.get(id(cur))
@@ -123,6 +173,7 @@ class Archive:
     def __init__(self, path: Path, connection: duckdb.DuckDBPyConnection) -> None:
         self.path = path
         self._con = connection
+        self.closed = False  # set by close(): a background thread that outlives its archive stops
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         return self._con.cursor()
@@ -139,6 +190,8 @@ class Archive:
         try:
             try:
                 yield cur
+                for hook in list(getattr(_thread, "before_commit", ())):
+                    hook(cur, frozenset(changes))
             except BaseException:
                 cur.execute("ROLLBACK")
                 cur.close()
@@ -174,6 +227,7 @@ class Archive:
     def close(self) -> None:
         with _lock:
             _open.pop(str(self.path.resolve()), None)
+        self.closed = True
         self._con.close()
 
 
@@ -208,7 +262,7 @@ def open_archive(path: str | os.PathLike[str] | None = None, *, migrate: bool = 
                 "threads": config.db_threads(),
             })
         except duckdb.IOException as exc:
-            raise ArchiveBusyError(busy_message(db_path, str(exc))) from exc
+            raise ArchiveBusyError(busy_message(db_path, str(exc)), holder_pid(str(exc))) from exc
         archive = Archive(db_path, con)
         if migrate:
             schema.migrate(archive)

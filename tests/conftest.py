@@ -13,6 +13,8 @@ from crm.db import Archive, open_archive
 # No background computing of segment runs while tests write and read their archives (it would race
 # with them); the warmer has its own tests, which switch it on.
 os.environ["CRM_WARM_SEGMENTS"] = "0"
+# Nor a hot-folder watcher in every app a test opens (tests/test_inbox.py and the browser test start theirs).
+os.environ["CRM_INBOX_WATCH"] = "0"
 
 
 @pytest.fixture

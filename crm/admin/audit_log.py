@@ -24,7 +24,7 @@ PAGE_ROWS = 500
 EXCEL_ROWS = 1_000_000  # below Excel's 1,048,576 rows a sheet
 COLUMNS = ["编号", "时间", "用户", "操作", "对象", "对象编号", "详情"]
 ENTITY_LABELS = {"batch": "导入批次", "archive": "档案", "settings": "设置", "users": "用户", "segments": "客户分类",
-                 "header_mappings": "列对应"}
+                 "header_mappings": "列对应", "inbox": "收件箱文件"}
 
 
 @dataclass(frozen=True)
