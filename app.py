@@ -16,8 +16,8 @@ from crm.auth import accounts, policy
 from crm.auth.personal import Actor
 from crm.db import ArchiveBusyError
 from crm.errors import UserError
-from crm.vocabulary import BATCH_STATUS_LABELS
-from ui.common import alarm_tile, current_actor, current_session, get_archive, plain, show_table
+from crm.vocabulary import BATCH_STATUS_LABELS, user_label
+from ui.common import alarm_tile, current_actor, current_session, get_archive, page_style, plain, show_table
 
 ROOT = Path(__file__).resolve().parent
 FOLLOW_UPS = "pages/follow-ups.py"
@@ -56,7 +56,7 @@ def _user_picker() -> None:
     default = config.default_user()
     options = list(dict.fromkeys([default, *users]))
     st.sidebar.selectbox("当前用户", options, key="app_user", help="尚未设置登录账号时，用于切换身份（影响数据脱敏）")
-    st.sidebar.caption("⚠️ 尚未设置登录账号：任何人都可以使用本系统。请运行 python -m crm user add 用户名 --role 管理员 "
+    st.sidebar.caption("⚠️ 尚未设置登录账号：任何人都可以使用本系统。请运行 `python -m crm user add 用户名 --role 管理员` "
                        "创建管理员。")
 
 
@@ -139,6 +139,7 @@ def _sso_buttons() -> None:
 def login_page() -> None:
     """The only page a visitor sees: every url shows it, and after log-in the same url opens."""
     st.title("登录客户档案")
+    _unknown_url_note()
     archive = get_archive()
     with st.form("auth_login"):
         name = st.text_input("用户名", key="auth_username", max_chars=accounts.MAX_INPUT)
@@ -159,18 +160,49 @@ def login_page() -> None:
 
 
 def _template_label(code: object) -> object:
+    """A batch's template as the import page names it (T1 客户档案, 演示数据 for the demo seed)."""
     try:
-        from crm.imports.templates import TEMPLATES
+        from crm.imports.preview import template_label
     except Exception:  # the registry is optional for this page
         return code
-    template = TEMPLATES.get(code) if isinstance(code, str) else None
-    return f"{template.code} {template.title}" if template else code
+    return template_label(code) if isinstance(code, str) else code
 
 
+UNKNOWN_URL_KEY = "app_unknown_url"
+
+
+def unknown_url_path(known: set[str]) -> str | None:
+    """The url path the browser asked for when no page of this navigation has it (a mistyped or
+    old link, a page this account may not use), or None.
+
+    Streamlit 1.67's st.navigation answers such a path with its own English dialog ("Page not
+    found … Running the app's main page") before running the default page. Clearing the run's
+    intended page first makes st.navigation open the default page quietly, and the path is kept
+    for the Chinese note `_unknown_url_note` shows there. A run that names its page by hash (a
+    click, st.switch_page, AppTest) has nothing to do here."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    manager = getattr(ctx, "pages_manager", None)
+    if manager is None or manager.intended_page_script_hash:
+        return None
+    name = manager.intended_page_name
+    if not name or name.strip("/") in known:
+        return None
+    manager.set_script_intent("", "")
+    return name
+
+
+def _unknown_url_note() -> None:
+    path = st.session_state.pop(UNKNOWN_URL_KEY, None)
+    if path:
+        st.info(f"网址「/{plain(path.strip('/'))}」没有对应的页面（或当前账号无权使用该页面），已为你打开首页。",
+                icon=":material/link_off:")
 
 
 def home() -> None:
     st.title("档案概况")
+    _unknown_url_note()
     today = clock.today()
     with closing(get_archive().cursor()) as cur:
         vital = stats.vital_signs(cur, today)
@@ -209,6 +241,7 @@ def home() -> None:
         shown = batches.assign(
             template=batches["template"].map(_template_label),
             status=batches["status"].map(lambda s: BATCH_STATUS_LABELS.get(s, s)),
+            user_name=batches["user_name"].map(user_label),
         ).rename(columns=RECENT_BATCH_LABELS)
         show_table(
             shown,
@@ -244,6 +277,15 @@ def _inbox_watcher(db_path: str) -> inbox.Watcher | None:
     return inbox.start_watcher(get_archive())
 
 
+def _navigation(pages: list[st.Page], hidden: bool = False) -> st.Page:
+    """st.navigation over `pages` (the menu in the sidebar, or hidden), an unknown url path landing
+    on the default page with a Chinese note rather than Streamlit's English dialog."""
+    unknown = unknown_url_path({p.url_path for p in pages} | {""})
+    if unknown:
+        st.session_state[UNKNOWN_URL_KEY] = unknown
+    return st.navigation(pages, position="hidden" if hidden else "sidebar")
+
+
 def main() -> None:
     st.set_page_config(page_title="客户档案", page_icon=":material/folder_shared:", layout="wide")
     try:
@@ -258,14 +300,14 @@ def main() -> None:
         if session is None:
             st.session_state.pop("auth_token", None)
             session = _sso_session()
-        nav = st.navigation(build_navigation(session.actor if session else None),
-                            position="sidebar" if session else "hidden")
+        nav = _navigation(build_navigation(session.actor if session else None), hidden=session is None)
         if session is not None:
             _signed_in_box(session)
     else:
-        nav = st.navigation(build_navigation(current_actor()))
+        nav = _navigation(build_navigation(current_actor()))
         _user_picker()
     st.session_state["app_navigation_ran"] = True
+    page_style()
     nav.run()
 
 

@@ -17,7 +17,7 @@ from openpyxl import Workbook
 from crm import clock, tables
 from crm.auth import audit
 from crm.customers.activity import ACTIVITY_COLUMNS
-from crm.imports.templates import BOOL_ENUM, ENUMS, TEMPLATES, Template
+from crm.imports.templates import BOOL_ENUM, ENUMS, TEMPLATES
 
 if TYPE_CHECKING:
     from crm.db import Archive
@@ -35,22 +35,18 @@ EXCLUDED_COLUMNS = frozenset({"name_pinyin", "name_initials", "search_text", *AC
 _ORDER_KEYS = {"customers": "customer_id", "complaints": "complaint_id", "import_batches": "batch_id"}
 
 def column_headers(table: str, columns: Sequence[str]) -> list[str]:
-    """Archive column names → the Chinese headers users know from the template for that table."""
-    templates: list[Template] = [TEMPLATES[c] for c in TABLE_TEMPLATES.get(table, ())]
-    out = []
-    for col in columns:
-        header = col
-        for template in templates:
-            field = template.field_by_name.get(col)
-            if field is not None:
-                header = field.header
-                break
-        out.append(header)
-    return out
+    """Archive column names → the Chinese headers users know: the template's header for that table
+    (what their own sheets call it), else the vocabulary's word (crm.tables.column_label)."""
+    return [tables.column_label(table, col) for col in columns]
 
 
 def _value_renderers(table: str, columns: Sequence[str]) -> dict[int, dict[Any, str]]:
-    """BOOLEAN columns stored for yes/no enums (投诉受理) go out as the words the importer reads back."""
+    """Stored codes go out as the words users read: BOOLEAN columns stored for yes/no enums (投诉受理)
+    as the words the importer reads back; a batch's status, a follow-up's origin, an audit entry's
+    action and the system's own user names (crm.vocabulary) as their labels."""
+    from crm.auth.audit import ACTIONS
+    from crm.vocabulary import BATCH_STATUS_LABELS, FOLLOW_UP_ORIGINS, SYSTEM_USER_LABELS
+
     out: dict[int, dict[Any, str]] = {}
     for code in TABLE_TEMPLATES.get(table, ()):
         template = TEMPLATES[code]
@@ -60,6 +56,12 @@ def _value_renderers(table: str, columns: Sequence[str]) -> dict[int, dict[Any, 
                 words = list(ENUMS[field.enum])
                 if len(words) >= 2:
                     out[i] = {True: words[0], False: words[1]}
+    coded = {("import_batches", "status"): BATCH_STATUS_LABELS, ("follow_ups", "origin"): FOLLOW_UP_ORIGINS,
+             ("audit_log", "action"): ACTIONS, ("audit_log", "user_name"): SYSTEM_USER_LABELS,
+             ("import_batches", "user_name"): SYSTEM_USER_LABELS, ("import_batches", "undone_by"): SYSTEM_USER_LABELS}
+    for i, col in enumerate(columns):
+        if (table, col) in coded and i not in out:
+            out[i] = dict(coded[(table, col)])
     return out
 
 
@@ -115,7 +117,7 @@ def export_table(archive: "Archive", table: str, path: str | os.PathLike[str], u
 
         exported_at = clock.now()
         header_lines = [
-            f"数据表: {EXPORTABLE_TABLES[table]}（{table}）",
+            f"数据表: {EXPORTABLE_TABLES[table]}",
             f"导出时间: {exported_at:%Y-%m-%d %H:%M:%S}",
             f"导出人: {user}",
         ]

@@ -1190,7 +1190,7 @@ def seed_demo(archive: "Archive", customers: int = 2000, seed: int = 42, today: 
         batch_id = int(scalar(cur, "SELECT nextval('batch_id_seq')"))
         cur.execute(
             "INSERT INTO import_batches (batch_id, file, sheet, template, user_name, rows_read, created) "
-            "VALUES (?, 'demo', NULL, 'SEED', ?, ?, ?)",
+            "VALUES (?, '演示数据', NULL, 'SEED', ?, ?, ?)",
             [batch_id, user, customers, customers],
         )
         users = _insert_users(cur)

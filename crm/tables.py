@@ -106,3 +106,18 @@ def exportable() -> dict[str, str]:
 def template_codes() -> dict[str, tuple[str, ...]]:
     """table → the templates whose headers name its columns."""
     return {t.name: t.templates for t in TABLES.values() if t.templates}
+
+
+def column_label(table: str, column: str) -> str:
+    """The word users read for an archive column: the header of the template that names it (what
+    their own sheets call it), else crm.vocabulary.COLUMN_LABELS (the table's, then any table's);
+    the column's own name only when neither knows it (tests/pages/test_chinese.py and
+    tests/test_export.py fail where a page or an export would show it)."""
+    from crm.imports.templates import TEMPLATES
+    from crm.vocabulary import COLUMN_LABELS
+
+    for code in TABLES[table].templates if table in TABLES else ():
+        field = TEMPLATES[code].field_by_name.get(column)
+        if field is not None:
+            return field.header
+    return COLUMN_LABELS.get(table, {}).get(column) or COLUMN_LABELS["*"].get(column) or column

@@ -22,6 +22,7 @@ from ui.common import (
     code,
     current_actor,
     ensure_app_navigation,
+    filter_panel,
     flash,
     get_archive,
     plain,
@@ -146,12 +147,19 @@ def _act(call: Callable[[], object], message: str) -> None:
 
 # ------------------------------------------------------------------ the audit log
 def log_view() -> None:
-    f1, f2, f3, f4, f5 = st.columns(5)
-    user = f1.selectbox("用户", [ALL, *audit_log.users(archive)], key="adm_log_user", format_func=user_label)
-    action = f2.selectbox("操作", [ALL, *audit.ACTIONS], key="adm_log_action", format_func=lambda a: audit.ACTIONS.get(a, a))
-    start = f3.date_input("开始日期", value=None, key="adm_log_start")
-    end = f4.date_input("结束日期", value=None, key="adm_log_end")
-    customer = f5.text_input("客户编号", key="adm_log_customer", help="该客户的档案、其跟进、投诉等记录上的操作")
+    state = st.session_state
+    shown = audit_log.AuditFilter(None if state.get("adm_log_user") in (None, ALL) else state["adm_log_user"],
+                                  None if state.get("adm_log_action") in (None, ALL) else state["adm_log_action"],
+                                  state.get("adm_log_start"), state.get("adm_log_end"),
+                                  (state.get("adm_log_customer") or "").strip() or None)
+    with filter_panel("筛选：" + plain(audit_log.filter_text(shown)), key="adm_log_filters"):
+        f1, f2, f3, f4, f5 = st.columns(5)
+        user = f1.selectbox("用户", [ALL, *audit_log.users(archive)], key="adm_log_user", format_func=user_label)
+        action = f2.selectbox("操作", [ALL, *audit.ACTIONS], key="adm_log_action",
+                              format_func=lambda a: audit.ACTIONS.get(a, a))
+        start = f3.date_input("开始日期", value=None, key="adm_log_start")
+        end = f4.date_input("结束日期", value=None, key="adm_log_end")
+        customer = f5.text_input("客户编号", key="adm_log_customer", help="该客户的档案、其跟进、投诉等记录上的操作")
     filters = audit_log.AuditFilter(None if user == ALL else user, None if action == ALL else action, start, end,
                                     customer.strip() or None)
     if start and end and start > end:
@@ -162,7 +170,8 @@ def log_view() -> None:
         st.info("没有符合条件的操作日志。")
     else:
         show_table(frame, column_config={"编号": st.column_config.NumberColumn(format="%d"),
-                                         "时间": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss")})
+                                         "时间": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss"),
+                                         "详情": st.column_config.TextColumn(width="large")})
     c1, c2 = st.columns(2)
     c1.download_button("导出操作日志（Excel）", data=lambda: audit_log.export(archive, actor, filters),
                        file_name=f"操作日志_{clock.today():%Y%m%d}.xlsx", mime=XLSX_MIME, key="adm_log_export",

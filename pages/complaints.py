@@ -117,7 +117,7 @@ if view == "投诉处理":
                     if to == stages.HANDLED:
                         c1, c2, c3 = st.columns(3)
                         given["resolution"] = c1.selectbox("处理方式", list(ENUMS["resolution"]), key="cp_resolution")
-                        given["root_cause"] = c2.selectbox("投诉原因", causes, key="cp_root_cause")
+                        given["root_cause"] = c2.selectbox("投诉原因", causes, key="cp_root_cause", placeholder="请选择")
                         given["loss"] = c3.number_input("损失金额（元）", min_value=0.0, value=0.0, step=100.0, key="cp_loss")
                         given["outcome"] = st.text_area("处理结果", key="cp_outcome")
                         given["resolved_on"] = st.date_input("实际处理日期", value=today, max_value=today, key="cp_resolved_on")
@@ -249,7 +249,7 @@ elif view == "投诉分析":
         d1, d2 = st.columns(2)
         drill_dim = d1.selectbox("维度", list(A.DIMENSIONS), format_func=lambda d: A.DIMENSIONS[d], key="cp_drill_dim")
         labels = list(A.counts_by(archive, drill_dim, filters, today)["label"])
-        drill_label = d2.selectbox("取值", labels, key="cp_drill_label")
+        drill_label = d2.selectbox("取值", labels, key="cp_drill_label", placeholder="请选择")
         if drill_label is not None:
             rows, n = A.drill_page(reader, filters, A.drill_for(drill_dim, drill_label), today)
             rows["投诉记录"] = [f"/complaints?id={c}" for c in rows["受理编号"]]

@@ -208,7 +208,7 @@ if view == "待办队列":
         if policy.allowed(actor, "follow_ups.reassign"):
             with st.form("fu_bulk_assign"):
                 c1, c2 = st.columns(2)
-                target = c1.selectbox("转派给", queue_owners(reader), key="fu_assign_to")
+                target = c1.selectbox("转派给", queue_owners(reader), key="fu_assign_to", placeholder="请选择")
                 assign_reason = c2.text_input("转派原因", key="fu_assign_reason")
                 assign = st.form_submit_button("转派", disabled=not many)
             if assign and many:

@@ -15,6 +15,7 @@ from crm.imports.batches import UndoError, undo_batch
 from crm.imports.reader import max_upload_bytes
 from crm.imports.templates import TEMPLATES
 from crm.provenance import CHOICE_LABELS, TAKE
+from crm.vocabulary import user_label
 from crm.xlsx import XLSX_MIME
 from ui.common import current_actor, ensure_app_navigation, get_archive, plain, show_table
 
@@ -342,7 +343,7 @@ def confirm_undo(batch: dict) -> None:
     bid = batch["batch_id"]
     st.markdown(f"确定撤销批次 **{bid}** 吗？\n\n"
                 f"- 文件：{plain(batch['file'])}" + (f"，工作表：{plain(batch['sheet'])}" if batch.get("sheet") else "") + "\n"
-                f"- 模板：{plain(batch['template_label'])}，导入人：{plain(batch['user_name'])}，时间：{batch['when']}\n"
+                f"- 模板：{plain(batch['template_label'])}，导入人：{plain(user_label(batch['user_name']))}，时间：{batch['when']}\n"
                 f"- 将删除该批次新建的 {batch['created']} 条记录"
                 + (f"，并把它更新过的 {batch['updated']} 条记录恢复为原值" if batch["updated"] else ""))
     left, right = st.columns(2)
@@ -367,17 +368,18 @@ history = V.batch_history(archive, limit=200 if show_all else HISTORY_SHOWN + 1)
 if not history:
     st.caption("还没有导入记录。")
 else:
+    rows_box = st.container(key="imp_history_table_rows")  # on a phone: rows that scroll sideways (ui.common)
     widths = [0.5, 2.6, 1.4, 1.6, 2.2, 0.7, 0.8, 0.8]
-    head = st.columns(widths)
+    head = rows_box.columns(widths)
     for col, label in zip(head, ["批次", "文件 / 工作表", "模板", "导入人 / 时间", "读取 · 新建 · 更新 · 拒绝", "状态", "拒绝行",
                                  "操作"]):
         col.caption(f"**{label}**")
     for batch in history[: None if show_all else HISTORY_SHOWN]:
-        cols = st.columns(widths, vertical_alignment="center")
+        cols = rows_box.columns(widths, vertical_alignment="center")
         cols[0].write(str(batch["batch_id"]))
         cols[1].write(plain(batch["file"] + (f" / {batch['sheet']}" if batch.get("sheet") else "")))
         cols[2].write(plain(batch["template_label"]))
-        cols[3].write(f"{plain(batch['user_name'])}  \n:gray[{batch['when']}]")
+        cols[3].write(f"{plain(user_label(batch['user_name']))}  \n:gray[{batch['when']}]")
         cols[4].write(" · ".join(str(batch[n]) for n in ("rows_read", "created", "updated", "rejected")))
         cols[5].write(batch["status_label"] if batch["status"] == "active" else f":gray[{batch['status_label']}]")
         if batch.get("has_problems") and V.may_have_problems(actor, batch.get("user_name")):

@@ -23,7 +23,7 @@ from crm.segments.export import drill_xlsx, header_lines, tables_xlsx
 from crm.settings import SPECS, segment_settings, set_segment_setting
 from crm.xlsx import XLSX_MIME
 from ui import segment_charts as C
-from ui.common import current_actor, ensure_app_navigation, get_archive, plain, settings_form, show_table
+from ui.common import current_actor, ensure_app_navigation, filter_panel, get_archive, plain, settings_form, show_table
 
 ensure_app_navigation()
 archive = get_archive()
@@ -371,16 +371,26 @@ version = S.data_version(archive)
 settings = segment_settings(archive)
 options = _options(DB, version)
 
-controls = st.columns([1.2, 1, 1, 1, 1])
-as_of = controls[0].date_input("截至日期", value=clock.today(), max_value=dt.date(2100, 12, 31), format="YYYY-MM-DD",
-                               key="seg_as_of", help="按这一天及以前的数据计算分类；过去的日期得到当时的分类。")
-chosen: dict[str, str | None] = {}
-for col, (name, label, values) in zip(controls[1:], [
-    ("owner", "负责人", options["owners"]), ("region", "地区", options["regions"]),
-    ("industry", "行业", options["industries"]), ("tag", "标签", options["tags"]),
-]):
-    picked = col.selectbox(label, [ALL, *values], key=f"seg_f_{name}")
-    chosen[name] = None if picked == ALL else picked
+FILTERS = [("owner", "负责人", options["owners"]), ("region", "地区", options["regions"]),
+           ("industry", "行业", options["industries"]), ("tag", "标签", options["tags"])]
+
+
+def _filter_label() -> str:
+    """What the page shows, for the filter panel's label (from the widgets' state: this run's)."""
+    day = st.session_state.get("seg_as_of") or clock.today()
+    picked = [f"{label} {plain(st.session_state[f'seg_f_{name}'])}" for name, label, _ in FILTERS
+              if st.session_state.get(f"seg_f_{name}") not in (None, ALL)]
+    return f"截至 {day:%Y-%m-%d} · " + ("筛选：" + "、".join(picked) if picked else "全部客户")
+
+
+with filter_panel(_filter_label(), key="seg_filters"):
+    controls = st.columns([1.2, 1, 1, 1, 1])
+    as_of = controls[0].date_input("截至日期", value=clock.today(), max_value=dt.date(2100, 12, 31), format="YYYY-MM-DD",
+                                   key="seg_as_of", help="按这一天及以前的数据计算分类；过去的日期得到当时的分类。")
+    chosen: dict[str, str | None] = {}
+    for col, (name, label, values) in zip(controls[1:], FILTERS):
+        picked = col.selectbox(label, [ALL, *values], key=f"seg_f_{name}")
+        chosen[name] = None if picked == ALL else picked
 filters = S.SegmentFilters(**chosen)
 
 with st.spinner(f"正在计算截至 {as_of} 的客户分类…"):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from decimal import Decimal
 
 import numpy as np
@@ -171,7 +172,8 @@ def test_export_customers(book, tmp_path):
     derived = {"name_pinyin", "name_initials", "search_text", "first_purchase", "last_purchase", "last_transaction",
                "last_logged_interaction"}
     assert not derived & set(header)  # recomputed by the app: not data a user keeps
-    assert "created_at" in header  # columns without a template header keep their names
+    assert "创建时间" in header and "created_at" not in header  # a column no template names: the vocabulary's word
+    assert all(re.fullmatch(r"[^A-Za-z]*(QQ)?[^A-Za-z]*", str(h)) for h in header), header  # no column by its name
 
     data = [dict(zip(header, r)) for r in rows[header_idx + 1 :]]
     assert [d["客户编号"] for d in data] == ["C20240501001", "C20240501002", "C20240501003"]
@@ -210,7 +212,7 @@ def test_export_transactions_and_complaints(book, tmp_path):
     header = rows[i]
     for expected in ("客户编号", "交易类型", "购买时间", "金额(元)", "评价等级", "备注", "联系方式"):
         assert expected in header
-    assert "id" in header and "batch_id" in header
+    assert "编号" in header and "导入批次" in header and "id" not in header and "batch_id" not in header
     data = [dict(zip(header, r)) for r in rows[i + 1 :]]
     assert data[0]["备注"] == "'@SUM(A1)"
     assert data[1]["金额(元)"] == -99  # a negative amount is a number, not neutralised text

@@ -62,7 +62,7 @@ def test_batch_and_audit_rows(seeded):
     (batch,) = rows(archive, "SELECT batch_id, file, sheet, template, user_name, rows_read, created, status "
                              "FROM import_batches")
     batch_id = batch[0]
-    assert batch[1:] == ("demo", None, "SEED", "测试员", N, N, "active")
+    assert batch[1:] == ("演示数据", None, "SEED", "测试员", N, N, "active")
     for table in TABLES:
         assert one(archive, f"SELECT count(*) FROM {table} WHERE batch_id IS DISTINCT FROM ?", [batch_id]) == 0
     assert rows(archive, "SELECT user_name, action, entity_id FROM audit_log") == [("测试员", "seed", str(batch_id))]

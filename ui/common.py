@@ -59,6 +59,82 @@ def current_actor() -> Actor:
     return actor_for(archive, username)
 
 
+# The app's one style sheet (app.py adds it to every page, ui.common.page_style).
+# 1. Streamlit's file uploader writes its own English ("Upload", "100MB per file • XLSX, …" with
+#    the widget's limit, which the import page sets above the reader's on purpose, and "Drag and
+#    drop files here" while a file is dragged over it); the selectors are the test ids of 1.67's
+#    FileUploader (stFileUploaderDropzone, stFileUploaderDropzoneInstructions). The text is hidden
+#    and Chinese put in its place; the page's label states the real limit and the file types.
+_UPLOADER_CSS = """
+[data-testid="stFileUploaderDropzone"] button [data-testid="stMarkdownContainer"] p { display: none; }
+[data-testid="stFileUploaderDropzone"] button [data-testid="stMarkdownContainer"]::after { content: "选择文件"; }
+[data-testid="stFileUploaderDropzoneInstructions"] > div { display: none; }
+[data-testid="stFileUploaderDropzoneInstructions"]::after {
+  content: "或把文件拖到这里"; font-size: 0.875rem; color: rgba(49, 51, 63, 0.6); align-self: center; }
+[data-testid="stFileUploaderDropzone"] > div:not([data-testid]) > span { font-size: 0; }
+[data-testid="stFileUploaderDropzone"] > div:not([data-testid]) > span::after { content: "松开鼠标即可上传"; font-size: 1rem; }
+"""
+# 2. Streamlit's other English a user reads: the hint under a text box being typed in ("Press
+#    Enter to apply", "… to submit form", "Press Ctrl+Enter …" in a text area; the first span of
+#    InputInstructions, the second is the length counter), an empty date field's yyyy/mm/dd
+#    segments (react-aria marks them data-placeholder) and the skip link keyboard users meet first.
+_BUILT_IN_CSS = """
+[data-testid="InputInstructions"] > span:first-child { font-size: 0; }
+[data-testid="InputInstructions"] > span:first-child::after { content: "按回车键确认"; font-size: 12px; }
+[data-testid="stForm"] [data-testid="InputInstructions"] > span:first-child::after { content: "按回车键提交"; }
+[data-testid="stTextArea"] [data-testid="InputInstructions"] > span:first-child::after { content: "按 Ctrl+回车键确认"; }
+[data-testid="stForm"] [data-testid="stTextArea"] [data-testid="InputInstructions"] > span:first-child::after {
+  content: "按 Ctrl+回车键提交"; }
+[data-testid="stDateInputField"] [data-placeholder="true"][data-type] { font-size: 0; }
+[data-testid="stDateInputField"] [data-placeholder="true"][data-type="year"]::after { content: "年"; font-size: 14px; }
+[data-testid="stDateInputField"] [data-placeholder="true"][data-type="month"]::after { content: "月"; font-size: 14px; }
+[data-testid="stDateInputField"] [data-placeholder="true"][data-type="day"]::after { content: "日"; font-size: 14px; }
+[data-testid="stSkipToContent"] { font-size: 0; }
+[data-testid="stSkipToContent"]::after { content: "跳到主要内容"; font-size: 1rem; }
+"""
+# 3. Phones (Streamlit stacks columns one per row below 640 px): metric tiles two per row rather
+#    than a screen each, with a value size that fits half a phone; a table laid out as columns
+#    (a container keyed `*_table_rows`, the import history) keeps its rows and scrolls sideways,
+#    as st.dataframe does, instead of becoming an unlabelled list.
+_PHONE_CSS = """
+@media (max-width: 640px) {
+  [data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] [data-testid="stMetric"]) > [data-testid="stColumn"] {
+    min-width: calc(50% - 0.5rem) !important; flex: 1 1 calc(50% - 0.5rem) !important; }
+  [data-testid="stMetricValue"] { font-size: 1.5rem; }
+  [class*="_table_rows"] { overflow-x: auto; }
+  [class*="_table_rows"] [data-testid="stHorizontalBlock"] { flex-wrap: nowrap; width: 760px; }
+  [class*="_table_rows"] [data-testid="stColumn"] { min-width: 0 !important; }
+}
+"""
+
+
+def page_style() -> None:
+    """The app's style sheet, once per run (before the page runs): see the rules above. A <style>
+    alone goes to Streamlit's event container, so it takes no room on the page."""
+    st.html(f"<style>{_UPLOADER_CSS}{_BUILT_IN_CSS}{_PHONE_CSS}</style>")
+
+
+_PHONE_AGENTS = re.compile(r"Mobile|Android|iPhone|iPod|Windows Phone", re.I)
+
+
+def narrow_screen() -> bool:
+    """Whether the browser is a phone's (its User-Agent says so): the server cannot see the width,
+    and a phone is where a row of filters would push the page's content below the first screen.
+    False without a browser (AppTest), so tests see the wide layout."""
+    try:
+        agent = st.context.headers.get("User-Agent") or ""
+    except Exception:  # noqa: BLE001 - no request context (bare mode)
+        return False
+    return bool(_PHONE_AGENTS.search(agent))
+
+
+def filter_panel(label: str, key: str) -> Any:
+    """The one expander a page's filters live in: open on a wide screen, collapsed on a phone, its
+    label saying what is filtered so a collapsed panel still tells what the page shows. Keyed, so
+    it stays open or closed as the user left it while its label follows the filters."""
+    return st.expander(label, expanded=not narrow_screen(), icon=":material/filter_list:", key=key)
+
+
 def show_table(frame: object, **options: Any) -> object:
     """Every table in the app: no index column, full width, and "—" in an empty cell
     (Streamlit's `placeholder` is the text it shows for a missing value)."""
@@ -92,6 +168,17 @@ def plain(text: object) -> str:
     escaped = "".join("\\" + ch if ch in _MARKDOWN_SPECIALS else ch for ch in joined)
     return _LINE_START.sub(lambda m: m.group(1) + (m.group(2) + "\\" if m.group(2)[0].isdigit() else "\\" + m.group(2)),
                            escaped)
+
+
+def code(text: object) -> str:
+    """Text as inline code (a path, a command): shown exactly as typed in a monospace font, so a
+    reader sees it is to be typed or found as it is, not read as a sentence. The fence is one
+    backtick longer than any run inside the text, as CommonMark requires."""
+    value = str(text).replace("\n", " ")
+    longest = max((len(run) for run in re.findall(r"`+", value)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if value.startswith("`") or value.endswith("`") else ""
+    return f"{fence}{pad}{value}{pad}{fence}"
 
 
 def chart_label(text: object) -> str:

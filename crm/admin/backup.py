@@ -40,7 +40,7 @@ import duckdb
 
 from crm import clock, config, db, schema
 from crm.auth import audit, policy
-from crm.errors import UserError
+from crm.errors import UserError, failure_reason
 
 if TYPE_CHECKING:
     from crm.auth.personal import Actor
@@ -184,7 +184,7 @@ def create_backup(archive: "Archive", actor: "Actor", note: str | None = None) -
             cur.execute(f"DETACH {alias}")
     except duckdb.Error as exc:
         _remove(partial)
-        raise UserError(None, f"备份失败：{str(exc).splitlines()[0]}") from None
+        raise UserError(None, f"备份失败：{failure_reason(exc)}") from None
     finally:
         cur.close()
     manifest = {"created_at": now.isoformat(), "created_by": actor.username, "note": note, "source": str(archive.path),

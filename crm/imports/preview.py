@@ -21,6 +21,7 @@ import pandas as pd
 from crm.auth import policy
 from crm.auth.personal import Actor, PersonalData
 from crm.db import Archive, fetch_one
+from crm.errors import failure_reason
 from crm.imports.batches import UndoResult, list_batches
 from crm.imports.blank_templates import resolve_codes, write_blank_templates
 from crm.imports.cleaning import display, is_blank
@@ -48,6 +49,7 @@ from crm.imports.rejects import PROBLEM_COLUMN, has_rejections, rejected_rows_wo
 from crm.imports.templates import TEMPLATES, Template, field_for_header
 from crm.imports.validation import ERROR
 from crm.provenance import KEEP, TAKE, ConflictChoices
+from crm.tables import column_label
 from crm.vocabulary import BATCH_ACTIVE
 
 IGNORE = "忽略"
@@ -109,7 +111,7 @@ def load_upload(key: str, name: str, data: bytes, max_bytes: int | None = None) 
     except FileReadError as exc:
         entry.error = str(exc)
     except Exception as exc:  # anything else a broken file provokes: still a message, not a traceback
-        entry.error = f"文件「{name}」无法读取：{type(exc).__name__}: {str(exc)[:200]}"
+        entry.error = f"文件「{name}」无法读取：{failure_reason(exc)}"
     return entry
 
 
@@ -177,7 +179,7 @@ def preview(archive: Archive, entry: UploadEntry, user: str, stamp: tuple[Any, .
         entry.error = str(exc)
         entry.preview = None
     except Exception as exc:
-        entry.error = f"文件「{entry.name}」预览失败：{type(exc).__name__}: {str(exc)[:200]}"
+        entry.error = f"文件「{entry.name}」预览失败：{failure_reason(exc)}"
         entry.preview = None
     entry.preview_stamp = (stamp, _overrides_stamp(entry))
 
@@ -205,7 +207,7 @@ def run_import(archive: Archive, entries: Sequence[UploadEntry], user: str,
         except FileReadError as exc:
             entry.import_error = str(exc)
         except Exception as exc:  # the transaction rolled back: nothing of this file was written
-            entry.import_error = f"文件「{entry.name}」导入失败，未写入任何数据：{type(exc).__name__}: {str(exc)[:200]}"
+            entry.import_error = f"文件「{entry.name}」导入失败，未写入任何数据：{failure_reason(exc)}"
         else:
             entry.result = report
             if has_rejections(report):  # also when strict mode wrote nothing: the rows to fix
@@ -268,6 +270,13 @@ def problems_frame(batch: SheetResult, severity: str = ERROR) -> pd.DataFrame:
     return frame
 
 
+def field_word(table: str | None, change: dict[str, Any]) -> str:
+    """The column a change is about, as the user reads it: the sheet's header when the sheet had the
+    column, else the field's word (地区 and 城市 come from an address, not from a column of their own)."""
+    header, name = change.get("header"), str(change.get("field"))
+    return header if header and header != name else column_label(table or "customers", name)
+
+
 def changes_frame(archive: Archive, actor: Actor, batch: SheetResult) -> pd.DataFrame:
     """Rows that update an existing record: old → new of each changed field.
 
@@ -279,7 +288,7 @@ def changes_frame(archive: Archive, actor: Actor, batch: SheetResult) -> pd.Data
     own_key = table in (None, "customers")
     rows = [{"行号": c.get("row"), "客户编号": c.get("customer_id") or "", "客户": c.get("customer_name") or "",
              **({} if own_key else {"记录编号": str(c.get("key", ""))}),
-             "字段": c.get("header") or c.get("field"), "原值": fmt(c.get("old")), "新值": fmt(c.get("new"))}
+             "字段": field_word(table, c), "原值": fmt(c.get("old")), "新值": fmt(c.get("new"))}
             for c in changes]
     cols = ["行号", "客户编号", "客户", *([] if own_key else ["记录编号"]), "字段", "原值", "新值"]
     frame = pd.DataFrame(rows, columns=cols)
@@ -298,7 +307,7 @@ def conflicts_frame(archive: Archive, actor: Actor, batch: SheetResult) -> pd.Da
     if table:
         shown = PersonalData(archive, actor).mask_changes(table, shown)
     rows = [{"行号": c["row"], "客户编号": c["customer_id"], "客户": c.get("customer_name") or "",
-             "字段": c["header"], "档案值": fmt(c["old"]), "档案值来自": c["changed_how"], "表格值": fmt(c["sheet"]),
+             "字段": field_word(table, c), "档案值": fmt(c["old"]), "档案值来自": c["changed_how"], "表格值": fmt(c["sheet"]),
              "采用表格值": c["choice"] == TAKE} for c in shown]
     frame = pd.DataFrame(rows, columns=CONFLICT_COLUMNS)
     frame["行号"] = frame["行号"].astype("Int64")

@@ -66,7 +66,7 @@ def test_the_export_is_formula_safe_and_audited(logged: Archive) -> None:
     data = audit_log.export(logged, ADMIN_ACTOR, AuditFilter(user="李娜"))
     sheet = openpyxl.load_workbook(io.BytesIO(data)).active
     values = [c for row in sheet.iter_rows(values_only=True) for c in row if c is not None]
-    assert "筛选：user=李娜" in values and "对象编号" in values
+    assert "筛选：用户：李娜" in values and "对象编号" in values
     assert "'=HYPERLINK(\"http://x\")" in values  # neutralised, not a formula
     entry = one(logged, "SELECT user_name, entity, detail FROM audit_log WHERE action = 'export' AND entity = 'audit_log'")
     assert entry[:2] == ("admin", "audit_log") and json.loads(entry[2]) == {"rows": 2, "filters": {"user": "李娜"}}
