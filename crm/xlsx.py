@@ -4,8 +4,14 @@ rejected-rows file, blank templates, follow-up and complaint reports) is written
 Archive text comes from uploaded spreadsheets and typed notes, so any of it may be a formula
 someone planted (`=HYPERLINK(...)`, `=cmd|"/c calc"!A1`): every string cell goes through
 `neutralise_formula`. Sheet titles follow Excel's rules (`safe_sheet_title`), widths count CJK
-characters double (`display_width`), headers share one style and a frozen pane, money has one
-number format, and tables stream from DuckDB in chunks through write-only sheets.
+characters double (`display_width`) and fit what the cell shows (a formatted amount, a date),
+headers share one style and a frozen pane, and tables stream from DuckDB in chunks through
+write-only sheets.
+
+Money reads as the pages show it: a column whose header names an amount (`is_money_header`:
+收入, 金额, 损失 …) gets two decimals with thousands separators (MONEY_FORMAT), or 万 (WAN_FORMAT)
+where the page shows 万; the value stays the exact amount, rounded to the fen, so a sum in Excel
+adds up and no float noise (6674744.010000001) reaches a cell.
 """
 from __future__ import annotations
 
@@ -41,6 +47,14 @@ EXCEL_MAX_CELL_TEXT = 32_767
 DATE_FORMAT = "yyyy-mm-dd"
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
 DECIMAL_FORMAT = "#,##0.00"
+MONEY_FORMAT = DECIMAL_FORMAT
+# 万 with one decimal: the `,` scales by a thousand and `!.` puts a literal point before the last
+# digit, so 128,800 shows as 12.9万 (Excel has no ten-thousands scaling; the value stays in yuan).
+WAN_FORMAT = '0!.0,"万"'
+PERCENT_FORMAT = "0.0%"
+INTEGER_FORMAT = "#,##0"
+_MONEY_WORDS = re.compile(r"收入|金额|损失|消费|营收|销售额|客单价|单价|（元）|\(元\)|户均")
+_NOT_MONEY = re.compile(r"占比|比例|率|排名|次数|客户数|笔数")  # 收入占比 is a share, 消费次数 a count
 CHUNK_ROWS = 10_000
 _WIDTH_SAMPLE_ROWS = 500
 
@@ -83,7 +97,15 @@ def is_missing(value: Any) -> bool:
 
 
 def display_width(text: str) -> int:
+    """Columns of a fixed-width grid the text takes: CJK (wide and full-width) characters count two."""
     return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+
+
+def is_money_header(header: object) -> bool:
+    """Whether a column holds yuan, by what its header says (收入, 金额, 损失, 户均收入 …, 「（元）」;
+    not 收入占比, a share)."""
+    text = str(header)
+    return bool(_MONEY_WORDS.search(text)) and not _NOT_MONEY.search(text)
 
 
 def safe_sheet_title(title: str, used: set[str]) -> str:
@@ -99,11 +121,15 @@ def safe_sheet_title(title: str, used: set[str]) -> str:
 
 
 class SheetWriter:
-    """Streams rows into one write-only sheet, turning archive values into typed, safe cells."""
+    """Streams rows into one write-only sheet, turning archive values into typed, safe cells; a
+    column with a number format (`formats`, by position) gets it on its numbers, and a money
+    column's numbers are rounded to the fen."""
 
-    def __init__(self, ws: WriteOnlyWorksheet, date_columns: set[int] | None = None) -> None:
+    def __init__(self, ws: WriteOnlyWorksheet, date_columns: set[int] | None = None,
+                 formats: dict[int, str] | None = None) -> None:
         self.ws = ws
         self.date_columns = date_columns or set()
+        self.formats = formats or {}
         # One styled cell per (column, format), refilled row after row: a write-only sheet
         # serialises a row inside append(), so a fresh styled cell per date or amount is waste.
         self._styled_cells: dict[tuple[int, str], WriteOnlyCell] = {}
@@ -114,14 +140,19 @@ class SheetWriter:
         kind = type(value)
         if kind is str:
             return clean_text(value)
-        if kind is int or kind is bool:
-            return value
-        if kind is float:
-            return None if math.isnan(value) else value
+        if kind is bool:  # Excel would show TRUE / FALSE
+            return "是" if value else "否"
+        if kind is int or kind is float or kind is Decimal:
+            if kind is float and (math.isnan(value) or math.isinf(value)):
+                return None
+            number_format = self.formats.get(col)
+            if number_format is None:
+                return self._styled(value, DECIMAL_FORMAT, col) if kind is Decimal else value
+            if number_format in (MONEY_FORMAT, WAN_FORMAT) and kind is not int:
+                value = round(float(value), 2)
+            return self._styled(value, number_format, col)
         if kind is dt.date:
             return self._styled(value, DATE_FORMAT, col)
-        if kind is Decimal:
-            return self._styled(value, DECIMAL_FORMAT, col)
         if is_missing(value):
             return None
         if isinstance(value, str):
@@ -138,10 +169,11 @@ class SheetWriter:
             return self._styled(value, DATE_FORMAT, col)
         if isinstance(value, dt.time):
             return value
-        if isinstance(value, Decimal):
-            return self._styled(value, DECIMAL_FORMAT, col)
-        if isinstance(value, (int, float)):
-            return value
+        if isinstance(value, bool):
+            return "是" if value else "否"
+        if isinstance(value, (int, float, Decimal)):
+            return self.cell(int(value) if isinstance(value, int) else
+                             value if isinstance(value, Decimal) else float(value), col)
         if hasattr(value, "item") and not isinstance(value, (list, tuple, dict)):  # numpy scalars
             return self.cell(value.item(), col)
         if isinstance(value, (list, tuple, set)):
@@ -165,18 +197,51 @@ class SheetWriter:
         self.ws.append([self.cell(v, i) for i, v in enumerate(values)])
 
 
-def column_widths(headers: Sequence[str], sample: Iterable[Sequence[Any]]) -> list[float]:
-    widths = [display_width(str(h)) for h in headers]
+def shown_text(value: Any, number_format: str | None = None) -> str:
+    """About what a cell shows (for its column's width): an amount with its separators, a date."""
+    if isinstance(value, bool) or is_missing(value):
+        return "" if is_missing(value) else str(value)
+    if isinstance(value, dt.datetime):
+        return "0000-00-00 00:00:00" if (value.hour or value.minute or value.second) else "0000-00-00"
+    if isinstance(value, dt.date):
+        return "0000-00-00"
+    if isinstance(value, (int, float, Decimal)):
+        number = float(value)
+        if number_format == WAN_FORMAT:
+            return f"{number / 10000:.1f}万"
+        if number_format == PERCENT_FORMAT:
+            return f"{number:.1%}"
+        if number_format in (MONEY_FORMAT, INTEGER_FORMAT) or isinstance(value, Decimal):
+            return f"{number:,.2f}" if number_format != INTEGER_FORMAT else f"{number:,.0f}"
+        return str(value)
+    return str(value)
+
+
+def column_widths(headers: Sequence[str], sample: Iterable[Sequence[Any]],
+                  formats: dict[int, str] | None = None) -> list[float]:
+    """Each column as wide as its header or its widest sampled cell as shown (CJK counted double),
+    within 8 and 50 characters; a header wraps (HEADER_ALIGN) when a short column has a long one."""
+    formats = formats or {}
+    widths = [min(display_width(str(h)), 24) for h in headers]
     for row in sample:
         for i, value in enumerate(row[: len(widths)]):
             if is_missing(value):
                 continue
-            if isinstance(value, (dt.date, dt.datetime)):
-                w = 19 if isinstance(value, dt.datetime) and (value.hour or value.minute or value.second) else 11
-            else:
-                w = display_width(str(value))
-            widths[i] = max(widths[i], w)
+            widths[i] = max(widths[i], display_width(shown_text(value, formats.get(i))))
     return [float(min(max(w + 2, 8), 50)) for w in widths]
+
+
+def formats_for(headers: Sequence[str], formats: dict[str, str] | None = None) -> dict[int, str]:
+    """Number formats by column position: the ones asked for by header, else money by what the
+    header says (is_money_header)."""
+    formats = formats or {}
+    out: dict[int, str] = {}
+    for i, header in enumerate(headers):
+        if str(header) in formats:
+            out[i] = formats[str(header)]
+        elif is_money_header(header):
+            out[i] = MONEY_FORMAT
+    return out
 
 
 def write_table(
@@ -187,19 +252,22 @@ def write_table(
     header_lines: Sequence[str] | None,
     used_titles: set[str],
     date_columns: set[int] | None = None,
+    formats: dict[str, str] | None = None,
 ) -> int:
-    """Write header lines, a bold frozen header row and every row of `chunks`; returns the row count."""
+    """Write header lines, a bold frozen header row and every row of `chunks`; returns the row count.
+    `formats` gives number formats by header (else money columns get MONEY_FORMAT, formats_for)."""
     ws = wb.create_sheet(safe_sheet_title(title, used_titles))
     chunk_iter: Iterator[Sequence[Sequence[Any]]] = iter(chunks)
     first = next(chunk_iter, [])
+    by_position = formats_for(headers, formats)
     # Write-only sheets take widths and panes before any row, so size columns from the first chunk.
-    for i, width in enumerate(column_widths(headers, list(first)[:_WIDTH_SAMPLE_ROWS]), 1):
+    for i, width in enumerate(column_widths(headers, list(first)[:_WIDTH_SAMPLE_ROWS], by_position), 1):
         ws.column_dimensions[get_column_letter(i)].width = width
     lines = [str(x) for x in (header_lines or [])]
     header_row = len(lines) + (2 if lines else 1)
     ws.freeze_panes = f"A{header_row + 1}"
 
-    writer = SheetWriter(ws, date_columns)
+    writer = SheetWriter(ws, date_columns, by_position)
     for text in lines:
         cell = WriteOnlyCell(ws, value=clean_text(text))
         cell.font = INFO_FONT
@@ -242,9 +310,11 @@ def write_xlsx(
     frames: list[tuple[str, pd.DataFrame]],
     path: "str | os.PathLike[str] | IO[bytes]",
     header_lines: list[str] | None = None,
+    formats: dict[str, str] | None = None,
 ) -> "Path | IO[bytes]":
     """Write each (sheet title, frame) to its own sheet, formula-safe, to a path (made if needed)
-    or an open binary file; returns what it wrote to."""
+    or an open binary file; returns what it wrote to. `formats`: number formats by column header,
+    for every sheet (money columns get MONEY_FORMAT without asking)."""
     target: Path | IO[bytes] = path if hasattr(path, "write") else Path(path)  # type: ignore[arg-type]
     if isinstance(target, Path):
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -255,7 +325,7 @@ def write_xlsx(
     for title, frame in frames:
         write_table(
             wb, title, [str(c) for c in frame.columns], _frame_chunks(frame), header_lines, used,
-            _frame_date_columns(frame),
+            _frame_date_columns(frame), formats,
         )
     wb.save(target)
     return target
@@ -267,7 +337,8 @@ def form_workbook(title: str, rows: Sequence[tuple[str, Any, str, Any] | tuple[s
                   footer: Sequence[str] = ()) -> bytes:
     """A one-page form laid out like the paper ones (投诉处理通知单, 投诉处理报告表): a merged title,
     then label/value cells two pairs a row (a pair of two items takes the whole row), then
-    signature lines. Every value is formula-safe; long text wraps."""
+    signature lines. Every value is formula-safe; long text wraps; a date is a date cell and an
+    amount (its label names one, is_money_header) has the money format."""
     import io
 
     from openpyxl.styles import Alignment, Border, Font, Side
@@ -284,25 +355,36 @@ def form_workbook(title: str, rows: Sequence[tuple[str, Any, str, Any] | tuple[s
     ws["A1"].font = Font(bold=True, size=16)
     ws["A1"].alignment = Alignment(horizontal="center", vertical="center")
     ws.row_dimensions[1].height = 32
+
+    def put(row: int, column: int, label: str, value: Any) -> None:
+        cell = ws.cell(row, column, _form_value(value))
+        if isinstance(cell.value, dt.datetime):
+            cell.number_format = "yyyy-mm-dd hh:mm"
+        elif isinstance(cell.value, dt.date):
+            cell.number_format = DATE_FORMAT
+        elif isinstance(cell.value, float) and is_money_header(label):
+            cell.number_format = MONEY_FORMAT
+        cell.alignment = Alignment(horizontal="left", vertical="center", wrap_text=True)
+
     r = 2
     for item in rows:
         if len(item) == 2:
             label, value = item
             ws.cell(r, 1, clean_text(str(label)))
             ws.merge_cells(start_row=r, start_column=2, end_row=r, end_column=4)
-            ws.cell(r, 2, _form_value(value))
+            put(r, 2, str(label), value)
             ws.row_dimensions[r].height = max(20, 15 * (1 + display_width(str(value or "")) // 70))
         else:
             l1, v1, l2, v2 = item
             ws.cell(r, 1, clean_text(str(l1)))
-            ws.cell(r, 2, _form_value(v1))
+            put(r, 2, str(l1), v1)
             ws.cell(r, 3, clean_text(str(l2)))
-            ws.cell(r, 4, _form_value(v2))
+            put(r, 4, str(l2), v2)
         for c in range(1, 5):
             cell = ws.cell(r, c)
             cell.border = box
-            cell.alignment = Alignment(vertical="center", wrap_text=True)
             if c in (1, 3):
+                cell.alignment = Alignment(vertical="center", wrap_text=True)
                 cell.font = Font(bold=True)
                 cell.fill = HEADER_FILL
         r += 1
@@ -318,10 +400,15 @@ def form_workbook(title: str, rows: Sequence[tuple[str, Any, str, Any] | tuple[s
 
 
 def _form_value(value: Any) -> Any:
+    """A form's value as a typed cell value: text (formula-safe), a date or time, or a number."""
     if value is None:
         return ""
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.strftime("%Y-%m-%d %H:%M") if isinstance(value, dt.datetime) else value.strftime("%Y-%m-%d")
+    if isinstance(value, pd.Timestamp):
+        value = value.to_pydatetime()
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=None, second=0, microsecond=0)
+    if isinstance(value, dt.date):
+        return value
     if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
         return float(value)
     return clean_text(str(value))

@@ -262,11 +262,21 @@ elif view == "投诉分析":
                 from crm.auth import audit
 
                 buffer = io.BytesIO()
-                xlsx.write_xlsx([("明细", rows.drop(columns=["投诉记录"])), (f"按{A.DIMENSIONS[dim]}", counts),
-                                 ("帕累托", pareto), ("每月", trend)], buffer,
-                                header_lines=[f"截至 {today}", f"筛选：{filters}", f"导出人：{actor.username}"])
+                yes_no = {True: "是", False: "否"}
+                sheets = [
+                    ("明细", rows.drop(columns=["投诉记录"])),
+                    (f"按{A.DIMENSIONS[dim]}", counts.rename(columns={"label": A.DIMENSIONS[dim], "complaints": "投诉数",
+                                                                     "loss": "损失金额"})),
+                    ("帕累托", pareto.assign(vital=pareto["vital"].map(yes_no)).rename(columns={
+                        "cause": "投诉原因", "value": "损失金额" if measure == "损失金额" else "投诉数", "share": "占比",
+                        "cumulative": "累计占比", "vital": "主要原因（累计 80% 以内）"})),
+                    ("每月", trend.rename(columns={"month": "月份", "complaints": "投诉数", "resolved": "已办结",
+                                                   "loss": "损失金额"})),
+                ]
+                xlsx.write_xlsx(sheets, buffer, header_lines=[f"截至 {today}", f"筛选：{filters.text()}", f"导出人：{actor.username}"],
+                                formats={"占比": xlsx.PERCENT_FORMAT, "累计占比": xlsx.PERCENT_FORMAT})
                 with archive.transaction() as tx:
-                    audit.record(tx, actor, "export", "complaints", "投诉分析", {"rows": len(rows), "filters": str(filters)})
+                    audit.record(tx, actor, "export", "complaints", "投诉分析", {"rows": len(rows), "filters": filters.text()})
                 return buffer.getvalue()
 
             st.download_button("导出分析表（Excel）", data=_export, file_name=f"投诉分析_{today:%Y%m%d}.xlsx",

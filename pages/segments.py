@@ -14,12 +14,12 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from crm import clock
+from crm import clock, xlsx
 from crm import segments as S
 from crm.auth import policy
 from crm.auth.personal import PersonalData
 from crm.errors import UserError
-from crm.segments.export import drill_xlsx, header_lines, tables_xlsx
+from crm.segments.export import drill_xlsx, header_lines, migration_matrix, tables_xlsx
 from crm.settings import SPECS, segment_settings, set_segment_setting
 from crm.xlsx import XLSX_MIME
 from ui import segment_charts as C
@@ -34,6 +34,7 @@ ALL = "全部"
 PAGE_SIZE = 50
 TABS = ["分类分布", "RFM 分群", "标签组合", "客户迁移", "分析报表"]
 DIM_LABELS = {"stage": "需求阶段", "value": "客户价值", "rfm": "RFM 分群"}
+GROWTH_COUNTS = ("期初客户数", "本期新增", "本期回流", "本期流失", "期末客户数", "净增减")
 
 
 # ------------------------------------------------------------------ cached aggregates (a run never changes)
@@ -124,9 +125,9 @@ def _chart(fig: Any, key: str, before: str | None = None) -> None:
 
 # ------------------------------------------------------------------ exports
 def _download(label: str, key: str, title: str, frames: list[tuple[str, pd.DataFrame]], as_of: dt.date,
-              filters: S.SegmentFilters, extra: list[str] | None = None) -> None:
+              filters: S.SegmentFilters, extra: list[str] | None = None, formats: dict[str, str] | None = None) -> None:
     def data() -> bytes:
-        return tables_xlsx(archive, actor, title, frames, header_lines(title, as_of, filters, actor, extra or []))
+        return tables_xlsx(archive, actor, title, frames, header_lines(title, as_of, filters, actor, extra or []), formats)
     st.download_button(label, data=data, file_name=f"{title}_{as_of:%Y%m%d}.xlsx", mime=XLSX_MIME, key=key,
                        on_click="ignore", icon=":material/download:")
 
@@ -219,7 +220,7 @@ def combinations_view(run: S.SegmentRun, filters: S.SegmentFilters) -> None:
     _chart(C.combinations_figure(frame), "seg_chart_combination")
     _download("导出标签组合（.xlsx）", "seg_dl_combinations", "标签组合",
               [("标签组合", frame.rename(columns={"combination": "组合标签", "customers": "客户数", "revenue": "收入"}))],
-              run.as_of, filters)
+              run.as_of, filters, formats={"收入": xlsx.WAN_FORMAT})  # in 万, as the chart shows it
 
 
 def migration_view(run: S.SegmentRun, filters: S.SegmentFilters, version: str, settings: Any) -> None:
@@ -266,10 +267,7 @@ def migration_view(run: S.SegmentRun, filters: S.SegmentFilters, version: str, s
         st.plotly_chart(C.sankey_figure(frame, sources, targets, f"{start:%m-%d}", f"{end:%m-%d}",
                                         height=max(360, 46 * len(set(frame.source)) + 120)),
                         config=C.CONFIG, key="seg_sankey")
-    matrix = frame.pivot_table(index="source", columns="target", values="customers", aggfunc="sum", fill_value=0)
-    matrix = matrix.reindex(index=[s for s in sources if s in matrix.index],
-                            columns=[t for t in targets if t in matrix.columns]).reset_index()
-    matrix = matrix.rename(columns={"source": f"{start:%Y-%m-%d} {DIM_LABELS[source]}"})
+    matrix = migration_matrix(frame, sources, targets, f"{start:%Y-%m-%d} {DIM_LABELS[source]}")
     _download("导出迁移矩阵（.xlsx）", "seg_dl_migration", "客户迁移矩阵", [("迁移矩阵", matrix)], run.as_of, filters,
               [f"迁移：{start:%Y-%m-%d} {DIM_LABELS[source]} → {end:%Y-%m-%d} {DIM_LABELS[target]}"])
 
@@ -292,9 +290,10 @@ def tables_view(run: S.SegmentRun, filters: S.SegmentFilters, version: str, sett
         **_money_config("期初客户数", "本期新增", "本期回流", "本期流失", "期末客户数", "净增减", "老客户收入", "新客户收入", "收入合计")})
     st.caption("客户指有效客户（新成交客户、老客户）。期末 = 期初 + 新增 + 回流 − 流失；新增为本期首次购买，回流为期初已流失、期末重新活跃，"
                "流失为期初有效（或本期新增）而期末不再有效。收入为该期间的购买、续约减退货，按客户首次购买在期前（老客户）或期内（新客户）划分。")
-    out = growth.assign(增减率=(growth["增减率"] * 100).round(2)).rename(columns={"增减率": "增减率（%）"})
+    out = growth.rename(columns={c: f"{c}（元）" for c in ("老客户收入", "新客户收入", "收入合计")})
     _download("导出客户增减分析表（.xlsx）", "seg_dl_growth", "客户增减分析表", [("客户增减分析表", out)], run.as_of, filters,
-              [f"期间：{S.GROWTH_PERIODS[int(months or 1)]}，与上一同长期间比较"])
+              [f"期间：{S.GROWTH_PERIODS[int(months or 1)]}，与上一同长期间比较"],
+              formats={"增减率": xlsx.PERCENT_FORMAT, **{c: xlsx.INTEGER_FORMAT for c in GROWTH_COUNTS}})
 
     st.markdown("#### 客户区域分析表")
     region = _region(DB, run.run_id, filters, run)
@@ -309,12 +308,10 @@ def tables_view(run: S.SegmentRun, filters: S.SegmentFilters, version: str, sett
                      "收入占比": st.column_config.NumberColumn(format="%.1f%%"),
                      "收入": st.column_config.NumberColumn(f"近{run.settings.value_window_months}个月收入", format="localized"),
                      **_money_config("户均收入", "客户数", "高价值客户数")})
-    out = region.assign(客户占比=(region["客户占比"] * 100).round(2), 收入占比=(region["收入占比"] * 100).round(2),
-                        收入=region["收入"].round(2), 户均收入=region["户均收入"].round(2)).rename(
-        columns={"客户占比": "客户占比（%）", "收入占比": "收入占比（%）", "收入": f"近{run.settings.value_window_months}个月收入（元）",
-                 "户均收入": "户均收入（元）"})
+    out = region.rename(columns={"收入": f"近{run.settings.value_window_months}个月收入（元）", "户均收入": "户均收入（元）"})
     _download("导出客户区域分析表（.xlsx）", "seg_dl_region", "客户区域分析表", [("客户区域分析表", out)], run.as_of, filters,
-              [f"收入：近 {run.settings.value_window_months} 个月（购买、续约减退货）"])
+              [f"收入：近 {run.settings.value_window_months} 个月（购买、续约减退货）"],
+              formats={"客户占比": xlsx.PERCENT_FORMAT, "收入占比": xlsx.PERCENT_FORMAT})
 
 
 def drill_view(run: S.SegmentRun, filters: S.SegmentFilters, drill: S.Drill | None) -> None:

@@ -38,6 +38,17 @@ class ComplaintFilters:
     owner: str | None = None
     value: str | None = None  # a value segment of the newest classification run
 
+    def text(self) -> str:
+        """The filters as an export's header line says them: 「受理日期 2025-12-01 至 2026-12-01；投诉类型 商品」."""
+        parts = []
+        if self.start or self.end:
+            parts.append(f"受理日期 {self.start or '不限'} 至 {self.end or '不限'}")
+        for label, value in (("投诉类型", self.kind), ("责任部门", self.department), ("紧急程度", self.urgency),
+                             ("承办人", self.handler), ("客户负责人", self.owner), ("客户价值", self.value)):
+            if value:
+                parts.append(f"{label} {value}")
+        return "；".join(parts) or "全部"
+
     def sql(self, cur: Any, today: dt.date) -> tuple[str, dict[str, Any]]:
         parts, params = ["TRUE"], {}
         if self.start:

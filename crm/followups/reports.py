@@ -96,9 +96,12 @@ def export_workbook(reader: PersonalData, *, owner: str | None = ALL, today: dt.
         owners = owner_table(cur, today)
     finally:
         cur.close()
-    lines = [f"截至 {today}（{clock.timezone().key}）", f"负责人：{owner or '全部'}", f"导出人：{reader.actor.username}"]
+    zone = clock.timezone().key
+    lines = [f"截至 {today}（{'北京时间' if zone == 'Asia/Shanghai' else zone}）", f"负责人：{owner or '全部'}",
+             f"导出人：{reader.actor.username}"]
     buffer = io.BytesIO()
-    xlsx.write_xlsx([("逾期跟进", overdue), ("负责人统计", owners)], buffer, header_lines=lines)
+    xlsx.write_xlsx([("逾期跟进", overdue), ("负责人统计", owners)], buffer, header_lines=lines,
+                    formats={"按期完成率": xlsx.PERCENT_FORMAT})
     with reader.archive.transaction() as tx:
         audit.record(tx, reader.actor, "export", "follow_ups", "跟进队列",
                      {"rows": {"逾期跟进": len(overdue), "负责人统计": len(owners)}, "owner": owner, "as_of": today})

@@ -99,7 +99,7 @@ def _display_row(m: dict[str, Any], run: SegmentRun, rank: int | None, focus: st
         "需求阶段": STAGES[m["stage"]], "客户价值": VALUES[m["value"]],
         "行为特征": "、".join(behaviour_labels(m["behaviour"])),
         "RFM": RFM_SEGMENTS[int(m["rfm"])] if m["rfm"] is not None and not pd.isna(m["rfm"]) else None,
-        "近12个月收入": float(m["revenue"]), "分类原因": reason,
+        "近12个月收入": round(float(m["revenue"]), 2), "分类原因": reason,
     }
 
 

@@ -1,5 +1,6 @@
 """Excel exports of the segments page: every table and every drill-down list, formula-safe
-(crm.xlsx), with the reference date and the filters written above the table, and audited.
+(crm.xlsx, money and shares formatted as the page shows them), with the reference date and the
+filters written above the table, and audited; the migration matrix with its row and column totals.
 """
 from __future__ import annotations
 
@@ -49,13 +50,31 @@ def _tmp() -> Path:
 
 
 def tables_xlsx(archive: "Archive", actor: "Actor", report: str, frames: list[tuple[str, pd.DataFrame]],
-                lines: list[str]) -> bytes:
-    """One workbook of the given aggregate tables (one sheet each), logged as an export of `report`."""
-    path = xlsx.write_xlsx(frames, _tmp(), header_lines=lines)
+                lines: list[str], formats: dict[str, str] | None = None) -> bytes:
+    """One workbook of the given aggregate tables (one sheet each), logged as an export of `report`;
+    `formats` are number formats by column header (crm.xlsx: money columns are formatted anyway)."""
+    path = xlsx.write_xlsx(frames, _tmp(), header_lines=lines, formats=formats)
     data = _read_and_remove(path)
     _log(archive, actor, report, {"sheets": [t for t, _ in frames], "rows": sum(len(f) for _, f in frames),
                                   "header": lines})
     return data
+
+
+TOTAL = "合计"
+
+
+def migration_matrix(frame: pd.DataFrame, sources: Sequence[str], targets: Sequence[str], row_title: str) -> pd.DataFrame:
+    """The migration as managers read it on paper: a row per earlier label, a column per later one
+    (in the labels' order), customers in the cells, and a 合计 column and row, so each row adds up
+    to the customers who were in that group and each column to those who are in it now."""
+    matrix = frame.pivot_table(index="source", columns="target", values="customers", aggfunc="sum", fill_value=0)
+    matrix = matrix.reindex(index=[s for s in sources if s in matrix.index],
+                            columns=[t for t in targets if t in matrix.columns]).fillna(0).astype(int)
+    matrix[TOTAL] = matrix.sum(axis=1)
+    matrix.loc[TOTAL] = matrix.sum(axis=0)
+    out = matrix.reset_index()
+    out.columns = [row_title, *[str(c) for c in matrix.columns]]
+    return out
 
 
 def drill_xlsx(reader: "PersonalData", run: SegmentRun, filters: SegmentFilters, drill: Drill | None,

@@ -105,7 +105,7 @@ def tag_combinations(archive: "Archive", run: SegmentRun, filters: SegmentFilter
     where, params = filters.sql("sm")
     return _q(archive, f"""
         SELECT {_tag_combo_sql('sm', 'tg.tags')} AS combination, count(*) AS customers,
-               coalesce(sum(sm.revenue), 0)::DOUBLE AS revenue
+               round(coalesce(sum(sm.revenue), 0), 2)::DOUBLE AS revenue
         FROM segment_members sm JOIN {_TAG_LISTS} tg ON tg.customer_id = sm.customer_id
         WHERE sm.run_id = ? AND {where}
         GROUP BY combination ORDER BY customers DESC, combination LIMIT ?""", [run.run_id, *params, top])
@@ -221,13 +221,13 @@ def growth_table(archive: "Archive", as_of: dt.date, months: int = 1, filters: S
     rev = {"本期": (revenue[0], revenue[1]), "上期": (revenue[2], revenue[3])}
     for label, (d0, d1), figures in (("本期", (start, as_of), counts[:5]), ("上期", (prev_start, start), counts[5:])):
         start_n, new_n, back_n, lost_n, end_n = (int(x) for x in figures)
-        rev_old, rev_new = (float(x) for x in rev[label])
+        rev_old, rev_new = (round(float(x), 2) for x in rev[label])  # to the fen: no float noise downstream
         net = end_n - start_n
         rows.append({
             "期间": label, "起始日": d0 + dt.timedelta(days=1), "截止日": d1,
             "期初客户数": start_n, "本期新增": new_n, "本期回流": back_n, "本期流失": lost_n,
             "期末客户数": end_n, "净增减": net, "增减率": (net / start_n) if start_n else None,
-            "老客户收入": rev_old, "新客户收入": rev_new, "收入合计": rev_old + rev_new,
+            "老客户收入": rev_old, "新客户收入": rev_new, "收入合计": round(rev_old + rev_new, 2),
         })
     cur_row, prev_row = rows
     change: dict[str, Any] = {"期间": "增减", "起始日": None, "截止日": None}
@@ -236,6 +236,8 @@ def growth_table(archive: "Archive", as_of: dt.date, months: int = 1, filters: S
             change[col] = None
             continue
         change[col] = cur_row[col] - prev_row[col]
+        if isinstance(change[col], float):
+            change[col] = round(change[col], 2)
     rows.append(change)
     return pd.DataFrame(rows, columns=GROWTH_COLUMNS)
 
@@ -251,7 +253,8 @@ def region_table(archive: "Archive", run: SegmentRun, filters: SegmentFilters = 
                count(*) FILTER (value = 0) AS high
         FROM segment_members sm WHERE sm.run_id = ? AND {where}
         GROUP BY region ORDER BY revenue DESC, customers DESC, region""", [run.run_id, *params])
-    n, rev = int(frame["customers"].sum()), float(frame["revenue"].sum())
+    frame["revenue"] = frame["revenue"].round(2)  # to the fen, as every amount the app shows or exports
+    n, rev = int(frame["customers"].sum()), round(float(frame["revenue"].sum()), 2)
     out = pd.DataFrame({
         "地区": frame["region"],
         "客户数": frame["customers"].astype(int),
@@ -259,11 +262,11 @@ def region_table(archive: "Archive", run: SegmentRun, filters: SegmentFilters = 
         "收入": frame["revenue"],
         "收入占比": frame["revenue"] / rev if rev else 0.0,
         "高价值客户数": frame["high"].astype(int),
-        "户均收入": frame["revenue"] / frame["customers"].where(frame["customers"] > 0),
+        "户均收入": (frame["revenue"] / frame["customers"].where(frame["customers"] > 0)).round(2),
     })
     total = pd.DataFrame([{"地区": "合计", "客户数": n, "客户占比": 1.0 if n else 0.0, "收入": rev,
                            "收入占比": 1.0 if rev else 0.0, "高价值客户数": int(frame["high"].sum()),
-                           "户均收入": rev / n if n else None}])
+                           "户均收入": round(rev / n, 2) if n else None}])
     return pd.concat([out, total], ignore_index=True) if len(out) else total
 
 
