@@ -139,7 +139,7 @@ def _sso_buttons() -> None:
 def login_page() -> None:
     """The only page a visitor sees: every url shows it, and after log-in the same url opens."""
     st.title("登录客户档案")
-    _unknown_url_note()
+    _unknown_url_note(before_log_in=True)
     archive = get_archive()
     with st.form("auth_login"):
         name = st.text_input("用户名", key="auth_username", max_chars=accounts.MAX_INPUT)
@@ -193,11 +193,17 @@ def unknown_url_path(known: set[str]) -> str | None:
     return name
 
 
-def _unknown_url_note() -> None:
-    path = st.session_state.pop(UNKNOWN_URL_KEY, None)
-    if path:
-        st.info(f"网址「/{plain(path.strip('/'))}」没有对应的页面（或当前账号无权使用该页面），已为你打开首页。",
-                icon=":material/link_off:")
+def _unknown_url_note(before_log_in: bool = False) -> None:
+    """The note for an unknown url, on the page that opened instead: the home page, or first the
+    log-in page (which keeps it, so the home page after log-in says it again)."""
+    path = st.session_state.get(UNKNOWN_URL_KEY) if before_log_in else st.session_state.pop(UNKNOWN_URL_KEY, None)
+    if not path:
+        return
+    shown = plain("/" + path.strip("/"))
+    if before_log_in:
+        st.info(f"网址「{shown}」没有对应的页面，登录后将打开首页「档案概况」。", icon=":material/link_off:")
+    else:
+        st.info(f"网址「{shown}」没有对应的页面（或当前账号无权使用该页面），已为你打开首页。", icon=":material/link_off:")
 
 
 def home() -> None:

@@ -326,8 +326,9 @@ elif entries and all(e.imported or e.import_error or e.error for e in entries.va
 # ------------------------------------------------------------------ blank templates
 st.header("空白模板", anchor=False)
 st.caption("下载后填写再上传，无需列映射：带 * 的是必填列，枚举列有下拉选项，另附「填写说明」工作表。")
-buttons = st.columns(4)
 for n, (code, label, file_name) in enumerate(V.TEMPLATE_DOWNLOADS):
+    if n % 4 == 0:  # a row of four: on a phone the rows stack in order (T1, T2, T3 …), not column by column
+        buttons = st.columns(4)
     buttons[n % 4].download_button(label, data=partial(V.blank_template_bytes, code), file_name=file_name,
                                    mime=XLSX_MIME, key=f"imp_tpl_{code}", on_click="ignore",
                                    icon=":material/download:")

@@ -93,7 +93,8 @@ _BUILT_IN_CSS = """
 [data-testid="stSkipToContent"]::after { content: "跳到主要内容"; font-size: 1rem; }
 """
 # 3. Phones (Streamlit stacks columns one per row below 640 px): metric tiles two per row rather
-#    than a screen each, with a value size that fits half a phone; a table laid out as columns
+#    than a screen each, with a value size that fits half a phone; no "drag a file here" where
+#    there is nothing to drag from; a table laid out as columns
 #    (a container keyed `*_table_rows`, the import history) keeps its rows and scrolls sideways,
 #    as st.dataframe does, instead of becoming an unlabelled list.
 _PHONE_CSS = """
@@ -101,6 +102,7 @@ _PHONE_CSS = """
   [data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] [data-testid="stMetric"]) > [data-testid="stColumn"] {
     min-width: calc(50% - 0.5rem) !important; flex: 1 1 calc(50% - 0.5rem) !important; }
   [data-testid="stMetricValue"] { font-size: 1.5rem; }
+  [data-testid="stFileUploaderDropzoneInstructions"] { display: none; }
   [class*="_table_rows"] { overflow-x: auto; }
   [class*="_table_rows"] [data-testid="stHorizontalBlock"] { flex-wrap: nowrap; width: 760px; }
   [class*="_table_rows"] [data-testid="stColumn"] { min-width: 0 !important; }

@@ -49,6 +49,27 @@ def _layout(fig: go.Figure, height: int, **extra: Any) -> go.Figure:
     return fig
 
 
+INSIDE_FROM = 0.55  # a bar at least this share of the longest carries its figure inside, at its end
+
+
+def value_label_positions(values: Sequence[float]) -> list[str]:
+    """Where each bar's figure goes so that it stays inside the plot at any width (a phone's too):
+    inside the long bars, at their end; outside the short ones, where the axis range (the longest
+    bar × 1.3) leaves them room. Plotly's "auto" puts a long bar's figure outside when it does
+    not fit inside, past the edge of a narrow chart."""
+    top = max((abs(v) for v in values), default=0) or 1
+    return ["inside" if abs(v) >= INSIDE_FROM * top else "outside" for v in values]
+
+
+def text_colors(colors: Sequence[str], positions: Sequence[str]) -> list[str]:
+    """A figure inside a bar is white on a dark bar and dark on a light one; outside, dark grey."""
+    def light(colour: str) -> bool:
+        r, g, b = (int(colour.lstrip("#")[i:i + 2], 16) for i in (0, 2, 4))
+        return 0.299 * r + 0.587 * g + 0.114 * b > 170
+
+    return ["#1f2933" if p == "outside" or light(c) else "#ffffff" for c, p in zip(colors, positions)]
+
+
 def wan(value: float) -> str:
     """Yuan → '12.3万' (or '860' under ten thousand)."""
     if abs(value) >= 1e8:
@@ -72,13 +93,15 @@ def dimension_figure(frame: pd.DataFrame, kind: str, *, height: int | None = Non
     labels = [chart_label(x) for x in labels]  # what is drawn: data, never Plotly's HTML
     fig = make_subplots(rows=1, cols=2, subplot_titles=("客户数", revenue_title), horizontal_spacing=0.04,
                         shared_yaxes=True)
+    count_at, revenue_at = value_label_positions(counts), value_label_positions(revenue)
     fig.add_bar(y=labels, x=counts, orientation="h", marker_color=colors, customdata=custom, row=1, col=1,
-                text=[f"{n:,}" for n in counts], textposition="outside", cliponaxis=False, constraintext="none",
+                text=[f"{n:,}" for n in counts], textposition=count_at, insidetextanchor="end", cliponaxis=False,
+                constraintext="none", textangle=0, textfont={"size": 12, "color": text_colors(colors, count_at)},
                 hovertemplate="%{y}<br>客户数 %{x:,}<extra></extra>")
     fig.add_bar(y=labels, x=revenue, orientation="h", marker_color=colors, customdata=custom, row=1, col=2,
-                text=[wan(v) for v in revenue], textposition="outside", cliponaxis=False, constraintext="none",
+                text=[wan(v) for v in revenue], textposition=revenue_at, insidetextanchor="end", cliponaxis=False,
+                constraintext="none", textangle=0, textfont={"size": 12, "color": text_colors(colors, revenue_at)},
                 hovertemplate="%{y}<br>收入 ¥%{x:,.0f}<extra></extra>")
-    fig.update_traces(textfont={"size": 12})
     fig.update_yaxes(type="category", automargin=True, tickfont={"size": 13}, ticksuffix=" ")
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
     top_n, top_r = max(counts, default=0), max(revenue, default=0)
@@ -113,13 +136,15 @@ def combinations_figure(frame: pd.DataFrame, height: int | None = None) -> go.Fi
     labels = [str(x) for x in frame["combination"]][::-1]
     counts = [int(x) for x in frame["customers"]][::-1]
     revenue = [float(x) for x in frame["revenue"]][::-1]
+    where = value_label_positions(counts)
     fig = go.Figure(go.Bar(
         y=[chart_label(x) for x in labels], x=counts, orientation="h", marker_color=BLUE,
         customdata=[["combination", x] for x in labels],
-        text=[f"{n:,} 位 · {wan(r)}" for n, r in zip(counts, revenue)], textposition="auto", cliponaxis=False,
+        text=[f"{n:,} 位 · {wan(r)}" for n, r in zip(counts, revenue)], textposition=where, insidetextanchor="end", textangle=0,
+        constraintext="none", textfont={"color": text_colors([BLUE] * len(counts), where)}, cliponaxis=False,
         hovertemplate="%{y}<br>客户数 %{x:,}<extra></extra>"))
     fig.update_yaxes(type="category", automargin=True)
-    fig.update_xaxes(showticklabels=False, showgrid=False)
+    fig.update_xaxes(showticklabels=False, showgrid=False, range=[0, (max(counts, default=0) or 1) * 1.3])
     return _layout(fig, height or max(260, 34 * len(labels) + 60))
 
 
