@@ -167,9 +167,16 @@ def crawl(c: Crawl, upload: bytes | None = None) -> None:
                                                            "source": "seg_chart_value", "before": None}, seg_drill_page=0)
 
     at = c.page("pages/import.py", "数据导入")
-    if upload is not None:
-        at.file_uploader(key="imp_upload_0").set_value([("客户资料更新.xlsx", upload, XLSX)]).run()
+    if upload is not None:  # an update's preview, and a sheet no template recognises (the mapping form)
+        at.file_uploader(key="imp_upload_0").set_value([("客户资料更新.xlsx", upload, XLSX),
+                                                        ("杂表.xlsx", _odd_sheet(), XLSX)]).run()
         c.look("数据导入 · 预览")
+        assert any("列映射" in e.label for e in at.expander), [e.label for e in at.expander]
+    undo = [b for b in at.button if (b.key or "").startswith("imp_undo_") and b.key[9:].isdigit() and not b.disabled]
+    if undo:  # the confirmation dialog
+        undo[0].click().run()
+        c.look("数据导入 · 撤销确认")
+        assert any(b.key == "imp_undo_confirm" for b in at.button)
 
     at = c.page("pages/admin.py", "系统管理")
     for view in c.views_of("adm_view"):
@@ -195,6 +202,21 @@ def _update_sheet(archive: Archive, addresses: tuple[str, str] = ("湖北省武�
     ws.append(["客户编号", "客户姓名", "地址", "备注"])
     for (cid, name), address in zip(rows, addresses):
         ws.append([cid, name, address, note])
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()
+
+
+def _odd_sheet() -> bytes:
+    """A sheet whose headers name no template's columns: the import page asks for a mapping."""
+    import io
+
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.active.title = "杂项"  # a sheet's name is the user's data (openpyxl's default would be "Sheet")
+    wb.active.append(["甲栏", "乙栏", "丙栏"])
+    wb.active.append(["张三", "13800000000", "备注"])
     buffer = io.BytesIO()
     wb.save(buffer)
     return buffer.getvalue()
