@@ -563,8 +563,16 @@ def answer_requests(archive: Archive, folder: Path) -> int:
 
 
 def _forget_old_answers(requests: Path, older_than_s: float = 86400) -> None:
-    """Answers nobody fetched (the command line was interrupted) go after a day."""
-    cutoff = time.time() - older_than_s
+    """Answers nobody fetched (the command line was interrupted) go after a day. Ages are measured
+    on the file system's own clock (a file touched now), not the process clock, which a test or a
+    VM may set elsewhere (faketime): a fresh answer must never look a year old."""
+    stamp = requests / ".now"
+    try:
+        stamp.touch()
+        now = stamp.stat().st_mtime
+    except OSError:
+        return
+    cutoff = now - older_than_s
     for p in requests.glob("*.answer.json"):
         with contextlib.suppress(OSError):
             if p.stat().st_mtime < cutoff:
