@@ -141,7 +141,7 @@ def main() -> None:
         "monthly_trend": lambda: A.monthly_trend(archive, f, today),
         "pareto": lambda: A.pareto(archive, "count", f, today),
         "deadline_table": lambda: A.deadline_table(archive, f, today),
-        "resolve_time": lambda: A.resolve_time(archive, f, today),
+        "resolution_day_bands": lambda: A.resolution_day_bands(archive, f, today),
         "breach_rate": lambda: A.breach_rate_by(archive, "department", f, today),
         "losses": lambda: A.losses(archive, f, today),
         "repeat_complainers": lambda: A.repeat_complainers(reader, settings, f, today),

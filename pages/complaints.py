@@ -71,7 +71,7 @@ if view == "投诉处理":
         cur = archive.cursor()
         try:
             record = handling.load_complaint(cur, pick)
-            history = handling.stage_durations(cur, pick) if record else []
+            history = handling.stage_history(cur, pick) if record else []
             causes = handling.root_causes(cur)
         finally:
             cur.close()
@@ -218,7 +218,7 @@ elif view == "投诉分析":
         left, right = st.columns(2)
         with left:
             st.caption("办结用时")
-            show_table(A.resolve_time(archive, filters, today).rename(columns={"band": "用时", "complaints": "投诉"}))
+            show_table(A.resolution_day_bands(archive, filters, today).rename(columns={"band": "用时", "complaints": "投诉"}))
         with right:
             by = st.radio("超期率", ["责任部门", "承办人"], horizontal=True, key="cp_breach_by")
             rates = A.breach_rate_by(archive, "department" if by == "责任部门" else "handler", filters, today)

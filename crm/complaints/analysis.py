@@ -174,7 +174,7 @@ def deadline_table(archive: Archive, filters: ComplaintFilters = ComplaintFilter
     return pd.DataFrame(rows, columns=["期限", *deadlines.CLOCK_STATES])
 
 
-def resolve_time(archive: Archive, filters: ComplaintFilters = ComplaintFilters(), today: dt.date | None = None) -> pd.DataFrame:
+def resolution_day_bands(archive: Archive, filters: ComplaintFilters = ComplaintFilters(), today: dt.date | None = None) -> pd.DataFrame:
     """How long resolved complaints took, in bands of days."""
     cases = " ".join(f"WHEN days_to_resolve >= {lo}" + (f" AND days_to_resolve <= {hi}" if hi is not None else "")
                      + f" THEN '{label}'" for label, lo, hi in RESOLVE_BANDS)

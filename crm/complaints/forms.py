@@ -7,7 +7,7 @@ from crm import clock, xlsx
 from crm.auth import audit
 from crm.auth.personal import PersonalData
 from crm.complaints import deadlines
-from crm.complaints.handling import load_complaint, stage_durations
+from crm.complaints.handling import load_complaint, stage_history
 from crm.db import fetch_one
 from crm.errors import UserError
 
@@ -19,7 +19,7 @@ def _record(reader: PersonalData, complaint_id: str) -> tuple[dict, dict]:
         if complaint is None:
             raise UserError(None, f"投诉 {complaint_id} 不存在")
         row = fetch_one(cur, "SELECT name, phone, owner FROM customers WHERE customer_id = ?", [complaint.customer_id])
-        history = stage_durations(cur, complaint_id)
+        history = stage_history(cur, complaint_id)
     finally:
         cur.close()
     ((name, phone),) = reader.mask_rows("customers", ["name", "phone"], [row or (None, None, None)])

@@ -263,7 +263,7 @@ def move_complaint(archive: Archive, actor: Actor, complaint_id: str, to: str, f
     return moved  # type: ignore[return-value]
 
 
-def stage_durations(cur: duckdb.DuckDBPyConnection, complaint_id: str, now: dt.datetime | None = None
+def stage_history(cur: duckdb.DuckDBPyConnection, complaint_id: str, now: dt.datetime | None = None
                     ) -> list[tuple[str, dt.datetime, float]]:
     """(stage, entered at, hours spent) for each stage the complaint went through, in order."""
     now = now or clock.now()

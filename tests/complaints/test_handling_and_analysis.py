@@ -62,7 +62,7 @@ def test_register_then_every_stage(book: Archive) -> None:
                                  values["policy_breached_on"]) == deadlines.KEPT
     cur = book.cursor()
     # the stage history the 报告表 shows (its hours are the pinned clock's, not measured speed)
-    assert [s for s, _, _ in handling.stage_durations(cur, cid)] == ["已登记", "已受理", "调查中", "已处理", "已回访", "已关闭"]
+    assert [s for s, _, _ in handling.stage_history(cur, cid)] == ["已登记", "已受理", "调查中", "已处理", "已回访", "已关闭"]
     cur.close()
     actions = [a for (a,) in book.cursor().execute("SELECT action FROM audit_log ORDER BY id").fetchall()]
     assert actions == ["register_complaint", "move_complaint", "move_complaint", "move_complaint", "move_complaint",
@@ -166,7 +166,7 @@ def test_filters_losses_and_repeat_complainers(many: Archive) -> None:
     shorter = A.repeat_complainers(PersonalData(many, ADMIN), ComplaintSettings(repeat_window_days=60), today=TODAY)
     assert shorter.empty  # only K3 is within 60 days
     # days from receipt to resolution, in bands (K1: 1 day, K4: 1 day, K2: 15 days) — data, not speed
-    by_band = A.resolve_time(many, today=TODAY).set_index("band")["complaints"]
+    by_band = A.resolution_day_bands(many, today=TODAY).set_index("band")["complaints"]
     assert (by_band["1–3 天"], by_band["15–30 天"]) == (2, 1)
 
 
