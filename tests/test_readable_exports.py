@@ -12,11 +12,12 @@ import datetime as dt
 import io
 import re
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import openpyxl
 import pandas as pd
 import pytest
+from downloads import Downloads
 
 from crm import clock, xlsx
 from crm.db import open_archive
@@ -60,45 +61,6 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return db, complaint
 
 
-class Downloads:
-    """The bytes behind every download button of a run (deferred callables and static data), as
-    Streamlit's media file manager registers them."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        from streamlit.runtime.media_file_manager import MediaFileManager
-
-        self.deferred: dict[str, Callable[[], Any]] = {}
-        self.static: dict[str, bytes] = {}
-        add_deferred, add = MediaFileManager.add_deferred, MediaFileManager.add
-
-        def capture_deferred(mgr: Any, data: Any, *args: Any, **kwargs: Any) -> str:
-            file_id = add_deferred(mgr, data, *args, **kwargs)
-            self.deferred[file_id] = data
-            return file_id
-
-        def capture(mgr: Any, data: Any, *args: Any, **kwargs: Any) -> str:
-            url = add(mgr, data, *args, **kwargs)
-            if isinstance(data, bytes):
-                self.static[url] = data
-            return url
-
-        monkeypatch.setattr(MediaFileManager, "add_deferred", capture_deferred)
-        monkeypatch.setattr(MediaFileManager, "add", capture)
-
-    def files(self, at: Any) -> dict[str, bytes]:
-        out = {}
-        for button in at.get("download_button"):
-            proto = button.proto
-            if proto.disabled:
-                continue
-            if proto.deferred_file_id:
-                data = self.deferred[proto.deferred_file_id]()
-                out[proto.label] = data if isinstance(data, bytes) else data.encode()
-            elif proto.url in self.static:
-                out[proto.label] = self.static[proto.url]
-        return out
-
-
 @pytest.fixture(scope="module")
 def workbooks(demo: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     """label → bytes of every table file the pages offer an admin (and each command-line table export)."""
@@ -128,7 +90,7 @@ def workbooks(demo: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory) 
                 at.session_state[key] = value
             at.switch_page(path).run()
             assert not at.exception, at.exception
-            out.update(downloads.files(at))
+            out.update(dict(downloads.files(at)))
 
         for tab in ("标签组合", "客户迁移", "分析报表"):
             visit("pages/segments.py", seg_tab=tab, seg_as_of=TODAY)

@@ -19,9 +19,10 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import pytest
+from downloads import Downloads
 
 from crm import clock
 from crm.auth.personal import Actor, actor_for
@@ -303,46 +304,6 @@ def workbook_texts(data: bytes) -> list[str]:
         for row in sheet.iter_rows(values_only=True):
             out.extend(str(v) for v in row if v is not None)
     return out
-
-
-class Downloads:
-    """The data behind every download button, captured as Streamlit registers it (a deferred
-    callable, or bytes), so a test can read the file a click would serve."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        from streamlit.runtime.media_file_manager import MediaFileManager
-
-        self.deferred: dict[str, Callable[[], Any]] = {}
-        self.static: dict[str, bytes] = {}
-        add_deferred, add = MediaFileManager.add_deferred, MediaFileManager.add
-
-        def capture_deferred(mgr: Any, data: Any, *args: Any, **kwargs: Any) -> str:
-            file_id = add_deferred(mgr, data, *args, **kwargs)
-            self.deferred[file_id] = data
-            return file_id
-
-        def capture(mgr: Any, data: Any, *args: Any, **kwargs: Any) -> str:
-            url = add(mgr, data, *args, **kwargs)
-            if isinstance(data, bytes):
-                self.static[url] = data
-            return url
-
-        monkeypatch.setattr(MediaFileManager, "add_deferred", capture_deferred)
-        monkeypatch.setattr(MediaFileManager, "add", capture)
-
-    def files(self, at: Any) -> list[tuple[str, bytes]]:
-        """(label, bytes) of each enabled download button of the last run."""
-        out = []
-        for button in at.get("download_button"):
-            proto = button.proto
-            if proto.disabled:
-                continue
-            if proto.deferred_file_id:
-                data = self.deferred[proto.deferred_file_id]()
-                out.append((proto.label, data if isinstance(data, bytes) else data.encode()))
-            elif proto.url in self.static:
-                out.append((proto.label, self.static[proto.url]))
-        return out
 
 
 # ------------------------------------------------------------------ the crawl
