@@ -103,11 +103,6 @@ def search_view() -> None:
 
 
 # ------------------------------------------------------------------ profile
-def _free(profile: Profile, table: str, column: str, value: Any) -> Any:
-    """Free text of the profile's own records as the reader may see it (a phone typed into a survey
-    comment, a follow-up or a transaction note is masked like the phone field): the profile reads
-    these lists itself, so they pass crm.auth.personal here."""
-    return next(reader.mask_rows(table, [column], [(value, profile.owner)]))[0]
 
 
 def _pairs(profile: Profile, section: dict[str, Any]) -> None:
@@ -232,7 +227,7 @@ def profile_view(customer_id: str) -> None:
         cols[3].metric("平均评价", f"{h.avg_rating:.1f}" if h.avg_rating else "—")
         st.caption(f"首次购买 {h.first_purchase or '—'} · 最近购买 {h.last_purchase or '—'} · 交易类型："
                    + "、".join(f"{plain(k)} {n}" for k, n in h.kind_counts)
-                   + ("；常购：" + "、".join(f"{plain(k if h.top_products else _free(profile, 'transactions', 'note', k))}（{n}）"
+                   + ("；常购：" + "、".join(f"{plain(k)}（{n}）"
                                             for k, n in (h.top_products or h.top_notes)[:5])
                       if (h.top_products or h.top_notes) else ""))
         if profile.transactions:
@@ -257,12 +252,12 @@ def profile_view(customer_id: str) -> None:
         dims = [(label, score) for label, score in sat.dimensions.items() if score is not None]
         if dims:
             st.bar_chart(pd.DataFrame(dims, columns=["维度", "平均分"]).set_index("维度"), horizontal=True)
-        for day, comment in [(day, _free(profile, "surveys", "comment", c)) for day, c in sat.comments]:
+        for day, comment in sat.comments:
             st.markdown(f"- {day}：{plain(comment)}")
     with tabs[6]:
         if profile.open_follow_ups:
             show_table(pd.DataFrame([{"计划日期": f.due, "逾期天数": f.overdue_days or None, "方式": f.channel,
-                                        "内容": _free(profile, "follow_ups", "content", f.content), "目标": f.goal,
+                                        "内容": f.content, "目标": f.goal,
                                         "负责人": f.owner}
                                        for f in profile.open_follow_ups]))
         else:
@@ -270,8 +265,7 @@ def profile_view(customer_id: str) -> None:
         if profile.past_follow_ups:
             st.caption("过往跟进")
             show_table(pd.DataFrame([{"计划日期": f.due, "状态": f.status, "完成时间": f.done_at, "完成人": f.completed_by,
-                                        "结果": _free(profile, "follow_ups", "outcome", f.outcome),
-                                        "内容": _free(profile, "follow_ups", "content", f.content)}
+                                        "结果": f.outcome, "内容": f.content}
                                        for f in profile.past_follow_ups]))
         if policy.allowed(actor, "pages.follow-ups"):
             st.page_link("pages/follow-ups.py", label="到跟进队列处理", icon=":material/checklist:")

@@ -15,9 +15,9 @@ import calendar
 import dataclasses
 import datetime as dt
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import duckdb
 
@@ -496,12 +496,22 @@ def load_profile(reader: PersonalData, customer_id: str, as_of: dt.date | None =
         revenue_before=tx_agg["revenue_before"],
     )
     gaps = data_gaps(customer)
+
+    def free(table: str, column: str, text: Any) -> Any:
+        """Free text of the customer's own records as this reader may see it (a phone typed into a
+        survey comment, a follow-up or a purchase note is masked like the phone field)."""
+        return next(reader.mask_rows(table, [column], [(text, owner)]))[0]
+
+    open_fu = [replace(f, content=free("follow_ups", "content", f.content)) for f in open_fu]
+    past_fu = [replace(f, content=free("follow_ups", "content", f.content),
+                       outcome=free("follow_ups", "outcome", f.outcome)) for f in past_fu]
+    notes = [(free("transactions", "note", k), n) for k, n in tx_agg["notes"]]
     habits = PurchaseHabits(
         purchases=tx_agg["purchases"], first_purchase=tx_agg["first_purchase"], last_purchase=tx_agg["last_purchase"],
         active_months=tx_agg["active_months"], per_month=tx_agg["per_month"],
         avg_interval_days=tx_agg["avg_interval"], lifetime_revenue=tx_agg["revenue"],
         revenue_12m=tx_agg["revenue_12m"], avg_rating=tx_agg["avg_rating"], rating_count=tx_agg["rating_count"],
-        kind_counts=tx_agg["kinds"], top_notes=tx_agg["notes"], top_products=int_agg["products"],
+        kind_counts=tx_agg["kinds"], top_notes=notes, top_products=int_agg["products"],
         preferred_channel=int_agg["channels"][0][0] if int_agg["channels"] else None,
         channel_counts=int_agg["channels"],
     )
@@ -517,7 +527,8 @@ def load_profile(reader: PersonalData, customer_id: str, as_of: dt.date | None =
         tags=tags, interactions=int_list, interaction_count=int_agg["count"],
         transactions=tx_list, transaction_count=tx_agg["count"], habits=habits,
         complaints=complaints, complaint_summary=c_summary,
-        satisfaction=_satisfaction(surveys, customer.get("satisfaction"), tx_agg, c_facts["sat"]),
+        satisfaction=_satisfaction(surveys, customer.get("satisfaction"), tx_agg, c_facts["sat"],
+                                   lambda c: free("surveys", "comment", c)),
         open_follow_ups=open_fu, past_follow_ups=past_fu,
         segments=_ranked(compute_segments(facts, gaps), reader, customer_id, D, settings), gaps=gaps,
         last_contact=last_interaction, last_activity=facts.last_activity, facts=facts,
@@ -761,14 +772,16 @@ _SURVEY_SQL = f"""
     """
 
 
-def _satisfaction(row: tuple, recorded: Any, tx_agg: dict[str, Any], complaint_sat: float | None) -> Satisfaction:
+def _satisfaction(row: tuple, recorded: Any, tx_agg: dict[str, Any], complaint_sat: float | None,
+                  shown: Callable[[str], str]) -> Satisfaction:
+    """The satisfaction summary; `shown` is how a comment may be read (masked for this reader)."""
     count, last, avgs, comments = row
     dims = {SURVEY_LABELS[c]: (round(float(v), 2) if v is not None else None) for c, v in zip(T.SCORE_FIELDS, avgs)}
     present = [v for v in dims.values() if v is not None]
     return Satisfaction(
         survey_count=int(count), last_survey=last, dimensions=dims,
         overall=round(sum(present) / len(present), 2) if present else None,
-        comments=[(x["date"], x["comment"]) for x in (comments or [])],
+        comments=[(x["date"], shown(x["comment"])) for x in (comments or [])],
         recorded=int(recorded) if recorded is not None else None,
         avg_rating=tx_agg["avg_rating"], rating_count=tx_agg["rating_count"],
         complaint_satisfaction=complaint_sat,
