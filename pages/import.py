@@ -127,7 +127,7 @@ def show_sheet_preview(entry: V.UploadEntry, batch, task: V.MappingTask | None) 
         st.caption("未使用的列：" + "、".join(plain(h) for h in batch.unused_columns))
     changes = V.changes_frame(archive, actor, batch)
     errors = V.problems_frame(batch, "error")
-    fixes = V.problems_frame(batch, "dropped")
+    fixes = V.problems_frame(batch, V.DROPPED)
     warnings = V.problems_frame(batch, "warning")
     if batch.conflicts:
         show_conflicts(entry, batch)

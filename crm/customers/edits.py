@@ -22,6 +22,7 @@ from crm.customers import activity
 from crm.customers.search_keys import name_initials, name_pinyin
 from crm.db import Archive, fetch_one
 from crm.errors import CONFLICT_MESSAGE, UserError
+from crm.geography import place_of
 from crm.imports import templates as T
 from crm.imports.batches import same_value, to_text
 from crm.imports.cleaning import (
@@ -210,12 +211,11 @@ def update_customer(archive: Archive, actor: Actor, customer_id: str, changes: M
                 fail({"owner": _message("owner", policy.POLICY["customers.change_owner"].refusal)})
             if clean["owner"] is not None and not known_user(cur, clean["owner"]):
                 fail({"owner": _message("owner", f"系统中没有用户「{clean['owner']}」")})
-        if "address" in clean and "region" not in clean and not old.get("region") and clean["address"]:
-            from crm.imports.pipeline import region_from_address  # the import's rule; pipeline is heavy to import
-
-            region = region_from_address(clean["address"])
-            if region:
-                clean["region"] = region
+        if "address" in clean and clean["address"]:  # the import's rule: region and city from the address
+            province, city = place_of(clean["address"])
+            for name, value in (("region", province), ("city", city)):
+                if value and name not in clean and not old.get(name):
+                    clean[name] = value
         phone = clean.get("phone", old.get("phone"))
         email = clean.get("email", old.get("email"))
         if not phone and not email:

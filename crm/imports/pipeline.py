@@ -28,7 +28,7 @@ from crm.customers.search import refresh_search_text
 from crm.customers.search_keys import name_initials, name_pinyin
 from crm.db import Archive
 from crm.followups.rules import import_may_move
-from crm.geography import place_of, places_of
+from crm.geography import places_of
 from crm.imports import linking
 from crm.imports.batches import Change, apply_changes, same_value
 from crm.imports.cleaning import display
@@ -432,11 +432,12 @@ def _create_customers_from_refs(ctx: _Ctx, batch_id: int, sheet: CleanSheet, ref
     for i, ref in refs.items():
         out[i] = seen[key_of(ref)]
     rows = [(cid, ref, i) for cid, (_, ref, i) in zip(ids, new_rows)]
+    places = places_of([addresses[r[2]] for r in rows])
     _insert(ctx.cur, "customers", {
         "customer_id": _s([r[0] for r in rows]), "name": _s([r[1].name for r in rows]),
         "phone": _s([r[1].phone for r in rows]), "email": _s([r[1].email for r in rows]),
         "address": _s([addresses[r[2]] for r in rows]),
-        "region": _s([region_from_address(addresses[r[2]]) for r in rows]),
+        "region": _s([p[0] for p in places]), "city": _s([p[1] for p in places]),
         "name_pinyin": _s([name_pinyin(r[1].name or "") for r in rows]),
         "name_initials": _s([name_initials(r[1].name or "") for r in rows]),
         "owner": _s([_new_owner(ctx, None)] * len(rows)),
@@ -519,11 +520,6 @@ def _plan_follow_ups(ctx: _Ctx, batch_id: int, items: list[tuple[int, str, dt.da
 
 
 # ------------------------------------------------------------------ regions
-def region_from_address(address: str | None) -> str | None:
-    """广东省深圳市… → 广东; 湛江市霞山区… → 广东; unknown → None (crm.geography)."""
-    return place_of(address)[0]
-
-
 # ------------------------------------------------------------------ conflicts and policy
 @dataclass
 class _Candidate:
