@@ -23,6 +23,7 @@ from crm.auth import audit, policy
 from crm.auth.personal import Actor
 from crm.db import Archive, fetch_one
 from crm.errors import UserError
+from crm.imports.batches import same_value
 from crm.schema import CUSTOMER_COLUMNS
 
 _MOVED_TABLES = tuple(t for t in tables.customer_children() if t != "customer_tags")
@@ -130,7 +131,7 @@ def undo_merge(archive: Archive, actor: Actor, merge_id: int) -> list[str]:
         cur.execute(f"INSERT INTO customers ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
                     [merged[c] for c in cols])
         filled = json.loads(filled_json)
-        kept_newer = [c for c in filled if not _same(kept.get(c), merged.get(c))]
+        kept_newer = [c for c in filled if not same_value(kept.get(c), merged.get(c))]
         back = [c for c in filled if c not in kept_newer]
         if back:
             cur.execute(f"UPDATE customers SET {', '.join(f'{c} = NULL' for c in back)} WHERE customer_id = ?", [kept_id])
@@ -179,15 +180,6 @@ def merges_of(archive: Archive, customer_id: str) -> list[dict[str, Any]]:
     finally:
         cur.close()
     return [dict(zip(("merge_id", "merged_id", "merged_by", "merged_at", "reason", "undone_at"), r)) for r in rows]
-
-
-def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, Decimal) or isinstance(b, Decimal):
-        try:
-            return float(a) == float(b)
-        except (TypeError, ValueError):
-            return False
-    return a == b
 
 
 def _refresh(cur: Any, customer_ids: list[str]) -> None:
