@@ -28,9 +28,9 @@ if TYPE_CHECKING:
 
 KEEP, TAKE = "keep", "take"
 CHOICE_LABELS = {KEEP: "保留档案值", TAKE: "采用表格值"}
-IMPORT = "import"
+IMPORT = "import"  # the via of an import's writes; an app write's via is its audit action's name
 
-# What a write was, in the words a user reads (the via of app writes is the audit action's name).
+# What a re-saved or downloaded copy adds to a file name: 「 (1)」, 「-副本」, 「 copy 2」.
 _COPY_MARKS = re.compile(r"(\s*[-_－—]?\s*(副本|拷贝|copy)(\s*[\(（]?\d+[\)）]?)?|\s*[\(（]\d+[\)）])+$", re.IGNORECASE)
 
 
