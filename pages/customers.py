@@ -119,7 +119,7 @@ def _duplicates(profile: Profile) -> None:
     note = profile.customer.get("duplicate_note")
     cid = profile.customer_id
     if note:
-        st.warning("可能重复：" + plain(note), icon=":material/content_copy:")
+        st.warning(plain(note), icon=":material/content_copy:")  # the note says 可能重复 and why
         if profile.editable:
             suggested = merge.other_customer_in(note) or ""
             with st.form("cus_merge", border=False):
