@@ -25,7 +25,7 @@ from crm.followups.actions import plan_follow_up
 from crm.imports import templates as T
 from crm.imports.templates import ENUMS
 from crm.tables import TABLES
-from ui.common import current_actor, ensure_app_navigation, get_archive, money, money_short, plain, show_table
+from ui.common import current_actor, ensure_app_navigation, filter_panel, get_archive, money, money_short, plain, show_table
 
 ensure_app_navigation()
 archive = get_archive()
@@ -53,19 +53,28 @@ def _field_error(errors: dict[str, str], name: str) -> None:
 
 
 # ------------------------------------------------------------------ search
+def _filter_label(filters: list[tuple[str, str, list[str]]]) -> str:
+    """What the list is narrowed to, for the filter panel's label (from the widgets' state: this run's)."""
+    picked = [f"{label} {plain(st.session_state[f'cus_f_{key}'])}" for key, label, _ in filters
+              if st.session_state.get(f"cus_f_{key}") not in (None, ALL)]
+    return "筛选：" + ("、".join(picked) if picked else "全部客户")
+
+
 def search_view() -> None:
     st.title("客户查询")
     options = filter_options(archive)
     text = st.text_input("搜索：姓名、拼音或首字母（zhangwei、zw）、电话任意几位、邮箱、公司、客户编号、标签", key="cus_q")
-    cols = st.columns(6)
-    chosen: dict[str, str | None] = {}
-    for col, (key, label, values) in zip(cols, [
+    filter_specs = [
         ("owner", "负责人", options["owners"]), ("stage", "需求阶段", options["stages"]),
         ("value", "客户价值", options["values"]), ("region", "地区", options["regions"]),
         ("industry", "行业", options["industries"]), ("tag", "标签", options["tags"]),
-    ]):
-        picked = col.selectbox(label, [ALL, *values], key=f"cus_f_{key}")
-        chosen[key] = None if picked == ALL else picked
+    ]
+    chosen: dict[str, str | None] = {}
+    with filter_panel(_filter_label(filter_specs), key="cus_filters"):
+        cols = st.columns(6)
+        for col, (key, label, values) in zip(cols, filter_specs):
+            picked = col.selectbox(label, [ALL, *values], key=f"cus_f_{key}")
+            chosen[key] = None if picked == ALL else picked
     filters = SearchFilters(**chosen)
     signature = (text, tuple(sorted((k, v or "") for k, v in chosen.items())))
     if st.session_state.get("cus_signature") != signature:  # a new search starts on its first page

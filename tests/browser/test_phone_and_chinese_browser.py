@@ -184,6 +184,26 @@ def test_tiles_go_two_per_row_and_filters_fold_on_a_phone(app: Any, phone: Page)
     expect(phone.locator('[data-testid="stSelectbox"]').filter(has_text="负责人")).to_be_visible()
 
 
+def test_the_customer_filters_fold_on_a_phone_and_say_what_is_set(app: Any, phone: Page) -> None:
+    _open(phone, app.url, "/customers", None)
+    panel = phone.locator('[data-testid="stExpander"]').filter(has_text="筛选：全部客户")
+    expect(panel).to_be_visible()
+    expect(panel.locator("details")).not_to_have_attribute("open", re.compile(".*"))  # folded: the list comes first
+    expect(phone.locator('[data-testid="stSelectbox"]').filter(has_text="需求阶段")).to_be_hidden()
+    expect(phone.get_by_label("搜索", exact=False)).to_be_visible()  # the search box stays outside the panel
+    panel.locator("summary").click()
+    wait_for_app(phone)
+    stage = phone.get_by_role("combobox", name="需求阶段", exact=True)
+    expect(stage).to_be_visible()
+    stage.click()
+    option = phone.get_by_role("option").nth(1)  # the first stage after 全部
+    picked = option.inner_text().strip()
+    option.click()
+    wait_for_app(phone)
+    expect(phone.locator('[data-testid="stExpander"] summary')).to_have_text(re.compile(f"筛选：需求阶段 {picked}$"))
+    assert_no_exception(phone)
+
+
 def test_the_filters_are_open_on_a_desktop(app: Any, desktop: Page) -> None:
     _open(desktop, app.url, "/segments", None)
     expect(desktop.locator('[data-testid="stSelectbox"]').filter(has_text="负责人")).to_be_visible()

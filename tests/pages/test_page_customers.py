@@ -53,6 +53,17 @@ def test_seeded_archive_lists_customers_page_by_page(tmp_path, open_page) -> Non
     assert any("第 2 / 3 页" in c.value for c in at.caption)
 
 
+def test_the_filters_fold_into_one_panel_that_says_what_is_set(small_archive, open_page) -> None:
+    at = open_page(small_archive)
+    [panel] = [e for e in at.expander if e.label.startswith("筛选")]
+    assert panel.label == "筛选：全部客户" and panel.proto.expanded  # open on a wide screen
+    assert {s.key for s in panel.selectbox} == {f"cus_f_{k}" for k in ("owner", "stage", "value", "region", "industry", "tag")}
+    assert {s.key for s in at.selectbox} == {s.key for s in panel.selectbox}  # no filter outside the panel
+    at.selectbox(key="cus_f_tag").set_value("VIP").run()
+    [panel] = [e for e in at.expander if e.label.startswith("筛选")]
+    assert panel.label == "筛选：标签 VIP" and table_ids(at) == ["C001"]
+
+
 @pytest.mark.parametrize("query,expected", [("zw", ["C001"]), ("zhangwei", ["C001"]), ("5678", ["C001"]),
                                             ("乙公司", ["C002"]), ("丙_", ["C003"]), ("%", []), ("VIP", ["C001"])])
 def test_search_box_finds_the_expected_customer(small_archive, open_page, query, expected) -> None:
