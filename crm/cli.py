@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from crm.db import ArchiveBusyError, open_archive, resolve_db_path
+from crm.errors import failure_reason
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -366,6 +367,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("已中断", file=sys.stderr)
         return 130
-    except Exception as exc:  # last resort: still one line, still no traceback
-        print(f"出错了：{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", file=sys.stderr)
+    except Exception as exc:  # last resort: still one line, no traceback, no exception's name or English
+        print(f"出错了：{failure_reason(exc)}", file=sys.stderr)  # the original goes to the `crm` logger
         return EXIT_FAILED

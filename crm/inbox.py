@@ -299,9 +299,11 @@ def committed_batches(archive: Archive, claim_id: str, sha: str) -> list[int] | 
 
 
 def _crash_line(exc: BaseException) -> str:
-    """As `python -m crm` reports an unexpected failure: one line, no traceback."""
-    first = str(exc).splitlines()[0] if str(exc) else ""
-    return f"出错了：{type(exc).__name__}: {first}"
+    """As `python -m crm` reports an unexpected failure: one Chinese line, no traceback, no
+    exception's name or English (crm.errors.failure_reason logs the original with its traceback)."""
+    from crm.errors import failure_reason
+
+    return f"出错了：{failure_reason(exc)}"
 
 
 def import_claim(archive: Archive, claim_dir: Path) -> dict[str, Any]:
@@ -330,7 +332,7 @@ def import_claim(archive: Archive, claim_dir: Path) -> dict[str, Any]:
     except UserError as exc:
         errors, kind = [exc.message], "refused"
     except Exception as exc:  # noqa: BLE001 - whatever happens, the file gets a report in failed/
-        log.exception("收件箱：导入 %s 时出错", file)
+        log.error("收件箱：导入 %s 时出错", file)  # the traceback: logged by _crash_line
         errors, kind = [_crash_line(exc)], "crashed"
     out = outcome.as_json()
     code = run.exit_code(out, errors)
@@ -553,7 +555,7 @@ def answer_requests(archive: Archive, folder: Path) -> int:
             answer = run_request(archive, request) if isinstance(request, dict) else \
                 {"exit_code": 2, "stdout": "", "stderr": "收件箱请求无法读取（不是 JSON）\n"}
         except Exception as exc:  # noqa: BLE001 - the command line gets a line, the app goes on
-            log.exception("收件箱：执行请求 %s 时出错", rid)
+            log.error("收件箱：执行请求 %s 时出错", rid)  # the traceback: logged by _crash_line
             answer = {"exit_code": 1, "stdout": "", "stderr": _crash_line(exc) + "\n"}
         _write_json(requests / f"{rid}.answer.json", answer)
         working.unlink(missing_ok=True)
@@ -698,13 +700,18 @@ _watchers_lock = threading.Lock()
 
 
 def _ensure_log_handler() -> None:
-    """The watcher's lines on the process's stderr (the dashboard's log: journald under systemd),
-    unless the process has configured logging itself."""
-    if log.handlers or logging.getLogger().handlers:
+    """The watcher's lines (crm.inbox, from INFO) and every `crm` logger's warnings (the originals
+    crm.errors.failure_reason logs) on the process's stderr (the dashboard's log: journald under
+    systemd), unless the process has configured logging itself. The handler sits on the `crm`
+    logger and holds the real stderr: a failure logged while a request's output is captured
+    (run_request) goes to the log, not into the answer the command line prints."""
+    parent = logging.getLogger("crm")
+    if parent.handlers or log.handlers or logging.getLogger().handlers:
         return
-    handler = logging.StreamHandler(sys.stderr)
+    stream = sys.stderr._real if isinstance(sys.stderr, _ThreadStream) else sys.stderr
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-    log.addHandler(handler)
+    parent.addHandler(handler)
     log.setLevel(logging.INFO)
 
 

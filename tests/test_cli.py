@@ -219,3 +219,45 @@ def test_no_numpy_warning_reaches_stderr_on_extreme_values(tmp_path: Path) -> No
     assert out.returncode == 0, out.stderr
     assert out.stderr == "", out.stderr  # no RuntimeWarning: the rows are rejected with Chinese reasons
     assert "拒绝 3" in out.stdout
+
+
+# An unexpected failure (a bug, DuckDB's or the system's English): what `python -m crm` prints.
+_CRASH = """import runpy, sys
+import duckdb
+import crm.cli
+
+def boom(args):
+    raise duckdb.BinderException('Binder Error: Referenced column "owner" not found in FROM clause!')
+
+crm.cli.cmd_stats = boom
+sys.argv = ["crm", "stats", "--db", sys.argv[1], "--create"]
+runpy.run_module("crm", run_name="__main__")
+"""
+
+
+def test_an_unexpected_failure_is_one_chinese_line_without_the_exceptions_name(tmp_path: Path) -> None:
+    import re
+
+    out = subprocess.run([sys.executable, "-c", _CRASH, str(tmp_path / "a.duckdb")], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 1 and out.stdout == ""
+    assert out.stderr.count("\n") == 1 and out.stderr.startswith("出错了："), out.stderr  # no traceback, no log line
+    assert "Binder" not in out.stderr and "Exception" not in out.stderr and "数据库" in out.stderr
+    assert not re.search(r"[A-Za-z]{2,}", out.stderr), out.stderr
+
+
+def test_the_original_failure_goes_to_the_crm_logger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str],
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    from crm import cli
+
+    def boom(args: object) -> int:
+        raise KeyError("customer_id")
+
+    monkeypatch.setattr(cli, "cmd_stats", boom)
+    with caplog.at_level("WARNING", logger="crm"):
+        assert cli.main(["stats", "--db", str(tmp_path / "a.duckdb"), "--create"]) == cli.EXIT_FAILED
+    err = capsys.readouterr().err
+    assert err == "出错了：程序内部错误，请联系管理员（详情已记入服务器日志）\n"
+    [record] = [r for r in caplog.records if r.name == "crm"]
+    assert "customer_id" in record.getMessage() and record.exc_info and record.exc_info[0] is KeyError

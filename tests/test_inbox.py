@@ -408,3 +408,71 @@ def test_a_dashboard_gone_while_waiting_is_one_line(archive: Archive, tmp_path: 
     assert proc.returncode == 1 and out == "" and err.count("\n") == 1
     assert "客户档案网页已停止" in err and "重新启动后会处理它" in err
     assert list((box / "cli").glob("*--客户.xlsx"))  # still waiting for the next start
+
+
+# ------------------------------------------------------------------ unexpected failures, in Chinese
+ENGLISH_WORD = re.compile(r"[A-Za-z]{2,}")
+
+
+def test_a_crash_while_importing_lands_in_failed_with_a_chinese_reason(archive: Archive, box: Path,
+                                                                     watcher: inbox.Watcher, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import duckdb
+
+    from crm.imports import run
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise duckdb.CatalogException("Catalog Error: Table with name customers does not exist!")
+
+    monkeypatch.setattr(run, "import_file", boom)
+    rid, user_dir = inbox.drop(box, "alice", customers_sheet(tmp_path / "客户.xlsx"), dict(inbox.DEFAULT_OPTIONS))
+    [claim_dir] = poll_until(watcher, lambda: not list(user_dir.glob("*.xlsx")))
+    assert claim_dir == user_dir / inbox.FAILED / rid
+    meta = json.loads((claim_dir / "客户.xlsx.json").read_text(encoding="utf-8"))["inbox"]
+    assert meta["error_kind"] == "crashed" and meta["exit_code"] == 1 and meta["errors"] == [meta["reason"]]
+    assert meta["reason"].startswith("出错了：") and "数据库" in meta["reason"]
+    assert "Catalog" not in meta["reason"] and not ENGLISH_WORD.search(meta["reason"]), meta["reason"]
+
+
+def test_a_request_that_crashes_answers_one_chinese_line(archive: Archive, box: Path, watcher: inbox.Watcher,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(archive: Archive, request: dict) -> dict:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(inbox, "run_request", boom)
+    (box / inbox.REQUESTS).mkdir(parents=True)
+    inbox._write_json(box / inbox.REQUESTS / "r1.json", {"command": "stats", "flags": {}, "user": "cli"})
+    watcher.poll_once()
+    answer = json.loads((box / inbox.REQUESTS / "r1.answer.json").read_text(encoding="utf-8"))
+    assert answer["exit_code"] == 1 and answer["stderr"] == "出错了：磁盘空间不足，请清理磁盘后重试\n"
+
+
+def test_a_commands_crash_in_the_dashboard_is_logged_there_not_printed_by_the_command_line(
+        archive: Archive, box: Path, watcher: inbox.Watcher, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As in the dashboard's process (no logging configured): the original of a failure inside a
+    request goes to the process's log, and the request's answer keeps the one Chinese line."""
+    import io
+    import logging
+
+    from crm import cli
+
+    def boom(args: object) -> int:
+        raise RuntimeError("Invalid Input Error: something only a developer reads")
+
+    monkeypatch.setattr(cli, "cmd_stats", boom)
+    server_log = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", server_log)
+    crm_log, root = logging.getLogger("crm"), logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [])  # pytest's capture: a served app has none
+    monkeypatch.setattr(crm_log, "handlers", [])
+    level = inbox.log.level
+    try:
+        inbox._ensure_log_handler()
+        (box / inbox.REQUESTS).mkdir(parents=True)
+        inbox._write_json(box / inbox.REQUESTS / "r1.json", {"command": "stats", "flags": {}, "user": "cli"})
+        watcher.poll_once()
+    finally:
+        inbox.log.setLevel(level)
+    answer = json.loads((box / inbox.REQUESTS / "r1.answer.json").read_text(encoding="utf-8"))
+    assert answer["exit_code"] == 1 and answer["stderr"] == "出错了：程序内部错误，请联系管理员（详情已记入服务器日志）\n"
+    assert "something only a developer reads" in server_log.getvalue() and "Traceback" in server_log.getvalue()
