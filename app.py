@@ -11,7 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from crm import clock, config, inbox, stats
+from crm import clock, clustering, config, inbox, stats
 from crm.auth import accounts, policy
 from crm.auth.personal import Actor
 from crm.db import ArchiveBusyError
@@ -283,6 +283,13 @@ def _inbox_watcher(db_path: str) -> inbox.Watcher | None:
     return inbox.start_watcher(get_archive())
 
 
+@st.cache_resource(show_spinner=False)
+def _record_keeper(db_path: str) -> clustering.Keeper | None:
+    """The thread that keeps each customer's records together in the file in the quiet hours
+    (crm.clustering): one per process and archive, started by the first page view."""
+    return clustering.start_keeper(get_archive())
+
+
 def _navigation(pages: list[st.Page], hidden: bool = False) -> st.Page:
     """st.navigation over `pages` (the menu in the sidebar, or hidden), an unknown url path landing
     on the default page with a Chinese note rather than Streamlit's English dialog."""
@@ -301,6 +308,7 @@ def main() -> None:
         st.stop()
     archive = get_archive()
     _inbox_watcher(str(archive.path))
+    _record_keeper(str(archive.path))
     if accounts.login_required(archive):
         session = current_session()
         if session is None:

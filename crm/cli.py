@@ -248,6 +248,30 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_maintain(args: argparse.Namespace) -> int:
+    """`maintain`: keep each customer's records together in the file (crm.clustering) — what the
+    dashboard does in its quiet hours, for a scheduled job or an archive no dashboard serves."""
+    from crm import clustering, config
+    from crm.tables import TABLES
+
+    archive = _archive(args)
+    cur = archive.cursor()
+    try:
+        tail = clustering.unclustered_rows(cur)
+    finally:
+        cur.close()
+    if not args.force and not clustering.clustering_due(tail):
+        waiting = "，".join(f"{TABLES[t].label} {n} 行" for t, n in tail.items() if n) or "无"
+        print(f"无需整理：自上次整理后新增的记录（{waiting}）未达到 {config.cluster_min_rows()} 行")
+        return EXIT_OK
+    report = clustering.cluster_records(archive, min_rows=0 if args.force else config.cluster_min_rows())
+    done = "，".join(f"{TABLES[t].label} {n} 行" for t, n in report.rewritten.items()) or "无"
+    print(f"已按客户重排：{done}，用时 {report.seconds:.1f} 秒")
+    if report.skipped:
+        print("与同时进行的修改冲突、下次再整理：" + "，".join(TABLES[t].label for t in report.skipped))
+    return EXIT_OK
+
+
 def cmd_restore(args: argparse.Namespace) -> int:
     """`restore FILE --yes`: replace the archive's data with a backup's (the current archive is backed up first)."""
     from crm.admin import backup
@@ -340,6 +364,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--list", action="store_true", help="列出已有的备份（文件、大小、时间、创建人、说明）")
     _via_inbox_options(p)
     p.set_defaults(func=cmd_backup)
+
+    p = sub.add_parser("maintain", parents=[common], help="整理档案：按客户重排交易、互动、跟进、满意度记录（网页在 CRM_CLUSTER_HOURS 时段自动进行）")
+    p.add_argument("--force", action="store_true", help="不论新增多少记录都整理")
+    p.set_defaults(func=cmd_maintain)
 
     p = sub.add_parser("restore", parents=[common], help="用一个备份恢复档案（恢复前自动备份当前档案）")
     p.add_argument("file", type=Path)

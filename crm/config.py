@@ -38,6 +38,12 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("CRM_INBOX", "（档案文件旁的 inbox 文件夹，即 data/inbox/）", "收件箱（热文件夹）：每个用户一个子文件夹，放进去的表格由运行中的网页以该用户身份导入；网页和命令行须用同一个"),
     EnvVar("CRM_INBOX_POLL_S", "2", "网页检查收件箱的间隔（秒）；一个文件在连续两次检查中大小和修改时间都不变才被导入"),
     EnvVar("CRM_INBOX_WATCH", "1", "设为 0 时网页不处理收件箱（命令行的 --via-inbox 随之不可用）"),
+    EnvVar("CRM_CLUSTER", "1", "设为 0 时网页不在后台整理档案（按客户重排交易、互动等记录，让客户360更快）"),
+    EnvVar("CRM_CLUSTER_MIN_ROWS", "200000", "某张记录表自上次整理后新增到这么多行时才再整理一次"),
+    EnvVar("CRM_CLUSTER_HOURS", "1-6", "网页在后台整理档案的时段（按 CRM_TIMEZONE 的钟点，含起不含止，如 1-6 即 1:00–6:00；0-24 为任何时候）"),
+    EnvVar("CRM_CLUSTER_SLICE_ROWS", "1250000", "整理时每次（一个事务）重排的行数；越小档案文件在整理中增长越少"),
+    EnvVar("CRM_CLUSTER_CHECK_S", "600", "网页检查是否需要整理档案的间隔（秒）"),
+    EnvVar("CRM_CLUSTER_WAIT_S", "30", "整理一张表前最多等待进行中的修改完成的时间（秒）；等待和整理期间新的修改稍候进行"),
 )
 
 
@@ -144,3 +150,35 @@ def inbox_poll_seconds() -> float:
 
 def inbox_watch() -> bool:
     return (env("CRM_INBOX_WATCH") or "1") != "0"
+
+
+def cluster_enabled() -> bool:
+    return (env("CRM_CLUSTER") or "1") != "0"
+
+
+def cluster_min_rows() -> int:
+    return int(_number("CRM_CLUSTER_MIN_ROWS", "200000"))
+
+
+def cluster_slice_rows() -> int:
+    return int(_number("CRM_CLUSTER_SLICE_ROWS", "1250000"))
+
+
+def cluster_wait_seconds() -> float:
+    return _number("CRM_CLUSTER_WAIT_S", "30")
+
+
+def cluster_check_seconds() -> float:
+    return _number("CRM_CLUSTER_CHECK_S", "600")
+
+
+def cluster_hours() -> tuple[int, int]:
+    """The maintenance window as (start hour, end hour); a malformed value means the default."""
+    raw = (env("CRM_CLUSTER_HOURS") or "1-6").replace("–", "-").strip()
+    try:
+        start, end = (int(part) for part in raw.split("-", 1))
+    except ValueError:
+        return (1, 6)
+    if not (0 <= start <= 24 and 0 <= end <= 24):
+        return (1, 6)
+    return (start, end)

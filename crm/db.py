@@ -167,6 +167,66 @@ def _end(cur: duckdb.DuckDBPyConnection, hooks: list[Callable[[bool], None]], co
             pass
 
 
+class WriteGate:
+    """Every write transaction of the process passes the gate together; a rewrite of whole tables
+    (crm.clustering) passes it alone. DuckDB does not see a conflict between a DELETE and another
+    transaction's UPDATE of the same row — the update is committed onto the deleted version and
+    lost — so a rewrite must never overlap a write. A thread already inside (a nested transaction,
+    or the rewrite's own) is never held back; a waiting rewrite holds new writes back so it is not
+    starved, and gives up after `timeout` seconds."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._writers = 0
+        self._alone: int | None = None  # the thread id passing alone
+        self._waiting_alone = 0
+        self._depth = threading.local()
+
+    @contextmanager
+    def together(self) -> Iterator[None]:
+        depth = getattr(self._depth, "n", 0)
+        me = threading.get_ident()
+        if depth == 0 and self._alone != me:
+            with self._cond:
+                while (self._alone is not None and self._alone != me) or self._waiting_alone:
+                    self._cond.wait()
+                self._writers += 1
+            counted = True
+        else:
+            counted = False
+        self._depth.n = depth + 1
+        try:
+            yield
+        finally:
+            self._depth.n = depth
+            if counted:
+                with self._cond:
+                    self._writers -= 1
+                    self._cond.notify_all()
+
+    @contextmanager
+    def alone(self, timeout: float = 30.0) -> Iterator[bool]:
+        """Yields True once no other write is under way (and none starts until the block ends),
+        False when that did not happen within `timeout` seconds (the caller does nothing then)."""
+        me = threading.get_ident()
+        with self._cond:
+            self._waiting_alone += 1
+            try:
+                got = self._cond.wait_for(lambda: self._alone is None and self._writers == 0, timeout)
+            finally:
+                self._waiting_alone -= 1
+            if got:
+                self._alone = me
+            self._cond.notify_all()
+        try:
+            yield got
+        finally:
+            if got:
+                with self._cond:
+                    self._alone = None
+                    self._cond.notify_all()
+
+
 class Archive:
     """One open archive file. Use `cursor()` for a read, `transaction()` for any write."""
 
@@ -174,6 +234,7 @@ class Archive:
         self.path = path
         self._con = connection
         self.closed = False  # set by close(): a background thread that outlives its archive stops
+        self.gate = WriteGate()
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         return self._con.cursor()
@@ -181,6 +242,12 @@ class Archive:
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A cursor inside BEGIN … COMMIT; any exception rolls everything back."""
+        with self.gate.together():
+            with self._transaction() as cur:
+                yield cur
+
+    @contextmanager
+    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         cur = self._con.cursor()
         cur.execute("BEGIN TRANSACTION")
         key = id(cur)

@@ -315,6 +315,14 @@ def _with_null(values: np.ndarray, null: np.ndarray) -> np.ndarray:
     return out
 
 
+# Records an archive gets month by month, by the date column its imports arrive in. The seed
+# holds them back until every chunk is made and writes each table in that order, so a demo
+# archive is laid out as a team's archive is (customers' rows spread over the file), not grouped
+# by customer as the generator makes them: what is measured and seen on it is what a team meets.
+DATED_TABLES: dict[str, str] = {"transactions": "date", "interactions": "date", "follow_ups": "due",
+                                "surveys": "date"}
+
+
 def _insert(cur: "duckdb.DuckDBPyConnection", table: str, data: pa.Table) -> int:
     if data.num_rows == 0:
         return 0
@@ -326,6 +334,42 @@ def _insert(cur: "duckdb.DuckDBPyConnection", table: str, data: pa.Table) -> int
     finally:
         cur.unregister(view)
     return data.num_rows
+
+
+class _DatedStage:
+    """Chunks of the dated tables, kept in temporary tables until `write` puts them in date order
+    (ties in the order they were made, so the result stays a function of the seed)."""
+
+    def __init__(self, cur: "duckdb.DuckDBPyConnection") -> None:
+        self.cur = cur
+        self.columns: dict[str, list[str]] = {}
+        self.made = 0
+
+    def add(self, table: str, data: pa.Table) -> int:
+        if data.num_rows == 0:
+            return 0
+        order = pa.array(np.arange(self.made, self.made + data.num_rows, dtype=np.int64))
+        self.made += data.num_rows
+        staged = data.append_column("_made", order)
+        view = f"_seed_{table}"
+        self.cur.register(view, staged)
+        try:
+            if table not in self.columns:
+                self.columns[table] = list(data.column_names)
+                self.cur.execute(f"CREATE TEMP TABLE _stage_{table} AS SELECT * FROM {view}")
+            else:
+                cols = ", ".join(staged.column_names)
+                self.cur.execute(f"INSERT INTO _stage_{table} ({cols}) SELECT {cols} FROM {view}")
+        finally:
+            self.cur.unregister(view)
+        return data.num_rows
+
+    def write(self) -> None:
+        for table, columns in self.columns.items():
+            cols = ", ".join(columns)
+            self.cur.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _stage_{table} "
+                             f"ORDER BY {DATED_TABLES[table]}, _made")
+            self.cur.execute(f"DROP TABLE _stage_{table}")
 
 
 def _group_starts(keys: np.ndarray) -> np.ndarray:
@@ -550,6 +594,7 @@ class _Seeder:
         self.company_names: set[str] = set()
         self.complaint_parts: list[pd.DataFrame] = []
         self.seq_str = np.empty(0, dtype=object)
+        self.stage = _DatedStage(cur)
 
     # -- whole run ---------------------------------------------------------------------
     def run(self) -> None:
@@ -561,6 +606,7 @@ class _Seeder:
             hi = min(lo + CHUNK, self.n)
             self._chunk(np.random.default_rng(chunk_ss[i]), plan, lo, hi)
         self._complaints_out()
+        self.stage.write()
         self._dedupe_emails()
 
     # -- one chunk of customers --------------------------------------------------------
@@ -730,7 +776,7 @@ class _Seeder:
         also_tx = rng.random(len(complaints["cidx"])) < 0.6
         tx = self._append_complaint_tx(rng, tx, complaints, also_tx)
 
-        self.counts["transactions"] += _insert(self.cur, "transactions", pa.table({
+        self.counts["transactions"] += self.stage.add("transactions", pa.table({
             "customer_id": pa.DictionaryArray.from_arrays(pa.array(tx["cidx"], type=pa.int32()), id_dict),
             "kind": _cat(tx["kind"], _TX_KINDS),
             "date": _date(tx["date"]),
@@ -741,13 +787,13 @@ class _Seeder:
         }))
         del tx
 
-        self.counts["interactions"] += _insert(self.cur, "interactions", self._interaction_table(
+        self.counts["interactions"] += self.stage.add("interactions", self._interaction_table(
             rng, inter, id_dict, product, owner_or_lead))
         del inter
 
-        self.counts["follow_ups"] += _insert(self.cur, "follow_ups", self._follow_ups(
+        self.counts["follow_ups"] += self.stage.add("follow_ups", self._follow_ups(
             rng, arch, end, fc, id_dict, owner_or_lead, complaints))
-        self.counts["surveys"] += _insert(self.cur, "surveys", self._surveys(
+        self.counts["surveys"] += self.stage.add("surveys", self._surveys(
             rng, arch, start, end, id_dict, satisfaction_latent, complaints))
         self.counts["customer_tags"] += _insert(self.cur, "customer_tags", self._tags(
             rng, arch, is_co, level * freq, priority, price_sens, credit, fc, industry, source, id_dict))

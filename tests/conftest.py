@@ -15,6 +15,7 @@ from crm.db import Archive, open_archive
 os.environ["CRM_WARM_SEGMENTS"] = "0"
 # Nor a hot-folder watcher in every app a test opens (tests/test_inbox.py and the browser test start theirs).
 os.environ["CRM_INBOX_WATCH"] = "0"
+os.environ["CRM_CLUSTER"] = "0"  # the maintenance thread rewrites tables on its own clock: tests call it
 
 
 @pytest.fixture
