@@ -52,6 +52,10 @@ def _json_default(value: Any) -> Any:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    from crm.imports.reader import ReadAhead
+
+    # the first file is read (in its child process) while the import's modules and the archive load
+    ahead = ReadAhead(args.files[0], include_hidden=args.hidden) if args.files else None
     from crm.errors import UserError
     from crm.imports import run
 
@@ -61,7 +65,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     for file in args.files:
         try:
             outcome = run.import_file(archive, file, args.user, strict=args.strict, dry_run=args.dry_run,
-                                      on_conflict=args.on_conflict, hidden=args.hidden)
+                                      on_conflict=args.on_conflict, hidden=args.hidden,
+                                      read_ahead=ahead if file == args.files[0] else None)
         except UserError as exc:  # the policy refused the user: the whole command ends
             raise CliError(exc.message) from None
         outputs.append(outcome.as_json())

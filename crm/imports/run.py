@@ -19,7 +19,7 @@ from typing import Any, Iterable, TextIO
 
 from crm.db import Archive
 from crm.imports.pipeline import ImportReport
-from crm.imports.reader import Workbook
+from crm.imports.reader import ReadAhead, Workbook
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -43,11 +43,12 @@ class FileOutcome:
 
 def import_file(archive: Archive, path: str | os.PathLike[str], user: str, *, strict: bool = False,
                 dry_run: bool = False, on_conflict: str = "keep", hidden: bool = False,
-                file_name: str | None = None) -> FileOutcome:
+                file_name: str | None = None, read_ahead: ReadAhead | None = None) -> FileOutcome:
     """Read one file (hidden sheets and rows only with `hidden`) and import it as `user`.
 
     A file that cannot be read is the outcome's `failure` (the command goes on with the next file);
-    a refusal by the policy (crm.errors.UserError) is raised, as it ends the whole command."""
+    a refusal by the policy (crm.errors.UserError) is raised, as it ends the whole command.
+    `read_ahead`: the file already being read (crm.imports.reader.ReadAhead), used when it is this one."""
     import numpy as np
 
     from crm.imports.pipeline import SkippedSheet, gc_paused, import_workbook
@@ -59,7 +60,10 @@ def import_file(archive: Archive, path: str | os.PathLike[str], user: str, *, st
         # numpy's floating-point warnings (an amount of 1e308 squared while rounding) are not for the
         # user: the cleaning rules already reject such a value with a Chinese reason
         with gc_paused(), np.errstate(all="ignore"):
-            workbook = read_workbook(path, file_name=file_name, include_hidden=hidden)
+            if read_ahead is not None and file_name is None and read_ahead.matches(path, hidden):
+                workbook = read_ahead.result()
+            else:
+                workbook = read_workbook(path, file_name=file_name, include_hidden=hidden)
             refusal = hidden_only_message(workbook)
             if refusal:
                 raise FileReadError(refusal)

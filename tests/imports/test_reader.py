@@ -305,3 +305,20 @@ def test_html_saved_as_xls_gets_a_clear_message(tmp_path) -> None:
     path.write_text("<html><body><table><tr><td>客户姓名</td></tr></table></body></html>", encoding="utf-8")
     with pytest.raises(FileReadError, match="erp导出.xls.*网页"):
         read_workbook(path)
+
+
+def test_a_read_ahead_gives_what_reading_then_gives_and_its_failure(tmp_path):
+    from crm.imports.reader import ReadAhead
+
+    path = tmp_path / "客户.xlsx"
+    write_xlsx(path, {"客户档案": [["客户姓名", "联系电话"], ["张伟", "13800138000"]]})
+    ahead = ReadAhead(path)
+    assert ahead.matches(path, False) and not ahead.matches(path, True)
+    assert ahead.result() == read_workbook(path)
+    broken = tmp_path / "坏.xlsx"
+    broken.write_bytes(b"PK\x03\x04 not really a workbook")
+    with pytest.raises(FileReadError) as raised:
+        ReadAhead(broken).result()
+    with pytest.raises(FileReadError) as again:
+        read_workbook(broken)
+    assert str(raised.value) == str(again.value)
