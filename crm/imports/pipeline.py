@@ -461,10 +461,14 @@ def _anti_duplicates(cur: duckdb.DuckDBPyConnection, table: str, keys: list[str]
     try:
         on = " AND ".join(f"a.{k} IS NOT DISTINCT FROM b.{k}" for k in keys)
         part = ", ".join(keys)
+        # a record matches only on its own date: a month's sheet reads only the blocks of that month
+        # where the table is stored in date order (DuckDB's min/max per block)
+        within = (" AND date BETWEEN (SELECT min(date) FROM dup_rows) AND (SELECT max(date) FROM dup_rows)"
+                  if "date" in keys else "")
         rows = cur.execute(f"""
             WITH a AS (SELECT pos, {part}, row_number() OVER (PARTITION BY {part} ORDER BY pos) AS n FROM dup_rows),
                  b AS (SELECT {part}, row_number() OVER (PARTITION BY {part}) AS n FROM {table}
-                       WHERE customer_id IN (SELECT customer_id FROM dup_rows))
+                       WHERE customer_id IN (SELECT customer_id FROM dup_rows){within})
             SELECT a.pos FROM a JOIN b ON {on} AND a.n = b.n""").fetchall()
     finally:
         cur.unregister("dup_rows")
