@@ -16,6 +16,7 @@ from crm.auth import accounts
 from crm.auth.personal import Actor, actor_for
 from crm.customers import activity
 from crm.db import Archive, open_archive, resolve_db_path
+from ui import streamlit_text
 
 EMPTY_CELL = "—"
 
@@ -92,6 +93,10 @@ _BUILT_IN_CSS = """
 [data-testid="stSkipToContent"] { font-size: 0; }
 [data-testid="stSkipToContent"]::after { content: "跳到主要内容"; font-size: 1rem; }
 """
+# The element holding the script of ui.streamlit_text: no room on the page (no gap above the title).
+_SCRIPT_CSS = f"""
+[data-testid="stElementContainer"]:has(#{streamlit_text.MARKER}) {{ display: none; }}
+"""
 # 3. Phones (Streamlit stacks columns one per row below 640 px): metric tiles two per row rather
 #    than a screen each, with a value size that fits half a phone; no "drag a file here" where
 #    there is nothing to drag from; a table laid out as columns
@@ -112,8 +117,11 @@ _PHONE_CSS = """
 
 def page_style() -> None:
     """The app's style sheet, once per run (before the page runs): see the rules above. A <style>
-    alone goes to Streamlit's event container, so it takes no room on the page."""
-    st.html(f"<style>{_UPLOADER_CSS}{_BUILT_IN_CSS}{_PHONE_CSS}</style>")
+    alone goes to Streamlit's event container, so it takes no room on the page. Then the script
+    that puts Streamlit's English the style sheet cannot reach into Chinese (ui.streamlit_text):
+    st.html runs it in the app's own document (no iframe); its element is hidden by the rule below."""
+    st.html(f"<style>{_UPLOADER_CSS}{_BUILT_IN_CSS}{_PHONE_CSS}{_SCRIPT_CSS}</style>")
+    st.html(streamlit_text.script(), unsafe_allow_javascript=True)
 
 
 _PHONE_AGENTS = re.compile(r"Mobile|Android|iPhone|iPod|Windows Phone", re.I)

@@ -3,8 +3,10 @@ user agent, touch, a mobile viewport) and at 1400×1000, screenshot into test-ar
 nothing wider than the screen (the document does not scroll sideways; an element of the main
 block wider than the viewport is only allowed inside a horizontally scrollable table), metric
 tiles two per row, filters collapsed into one panel, and every chart's value labels inside the
-chart. Streamlit's own English is checked where AppTest cannot see it: the file uploader, and the
-dialog for an unknown url.
+chart. Streamlit's own English is checked where AppTest cannot see it: the file uploader, the
+dialog for an unknown url, and what ui.streamlit_text's script translates on every page (the table
+toolbar's tooltips and search bar, a drop-down's "No results", the uploader's refusal of a file over
+its limit), leaving the archive's own words as typed.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from playwright.sync_api import Browser, Page, expect
 from crm import clock
 from crm.db import open_archive
 from crm.seed import seed_demo
+from ui import streamlit_text
 
 from .helpers import assert_no_exception, log_in, screenshot, wait_for_app
 
@@ -73,6 +76,9 @@ def app(streamlit_app_factory: Any, tmp_path_factory: pytest.TempPathFactory) ->
     db = tmp_path_factory.mktemp("phone") / "crm.duckdb"
     archive = open_archive(db)
     seed_demo(archive, customers=600, seed=11, today=clock.today())
+    cur = archive.cursor()  # a tag that is also a word of Streamlit's: shown as typed, never translated
+    cur.execute("INSERT INTO customer_tags (customer_id, tag) SELECT min(customer_id), 'Sum' FROM customers")
+    cur.close()
     archive.close()
     return streamlit_app_factory(db)
 
@@ -111,6 +117,7 @@ def _open(page: Page, url: str, path: str, view: str | None) -> None:
         log_in(page, "admin")
     expect(title).to_have_text(TITLES[path], timeout=60_000)
     wait_for_app(page)
+    expect(page.locator(f"#{streamlit_text.MARKER}")).to_have_count(1)  # the translating script, on every page
     if view is not None:
         tab = page.get_by_role("tab", name=view)  # a tab (客户分类) or a segmented control's option
         tab.or_(page.locator('[data-testid="stButtonGroup"] button', has_text=view)).first.click()
@@ -190,7 +197,7 @@ def test_the_customer_filters_fold_on_a_phone_and_say_what_is_set(app: Any, phon
     expect(panel).to_be_visible()
     expect(panel.locator("details")).not_to_have_attribute("open", re.compile(".*"))  # folded: the list comes first
     expect(phone.locator('[data-testid="stSelectbox"]').filter(has_text="需求阶段")).to_be_hidden()
-    expect(phone.get_by_label("搜索", exact=False)).to_be_visible()  # the search box stays outside the panel
+    expect(phone.get_by_role("textbox", name=re.compile("^搜索："))).to_be_visible()  # the search box stays outside the panel
     panel.locator("summary").click()
     wait_for_app(phone)
     stage = phone.get_by_role("combobox", name="需求阶段", exact=True)
@@ -236,6 +243,61 @@ def test_the_file_uploader_speaks_chinese_and_states_the_real_limit(app: Any, de
     assert overlay.evaluate("e => getComputedStyle(e).fontSize") == "0px"
     assert _pseudo(desktop, '[data-testid="stFileUploaderDropzone"] > div:not([data-testid]) > span') == '"松开鼠标即可上传"'
     screenshot(desktop, "chinese-uploader-drag")
+
+
+def test_streamlits_english_beyond_the_style_sheet_is_chinese(app: Any, desktop: Page) -> None:
+    _open(desktop, app.url, "/customers", None)
+    # the table's toolbar: its buttons' names and, after the hover delay, their tooltips
+    desktop.locator('[data-testid="stDataFrame"]').first.hover()
+    buttons = desktop.locator('[data-testid="stElementToolbarButton"] button')
+    expect(buttons).to_have_count(3)
+    for i, name in enumerate(["显示/隐藏列", "搜索", "全屏"]):
+        expect(buttons.nth(i)).to_have_attribute("aria-label", name)
+    tooltip = desktop.locator('[data-testid="stTooltipContent"]')
+    buttons.nth(1).hover()
+    expect(tooltip).to_have_text("搜索")
+    buttons.nth(2).hover()
+    expect(tooltip).to_have_text("全屏")
+    screenshot(desktop, "chinese-table-toolbar")
+    # its search bar (the grid lies over the button for the pointer: the click goes to the button itself)
+    buttons.nth(1).dispatch_event("click")
+    expect(desktop.get_by_text("输入要查找的内容", exact=True)).to_be_visible()
+    desktop.keyboard.type("张")
+    expect(desktop.locator('[data-testid="search-result-area"]')).to_have_text(re.compile(r"^\d+ 个结果$"))
+    desktop.keyboard.press("Escape")
+
+    # a drop-down: its hint, and a term nothing matches
+    owner = desktop.get_by_role("combobox", name="负责人", exact=True)
+    expect(owner).to_have_attribute("placeholder", "请选择")
+    owner.click()
+    owner.fill("没有这个负责人")
+    expect(desktop.get_by_text("没有匹配的选项", exact=True)).to_be_visible()
+    expect(desktop.get_by_text("No results")).to_have_count(0)
+    screenshot(desktop, "chinese-no-results")
+    desktop.keyboard.press("Escape")
+    # the archive's own words stay as typed, even one that is a word of Streamlit's
+    tags = desktop.get_by_role("combobox", name="标签", exact=True)
+    tags.click()
+    tags.fill("Sum")
+    expect(desktop.get_by_role("option", name="Sum", exact=True)).to_be_visible()
+    expect(desktop.get_by_role("option", name="合计", exact=True)).to_have_count(0)
+    desktop.keyboard.press("Escape")
+    assert_no_exception(desktop)
+
+
+def test_a_file_over_the_uploaders_limit_is_refused_in_chinese(app: Any, desktop: Page, tmp_path: Path) -> None:
+    _open(desktop, app.url, "/import", None)
+    big = tmp_path / "太大.xlsx"
+    with big.open("wb") as f:  # sparse: over the widget's limit (twice the reader's 50 MB) without writing it
+        f.truncate(101 * 1024 * 1024)
+    desktop.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(big)
+    chip = desktop.locator('[data-testid="stFileChip"]').filter(has_text="太大.xlsx")
+    expect(chip).to_be_visible()
+    expect(chip.locator('[role="alert"]')).to_have_text(re.compile(r"^错误：\s*文件太大（超过 100\.0MB），无法上传。$"))
+    chip.hover()
+    expect(desktop.get_by_role("tooltip").filter(has_text="文件太大")).to_be_visible()
+    expect(desktop.get_by_text("or smaller", exact=False)).to_have_count(0)
+    screenshot(desktop, "chinese-uploader-too-large")
 
 
 def test_an_unknown_url_opens_the_home_page_with_a_chinese_note(app: Any, desktop: Page) -> None:

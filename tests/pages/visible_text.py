@@ -127,7 +127,7 @@ def shown(node: Any) -> Iterator[Shown]:
     elif kind in ("dataframe", "arrow_data_frame", "data_editor"):
         yield from _dataframe(node, proto)
     elif kind == "html":
-        return  # a style sheet: nothing the user reads
+        return  # a style sheet, or the script of ui.streamlit_text: nothing the user reads
     else:
         tree = MessageToDict(proto, preserving_proto_field_name=True)
         yield from _md(f"{kind} label", tree.get("label"))
