@@ -36,13 +36,17 @@ def _archive(args: argparse.Namespace):
         folder = "" if path.parent.exists() else f"，连文件夹 {path.parent} 也不存在"
         raise CliError(f"档案文件 {path}（{source}）不存在{folder}；路径无误、要新建一个空档案请加 --create")
     try:
-        return open_archive(path)
+        archive = open_archive(path)
     except ArchiveBusyError as exc:  # the dashboard's process, or another
         from crm.inbox import busy_line
 
         raise CliError(busy_line(path, exc, args.command)) from None
     except Exception:  # e.g. not a DuckDB file: DuckDB's own (English) words stay out of the line
         raise CliError(f"无法打开档案文件 {path}：它不是客户档案数据库，或已损坏、没有读写权限") from None
+    from crm.customers import activity
+
+    activity.ensure_current(archive)  # as the dashboard does on opening: a no-op unless upgraded or new
+    return archive
 
 
 def _json_default(value: Any) -> Any:

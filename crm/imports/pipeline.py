@@ -26,7 +26,7 @@ from crm.complaints.stages import OPEN_STAGES
 from crm.customers import activity
 from crm.customers.search import refresh_search_text
 from crm.customers.search_keys import name_initials, name_pinyin
-from crm.db import Archive
+from crm.db import Archive, scalar
 from crm.followups.rules import import_may_move
 from crm.geography import places_of
 from crm.imports import linking
@@ -126,6 +126,9 @@ class _Ctx:
     actor: Actor  # whose policy the rows obey (a sales user's sheet touches only their own customers)
     source: str  # the sheet's identity across uploads (crm.provenance.source_of)
     choices: provenance.ConflictChoices  # keep the archive's value or take the sheet's, on conflict
+    # the customers' activity summary matched the records when the import began (crm.customers.activity);
+    # each sheet keeps it so (fold_in), which lets the duplicate check skip rows newer than it
+    summary_current: bool = False
 
 
 class StrictAbort(Exception):
@@ -248,9 +251,10 @@ def _import_workbook(archive: Archive, workbook: Workbook, actor: Actor, *, stri
     try:
         with tx as cur, activity.kept_current(cur):
             db.mark_changed(cur, db.RECORDS)
+            summary_current = activity.is_current(cur)
             for rec, sheet, rows in plans:
                 ctx = _Ctx(cur, actor.username, today, workbook.file_name, sheet.name, stamp, actor,
-                           provenance.source_of(workbook.file_name, sheet.name), choices)
+                           provenance.source_of(workbook.file_name, sheet.name), choices, summary_current)
                 result = _import_sheet(ctx, rec, rows, dry_run)
                 report.batches.append(result)
                 done += len(rows.row_numbers)
@@ -451,27 +455,46 @@ def _create_customers_from_refs(ctx: _Ctx, batch_id: int, sheet: CleanSheet, ref
     return out
 
 
-def _anti_duplicates(cur: duckdb.DuckDBPyConnection, table: str, keys: list[str], staged: pa.Table) -> list[bool]:
+# The activity summary's column holding each customer's newest date in a table.
+_NEWEST_DATE = {"transactions": "last_transaction", "interactions": "last_logged_interaction"}
+
+
+def _anti_duplicates(cur: duckdb.DuckDBPyConnection, table: str, keys: list[str], staged: pa.Table,
+                     summary_current: bool = False) -> list[bool]:
     """For each staged row, whether the archive already holds the same record.
 
     Identical rows are matched one to one (the n-th copy in the file against the n-th in the
     archive), so re-importing a file adds nothing while two equal purchases in one file both count.
+    With a current activity summary, a row dated after its customer's newest record in the table
+    (this month's rows, a new customer's) cannot be a copy and is not looked for: a month's sheet
+    then reads none of the table's millions of rows; a re-imported file reads only its customers'.
     """
     cur.register("dup_rows", staged)
     try:
+        source = "dup_rows"
+        if summary_current and table in _NEWEST_DATE:
+            cur.execute(f"""
+                CREATE OR REPLACE TEMP TABLE dup_candidates AS
+                SELECT d.* FROM dup_rows d JOIN customers c ON c.customer_id = d.customer_id
+                WHERE d.date <= c.{_NEWEST_DATE[table]}""")
+            source = "dup_candidates"
+            if not scalar(cur, "SELECT count(*) FROM dup_candidates"):
+                return [False] * staged.num_rows
         on = " AND ".join(f"a.{k} IS NOT DISTINCT FROM b.{k}" for k in keys)
         part = ", ".join(keys)
         # a record matches only on its own date: a month's sheet reads only the blocks of that month
         # where the table is stored in date order (DuckDB's min/max per block)
-        within = (" AND date BETWEEN (SELECT min(date) FROM dup_rows) AND (SELECT max(date) FROM dup_rows)"
+        within = (f" AND date BETWEEN (SELECT min(date) FROM {source}) AND (SELECT max(date) FROM {source})"
                   if "date" in keys else "")
         rows = cur.execute(f"""
-            WITH a AS (SELECT pos, {part}, row_number() OVER (PARTITION BY {part} ORDER BY pos) AS n FROM dup_rows),
+            WITH a AS (SELECT pos, {part}, row_number() OVER (PARTITION BY {part} ORDER BY pos) AS n FROM {source}),
                  b AS (SELECT {part}, row_number() OVER (PARTITION BY {part}) AS n FROM {table}
-                       WHERE customer_id IN (SELECT customer_id FROM dup_rows){within})
+                       WHERE customer_id IN (SELECT customer_id FROM {source}){within})
             SELECT a.pos FROM a JOIN b ON {on} AND a.n = b.n""").fetchall()
     finally:
         cur.unregister("dup_rows")
+        if source != "dup_rows":
+            cur.execute("DROP TABLE IF EXISTS dup_candidates")
     dup = [False] * staged.num_rows
     for (pos,) in rows:
         dup[pos] = True
@@ -912,7 +935,8 @@ def _write_transactions(ctx: _Ctx, batch_id: int, sheet: CleanSheet, result: She
         "amount": _f([amounts[i] for i in idx]),
         "order_ref": _s([orders[i] for i in idx]),
     })
-    dup = _anti_duplicates(ctx.cur, "transactions", ["customer_id", "kind", "date", "amount", "order_ref"], staged)
+    dup = _anti_duplicates(ctx.cur, "transactions", ["customer_id", "kind", "date", "amount", "order_ref"], staged,
+                           ctx.summary_current)
     keep = _skip_duplicates(sheet, idx, dup, "kind", "交易记录（客户、类型、日期、金额一致）", result)
     rows = sheet.row_numbers
     kept_rows = [idx[p] for p in keep]
@@ -953,7 +977,8 @@ def _write_interactions(ctx: _Ctx, batch_id: int, sheet: CleanSheet, result: She
         "channel": _s([sheet.get("channel", i) for i in idx]),
         "content": _s([sheet.get("content", i) for i in idx]),
     })
-    dup = _anti_duplicates(ctx.cur, "interactions", ["customer_id", "date", "channel", "content"], staged)
+    dup = _anti_duplicates(ctx.cur, "interactions", ["customer_id", "date", "channel", "content"], staged,
+                           ctx.summary_current)
     keep = _skip_duplicates(sheet, idx, dup, "date", "互动记录", result)
     if keep:
         take = pa.array(keep, pa.int64())

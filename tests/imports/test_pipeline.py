@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from conftest import write_xlsx
 
+from crm.customers import activity
 from crm.db import Archive, scalar
 from crm.imports.batches import UndoError, undo_batch
 from crm.imports.pipeline import import_path, remember_mapping
@@ -156,6 +157,31 @@ def test_reimporting_the_same_transactions_adds_nothing(three_customers: Archive
     again = run(three_customers, write_xlsx(tmp_path / "t2.xlsx", {"交易": rows + [["C001", "张伟", "购买", "2026-10-01", 100]]})).batches[0]
     assert (again.created, again.duplicates) == (1, 2)
     assert q(three_customers, "SELECT count(*) FROM transactions")[0][0] == 3
+
+
+@pytest.mark.parametrize("summary", ["current", "stale"])
+def test_copies_are_found_whatever_newer_records_and_the_summarys_state(three_customers: Archive, tmp_path: Path,
+                                                                       summary: str) -> None:
+    """The duplicate check skips rows newer than the customer's newest record only while the
+    activity summary is current; copies of older records are found either way, and a sheet of new
+    months adds everything."""
+    activity.ensure_current(three_customers)  # as the app and the command line do on opening
+    head = ["客户编号", "客户名称", "交易类型", "购买时间", "金额"]
+    october = [head, ["C001", "张伟", "购买", "2026-10-01", 100], ["C001", "张伟", "退货", "2026-10-03", -20]]
+    run(three_customers, write_xlsx(tmp_path / "oct.xlsx", {"交易": october}))
+    run(three_customers, write_xlsx(tmp_path / "nov.xlsx", {"交易": [head, ["C001", "张伟", "购买", "2026-11-20", 300]]}))
+    if summary == "stale":  # a record written behind the app's back: the summary no longer matches
+        with three_customers.transaction() as cur:
+            cur.execute("INSERT INTO transactions (customer_id, kind, date, amount) VALUES ('C001', '咨询', '2026-12-24', NULL)")
+    cur = three_customers.cursor()
+    assert activity.is_current(cur) is (summary == "current")
+    cur.close()
+    again = run(three_customers, write_xlsx(tmp_path / "oct2.xlsx", {"交易": october + [
+        ["C001", "张伟", "购买", "2026-12-28", 50]]})).batches[0]
+    assert (again.created, again.duplicates) == (1, 2)
+    nov_again = run(three_customers, write_xlsx(tmp_path / "nov2.xlsx", {"交易": [
+        head, ["C001", "张伟", "购买", "2026-11-20", 300]]})).batches[0]
+    assert (nov_again.created, nov_again.duplicates) == (0, 1)
 
 
 def test_ambiguous_name_is_rejected_with_reason(archive: Archive, tmp_path: Path) -> None:
