@@ -42,18 +42,19 @@ from crm.seed import seed_demo  # noqa: E402
 KINDS = ["购买"] * 8 + ["咨询", "续约", "退货"]
 
 
-def build_workbook(path: Path, ids: list[tuple[str, str, str]], rows: int, seed: int = 7) -> None:
-    """A T2 sheet as users keep it: a title row, Chinese headers, real dates, numbers and some text forms."""
+def build_workbook(path: Path, ids: list[tuple[str, str, str]], rows: int, seed: int = 7,
+                   start: dt.date = dt.date(2024, 1, 1), days: int = 700) -> None:
+    """A T2 sheet as users keep it: a title row, Chinese headers, real dates, numbers and some text forms;
+    dates spread over `days` days from `start` (a month's sheet: the month's first day and 28)."""
     rng = random.Random(seed)
     wb = openpyxl.Workbook(write_only=True)
     ws = wb.create_sheet("客户关系管理记录表")
     ws.append(["客户关系管理记录及分析表"])
     ws.append(["客户编号", "客户名称", "联系方式", "交易类型", "购买时间", "金额(元)", "评价等级", "下次跟进日期", "备注"])
-    start = dt.date(2024, 1, 1)
     for n in range(rows):
         cid, name, phone = ids[rng.randrange(len(ids))]
         kind = rng.choice(KINDS)
-        day = start + dt.timedelta(days=rng.randrange(700))
+        day = start + dt.timedelta(days=rng.randrange(days))
         amount = round(rng.lognormvariate(7, 1.2), 2) * (-1 if kind == "退货" else 1)
         date_cell = day if n % 5 else day.strftime("%Y/%m/%d")  # every fifth date typed as text
         amount_cell = amount if n % 7 else f"¥{amount:,.2f}"
