@@ -204,6 +204,11 @@ class WriteGate:
                     self._writers -= 1
                     self._cond.notify_all()
 
+    @property
+    def waiting(self) -> int:
+        """How many rewrites are waiting to pass alone (new writes wait while one does)."""
+        return self._waiting_alone
+
     @contextmanager
     def alone(self, timeout: float = 30.0) -> Iterator[bool]:
         """Yields True once no other write is under way (and none starts until the block ends),
