@@ -168,41 +168,60 @@ def _end(cur: duckdb.DuckDBPyConnection, hooks: list[Callable[[bool], None]], co
 
 
 class WriteGate:
-    """Every write transaction of the process passes the gate together; a rewrite of whole tables
-    (crm.clustering) passes it alone. DuckDB does not see a conflict between a DELETE and another
-    transaction's UPDATE of the same row — the update is committed onto the deleted version and
-    lost — so a rewrite must never overlap a write. A thread already inside (a nested transaction,
-    or the rewrite's own) is never held back; a waiting rewrite holds new writes back so it is not
-    starved, and gives up after `timeout` seconds."""
+    """The process's write transactions pass one at a time, in the order they arrived; a rewrite of
+    whole tables (crm.clustering) passes the same way but ahead of the queue.
+
+    One at a time because DuckDB's optimistic concurrency turns two overlapping writes of the same
+    row into a "Conflict on update" for the second: a colleague's contact log and an import both
+    keep the activity stamp and the customers' summaries current, so a 2-second import under a team
+    that logs contacts would fail nearly always, and retrying it would fail again. Waiting in line
+    costs a save at most the length of the write ahead of it. A rewrite additionally must never
+    overlap a write: DuckDB does not see a conflict between a DELETE and another transaction's
+    UPDATE of the same row (the update is committed onto the deleted version and lost). A thread
+    already inside (a nested transaction, or the rewrite's own) is never held back; a waiting
+    rewrite holds new writes back so it is not starved, and gives up after `timeout` seconds."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        self._writers = 0
-        self._alone: int | None = None  # the thread id passing alone
+        self._holder: int | None = None  # the thread inside (a write or a rewrite)
+        self._depth = 0  # the holder's nesting
+        self._tickets = 0  # writes arrived …
+        self._serving = 0  # … and the next one whose turn it is
         self._waiting_alone = 0
-        self._depth = threading.local()
+
+    def _enter(self, me: int) -> None:
+        self._holder = me
+        self._depth += 1
+
+    def _leave(self) -> None:
+        with self._cond:
+            self._depth -= 1
+            if self._depth == 0:
+                self._holder = None
+                self._cond.notify_all()
 
     @contextmanager
-    def together(self) -> Iterator[None]:
-        depth = getattr(self._depth, "n", 0)
+    def writing(self) -> Iterator[None]:
+        """Around one write transaction: waits for the writes that arrived before it."""
         me = threading.get_ident()
-        if depth == 0 and self._alone != me:
-            with self._cond:
-                while (self._alone is not None and self._alone != me) or self._waiting_alone:
+        with self._cond:
+            if self._holder != me:
+                ticket = self._tickets
+                self._tickets += 1
+                while self._holder is not None or self._waiting_alone or self._serving != ticket:
                     self._cond.wait()
-                self._writers += 1
-            counted = True
-        else:
-            counted = False
-        self._depth.n = depth + 1
+                self._serving += 1
+                self._cond.notify_all()  # the next in line may now wait for this one only
+            self._enter(me)
         try:
             yield
         finally:
-            self._depth.n = depth
-            if counted:
-                with self._cond:
-                    self._writers -= 1
-                    self._cond.notify_all()
+            self._leave()
+
+    @property
+    def queued(self) -> int:
+        """How many writes are waiting for their turn."""
+        return self._tickets - self._serving
 
     @property
     def waiting(self) -> int:
@@ -217,19 +236,17 @@ class WriteGate:
         with self._cond:
             self._waiting_alone += 1
             try:
-                got = self._cond.wait_for(lambda: self._alone is None and self._writers == 0, timeout)
+                got = self._cond.wait_for(lambda: self._holder in (None, me), timeout)
             finally:
                 self._waiting_alone -= 1
             if got:
-                self._alone = me
+                self._enter(me)
             self._cond.notify_all()
         try:
             yield got
         finally:
             if got:
-                with self._cond:
-                    self._alone = None
-                    self._cond.notify_all()
+                self._leave()
 
 
 class Archive:
@@ -247,7 +264,7 @@ class Archive:
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A cursor inside BEGIN … COMMIT; any exception rolls everything back."""
-        with self.gate.together():
+        with self.gate.writing():
             with self._transaction() as cur:
                 yield cur
 

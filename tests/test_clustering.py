@@ -192,10 +192,10 @@ def test_the_gate_lets_nested_writes_through_while_a_rewrite_waits():
     inside = threading.Event()
 
     def writer():
-        with gate.together():
+        with gate.writing():
             inside.set()
             time.sleep(0.2)  # a rewrite starts waiting meanwhile
-            with gate.together():  # nested: must not wait for the rewrite (it would wait for us)
+            with gate.writing():  # nested: must not wait for the rewrite (it would wait for us)
                 order.append("nested")
         order.append("writer done")
 
@@ -203,7 +203,7 @@ def test_the_gate_lets_nested_writes_through_while_a_rewrite_waits():
         inside.wait(5)
         with gate.alone(5) as alone:
             order.append(f"alone {alone}")
-            with gate.together():  # the rewrite's own transaction
+            with gate.writing():  # the rewrite's own transaction
                 order.append("own write")
 
     threads = [threading.Thread(target=writer), threading.Thread(target=rewrite)]

@@ -76,3 +76,56 @@ def test_imports_and_edits_mark_what_they_change(archive: Archive, tmp_path: Pat
     finally:
         db.off_commit(listener)
     assert heard == [frozenset({db.RECORDS}), frozenset({db.EDIT}), frozenset({db.RECORDS})]
+
+
+def test_a_contact_logged_during_an_import_waits_for_it_and_both_are_kept(archive: Archive, tmp_path: Path) -> None:
+    """Found by the 20-session load test: both writes keep the activity stamp current, and DuckDB
+    failed the import ("Conflict on update") when a colleague's contact committed while it ran.
+    Writes now pass one at a time: the contact waits in line and both land."""
+    import threading
+    import time
+
+    from conftest import write_xlsx
+
+    from crm.auth.personal import Actor
+    from crm.customers import activity
+    from crm.customers.edits import add_interaction
+    from crm.imports.pipeline import import_path
+
+    with archive.transaction() as tx:
+        tx.execute("INSERT INTO users (username, role) VALUES ('admin', '管理员')")
+    first = write_xlsx(tmp_path / "c.xlsx", {"客户档案": [["客户编号", "客户姓名", "联系电话"], ["C1", "甲", "13800000001"]]})
+    import_path(archive, first, user="admin")
+    activity.ensure_current(archive)  # as the dashboard keeps it: every write then keeps the stamp
+    sheet = write_xlsx(tmp_path / "t.xlsx", {"客户关系管理记录表": [
+        ["客户编号", "客户名称", "订单编号", "交易类型", "购买时间", "金额(元)"],
+        *[["C1", "甲", f"D{n}", "购买", f"2026-03-{n + 1:02d}", 100 + n] for n in range(20)]]})
+    outcome: dict[str, object] = {}
+
+    def colleague() -> None:
+        try:
+            outcome["contact"] = add_interaction(archive, Actor("admin", "管理员"), "C1", "2026-11-30", "电话", "回访")
+        except Exception as exc:  # noqa: BLE001 - the finding is what it raised
+            outcome["contact"] = exc
+
+    writer = threading.Thread(target=colleague)
+
+    def progress(done: int, total: int, text: str) -> None:
+        if writer.is_alive() or "contact" in outcome:
+            return
+        writer.start()  # while the import's transaction is open
+        for _ in range(3000):  # no timed wait: the shifted-clock pass runs under faketime
+            if archive.gate.queued or "contact" in outcome:
+                break
+            time.sleep(0.01)
+
+    report = import_path(archive, sheet, user="admin", progress=progress)
+    assert writer.ident is not None, report
+    writer.join()
+    assert not isinstance(outcome["contact"], Exception), outcome
+    assert report.batches and report.batches[0].created == 20
+    cur = archive.cursor()
+    assert cur.execute("SELECT count(*) FROM transactions").fetchone() == (20,)
+    assert cur.execute("SELECT count(*) FROM interactions WHERE content = '回访'").fetchone() == (1,)
+    cur.close()
+    assert activity.ensure_current(archive) is False  # and the summary stayed current throughout
