@@ -31,6 +31,7 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("CRM_IMPORT_MEMORY_MB", "2048", "读取表格文件的子进程可用的内存上限（MB）；超出时只结束该子进程"),
     EnvVar("CRM_IMPORT_TIMEOUT_S", "60", "读取一个表格文件的时间上限（秒）；超出时结束读取的子进程"),
     EnvVar("CRM_WARM_SEGMENTS", "1", "设为 0 时不在后台预先计算客户分类"),
+    EnvVar("CRM_WARM_EDIT_GAP_S", "60", "有人修改数据（记录联系、编辑资料）后，后台重新计算当天客户分类的最短间隔（秒）；导入和撤销后立即计算"),
     EnvVar("CRM_USER", "admin", "尚未设置登录账号时（设置模式）默认的当前用户"),
     EnvVar("CRM_TIMEZONE", "Asia/Shanghai", "判断「今天」所用的时区（跟进到期、逾期按此时区的日期计算）"),
     EnvVar("CRM_NOW", "（真实时间）", "把应用的当前时间固定为某一时刻，如 2026-02-28T09:00（用于测试和演示）"),
@@ -120,6 +121,10 @@ def import_timeout_seconds() -> float:
 
 def warm_segments() -> bool:
     return (env("CRM_WARM_SEGMENTS") or "1") != "0"
+
+
+def warm_edit_gap_seconds() -> float:
+    return _number("CRM_WARM_EDIT_GAP_S", "60")
 
 
 def default_user() -> str:

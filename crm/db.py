@@ -269,6 +269,14 @@ class Archive:
                 yield cur
 
     @contextmanager
+    def cache_transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A transaction beside the queue of writes, for derived tables only no person's write
+        touches (the 客户分类 runs, written by one computation at a time under their own lock): a
+        run takes seconds at a million customers, and a colleague's save must not wait for it."""
+        with self._transaction() as cur:
+            yield cur
+
+    @contextmanager
     def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         cur = self._con.cursor()
         cur.execute("BEGIN TRANSACTION")

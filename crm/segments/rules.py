@@ -201,7 +201,7 @@ def _compute(archive: "Archive", D: dt.date, s: SegmentSettings, version: str,
     marks = {"start": started, "summary": time.perf_counter()}
     w = _windows(D, s)
     sql, params = facts_sql(D, s, from_summary=newest is None or newest <= D)
-    with archive.transaction() as tx:
+    with archive.cache_transaction() as tx:
         tx.execute("DROP TABLE IF EXISTS temp.seg_facts")
         tx.execute(f"CREATE TEMP TABLE seg_facts AS {sql}", params)
         marks["facts"] = time.perf_counter()

@@ -107,7 +107,7 @@ def compute_run(archive: "Archive", as_of: dt.date, *, timings: dict[str, float]
     settings = segment_settings(archive)
     version = data_version(archive)
     with _lock_for(archive):
-        with archive.transaction() as tx:
+        with archive.cache_transaction() as tx:
             old = [r for (r,) in tx.execute(
                 "SELECT run_id FROM segment_runs WHERE as_of = ? AND data_version = ? AND settings_version = ?",
                 [as_of, version, settings.signature]).fetchall()]
@@ -124,7 +124,7 @@ def snapshot(archive: "Archive", day: dt.date, **kwargs: Any) -> SegmentRun:
 
 def clear_cache(archive: "Archive") -> int:
     """Forget every cached run (they are recomputed on demand); returns how many there were."""
-    with _lock_for(archive), archive.transaction() as tx:
+    with _lock_for(archive), archive.cache_transaction() as tx:
         n = int(scalar(tx, "SELECT count(*) FROM segment_runs"))
         tx.execute("DELETE FROM segment_members")
         tx.execute("DELETE FROM segment_runs")

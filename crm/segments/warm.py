@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from typing import TYPE_CHECKING
 
 from crm import clock, config, db
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 WARM_SWITCH = "CRM_WARM_SEGMENTS"  # "0" turns background warming off (the test suite does, to stay deterministic)
 _warmers: dict[str, threading.Thread] = {}
 _warm_again: dict[str, bool] = {}  # archive → go round again (True: today only)
+_last_edit_warm: dict[str, float] = {}  # archive → when its last today-only round began (monotonic)
 
 
 def page_dates(today: dt.date) -> list[dt.date]:
@@ -68,7 +70,8 @@ def warm_in_background(archive: "Archive", today: dt.date | None = None, *,
     """Run `warm` in a daemon thread (unless WARM_SWITCH is "0"); returns the thread, None when off.
 
     `today_only` after a single edit: it changes every run, but only today's is worth computing
-    at once (a million-customer archive spends a couple of seconds on each run). One warmer per
+    at once (a million-customer archive spends a couple of seconds on each run), and no sooner than
+    CRM_WARM_EDIT_GAP_S after the last such round (_after_edit_gap). One warmer per
     archive: asked again while it works (another import meanwhile), it goes round once more when
     done, so the runs of the newest data are the ones left computed. A run being computed holds
     the archive's run lock and a page asking for another date waits for it; the dates come in
@@ -87,6 +90,8 @@ def warm_in_background(archive: "Archive", today: dt.date | None = None, *,
         def work() -> None:
             only_today = today_only
             while True:
+                if only_today:
+                    only_today = _after_edit_gap(key)
                 try:
                     warm(archive, today, today_only=only_today)
                 except Exception:  # noqa: BLE001 - see the docstring
@@ -103,3 +108,26 @@ def warm_in_background(archive: "Archive", today: dt.date | None = None, *,
     return thread
 
 
+
+
+def _after_edit_gap(key: str) -> bool:
+    """Before a today-only round (after a person's edit): wait until CRM_WARM_EDIT_GAP_S have
+    passed since the last one began; returns whether the round is still today-only.
+
+    A team logging contacts all day changes the data every few seconds, and each round costs a
+    core a couple of seconds at a million customers: back to back they would take a core for
+    ever and slow every page. With the gap the runs stay at most a gap behind the last edit (a
+    manager opening the page in between computes today's run, as without warming). An import or
+    undo asked for meanwhile ends the wait: its round (every page date) starts at once.
+    """
+    gap = config.warm_edit_gap_seconds()
+    while True:
+        with _locks_guard:
+            if _warm_again.get(key) is False:  # an import meanwhile: the full round, now
+                _warm_again.pop(key)
+                return False
+            left = _last_edit_warm.get(key, -gap) + gap - time.monotonic()
+            if left <= 0:
+                _last_edit_warm[key] = time.monotonic()
+                return True
+        time.sleep(min(left, 0.5))  # a pace, not a wait for a result (a timed Condition wait never ends under faketime)

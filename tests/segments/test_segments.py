@@ -694,3 +694,31 @@ def test_an_import_and_an_edit_go_through_while_a_run_is_being_written(
     assert report.batches[0].created == 1
     assert S.cached_run(archive, D) is None  # computed from the data before the writes: not served
     assert S.segment_run(archive, D).computed
+
+
+def test_edits_are_followed_by_at_most_one_round_per_gap_and_an_import_ends_the_wait(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A team logging contacts all day must not keep a core busy recomputing today's run."""
+    import importlib
+
+    warm = importlib.import_module("crm.segments.warm")  # the module (the package exports its function `warm`)
+
+    now = [1000.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    monkeypatch.setattr(warm.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(warm.time, "sleep", sleep)
+    monkeypatch.setenv("CRM_WARM_EDIT_GAP_S", "60")
+    key = "gap-test.duckdb"
+    assert warm._after_edit_gap(key) is True and slept == []  # the first edit: at once
+    now[0] += 15
+    assert warm._after_edit_gap(key) is True and sum(slept) == pytest.approx(45)  # the next: a gap after the first
+    slept.clear()
+    now[0] += 5
+    warm._warm_again[key] = False  # an import asked for while waiting
+    assert warm._after_edit_gap(key) is False and slept == [] and key not in warm._warm_again
+    warm._last_edit_warm.pop(key)
