@@ -6,6 +6,7 @@ Pages get the archive, the acting user and the shared widgets from ui.common.
 """
 from __future__ import annotations
 
+import threading
 from contextlib import closing
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from crm.auth.personal import Actor
 from crm.db import ArchiveBusyError
 from crm.errors import UserError
 from crm.vocabulary import BATCH_STATUS_LABELS, user_label
+from ui import heap
 from ui.common import alarm_tile, current_actor, current_session, get_archive, page_style, plain, show_table
 
 ROOT = Path(__file__).resolve().parent
@@ -290,6 +292,17 @@ def _record_keeper(db_path: str) -> clustering.Keeper | None:
     return clustering.start_keeper(get_archive())
 
 
+@st.cache_resource(show_spinner=False)
+def _settled_heap() -> threading.Thread | None:
+    """Once per process, in a daemon thread (the first visitor does not wait): the pages' modules
+    imported and set aside from the collection Streamlit runs after every script run (ui.heap)."""
+    if not config.freeze_heap():
+        return None
+    thread = threading.Thread(target=heap.settle, args=(ROOT / "pages",), name="settle-heap", daemon=True)
+    thread.start()
+    return thread
+
+
 def _navigation(pages: list[st.Page], hidden: bool = False) -> st.Page:
     """st.navigation over `pages` (the menu in the sidebar, or hidden), an unknown url path landing
     on the default page with a Chinese note rather than Streamlit's English dialog."""
@@ -309,6 +322,7 @@ def main() -> None:
     archive = get_archive()
     _inbox_watcher(str(archive.path))
     _record_keeper(str(archive.path))
+    _settled_heap()
     if accounts.login_required(archive):
         session = current_session()
         if session is None:

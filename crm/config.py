@@ -39,6 +39,7 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("CRM_INBOX", "（档案文件旁的 inbox 文件夹，即 data/inbox/）", "收件箱（热文件夹）：每个用户一个子文件夹，放进去的表格由运行中的网页以该用户身份导入；网页和命令行须用同一个"),
     EnvVar("CRM_INBOX_POLL_S", "2", "网页检查收件箱的间隔（秒）；一个文件在连续两次检查中大小和修改时间都不变才被导入"),
     EnvVar("CRM_INBOX_WATCH", "1", "设为 0 时网页不处理收件箱（命令行的 --via-inbox 随之不可用）"),
+    EnvVar("CRM_FREEZE_HEAP", "1", "设为 0 时网页启动后不把常驻对象移出垃圾回收的扫描范围（ui/heap.py；测试中关闭）"),
     EnvVar("CRM_CLUSTER", "1", "设为 0 时网页不在后台整理档案（按客户重排交易、互动等记录，让客户360更快）"),
     EnvVar("CRM_CLUSTER_MIN_ROWS", "200000", "某张记录表自上次整理后新增到这么多行时才再整理一次"),
     EnvVar("CRM_CLUSTER_HOURS", "1-6", "网页在后台整理档案的时段（按 CRM_TIMEZONE 的钟点，含起不含止，如 1-6 即 1:00–6:00；0-24 为任何时候）"),
@@ -155,6 +156,10 @@ def inbox_poll_seconds() -> float:
 
 def inbox_watch() -> bool:
     return (env("CRM_INBOX_WATCH") or "1") != "0"
+
+
+def freeze_heap() -> bool:
+    return (env("CRM_FREEZE_HEAP") or "1") != "0"
 
 
 def cluster_enabled() -> bool:

@@ -13,6 +13,7 @@ from crm.db import Archive, open_archive
 # No background computing of segment runs while tests write and read their archives (it would race
 # with them); the warmer has its own tests, which switch it on.
 os.environ["CRM_WARM_SEGMENTS"] = "0"
+os.environ["CRM_FREEZE_HEAP"] = "0"  # frozen objects would outlive the tests' archives (ui/heap.py)
 # Nor a hot-folder watcher in every app a test opens (tests/test_inbox.py and the browser test start theirs).
 os.environ["CRM_INBOX_WATCH"] = "0"
 os.environ["CRM_CLUSTER"] = "0"  # the maintenance thread rewrites tables on its own clock: tests call it
