@@ -276,8 +276,8 @@ def start_server(db: Path, port: int | None, workdir: Path, extra_env: dict[str,
     port = port or free_port()
     logfile = workdir / f"streamlit-{db.stem}-{port}.log"
     env = dict(os.environ)
-    env.update(CRM_DB=str(db), CRM_INBOX_WATCH="0", CRM_CLUSTER="0", PYTHONUNBUFFERED="1",
-               STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", **extra_env)
+    env.update({"CRM_DB": str(db), "CRM_INBOX_WATCH": "0", "CRM_CLUSTER": "0", "PYTHONUNBUFFERED": "1",
+                "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false", **extra_env})
     with logfile.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",

@@ -6,10 +6,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import threading
 import time
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
+from crm import config
 from crm.customers import activity
 from crm.db import fetch_one, scalar
 from crm.segments.dates import is_month_end, months_before
@@ -281,11 +283,11 @@ def release_memory(archive: "Archive") -> None:
                               "WHERE tag IN ('HASH_TABLE', 'ORDER_BY', 'WINDOW', 'COLUMN_DATA', 'OVERFLOW_STRINGS')")
         if int(working or 0) > BUSY_WORKING_MEMORY:  # this query itself holds a couple of MB
             return
-        limit = scalar(cur, "SELECT current_setting('memory_limit')")
-        try:
-            cur.execute(f"SET memory_limit = '{TRIM_MEMORY_TO}'")
-        finally:
-            cur.execute(f"SET memory_limit = '{limit}'")
+        with _trim_lock:  # two trims at once: the second read the first's low limit and kept it for good
+            try:
+                cur.execute(f"SET memory_limit = '{TRIM_MEMORY_TO}'")
+            finally:
+                cur.execute(f"SET memory_limit = '{config.db_memory_limit()}'")  # the archive's own, never the trim's
     except Exception:  # noqa: BLE001 - memory housekeeping must never fail a page
         pass
     finally:
@@ -310,6 +312,7 @@ MAX_ADHOC_RUNS = 8  # runs for dates that are not month ends kept besides the mo
 
 
 TRIM_MEMORY_TO = "64MB"  # see release_memory
+_trim_lock = threading.Lock()
 
 
 BUSY_WORKING_MEMORY = 16 * 1024 * 1024  # more working memory than this: another query is running
