@@ -294,8 +294,10 @@ def _record_keeper(db_path: str) -> clustering.Keeper | None:
 
 @st.cache_resource(show_spinner=False)
 def _settled_heap() -> threading.Thread | None:
-    """Once per process, in a daemon thread (the first visitor does not wait): the pages' modules
-    imported and set aside from the collection Streamlit runs after every script run (ui.heap)."""
+    """Once per process: glibc's arenas capped, and in a daemon thread (the first visitor does not
+    wait) the pages' modules imported and set aside from the collection Streamlit runs after every
+    script run (ui.heap)."""
+    heap.cap_malloc_arenas(config.malloc_arenas())
     if not config.freeze_heap():
         return None
     thread = threading.Thread(target=heap.settle, args=(ROOT / "pages",), name="settle-heap", daemon=True)

@@ -390,7 +390,8 @@ def main() -> None:
     ap.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
                     help="extra environment for the server (e.g. CRM_DB_MEMORY_LIMIT=512MB)")
     args = ap.parse_args()
-    args.server_env = dict(item.split("=", 1) for item in args.server_env)
+    # the server's environment as `make run` gives it (MALLOC_ARENA_MAX: see the Makefile), then --server-env
+    args.server_env = {"MALLOC_ARENA_MAX": "2", **dict(item.split("=", 1) for item in args.server_env)}
     args.workdir.mkdir(parents=True, exist_ok=True)
     result: dict[str, object] = {"date": dt.date.today().isoformat(),
                                  "command": " ".join([".venv/bin/python", *sys.argv]),

@@ -19,7 +19,7 @@ class EnvVar:
 
 ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("CRM_DB", "data/crm.duckdb", "档案数据库文件的路径（命令行的 --db 优先）"),
-    EnvVar("CRM_DB_MEMORY_LIMIT", "1GB", "DuckDB 可用内存上限，超出部分写入临时文件"),
+    EnvVar("CRM_DB_MEMORY_LIMIT", "512MB", "DuckDB 可用内存上限，超出部分写入临时文件"),
     EnvVar("CRM_DB_THREADS", "min(CPU 核数, 4)", "DuckDB 查询线程数"),
     EnvVar("CRM_MAX_UPLOAD_MB", "50", "单个上传文件的大小上限（MB）"),
     EnvVar("CRM_IMPORT_MAX_ROWS", "200000", "导入时单个工作表的行数上限（算到最后一个有内容的单元格）"),
@@ -39,6 +39,7 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("CRM_INBOX", "（档案文件旁的 inbox 文件夹，即 data/inbox/）", "收件箱（热文件夹）：每个用户一个子文件夹，放进去的表格由运行中的网页以该用户身份导入；网页和命令行须用同一个"),
     EnvVar("CRM_INBOX_POLL_S", "2", "网页检查收件箱的间隔（秒）；一个文件在连续两次检查中大小和修改时间都不变才被导入"),
     EnvVar("CRM_INBOX_WATCH", "1", "设为 0 时网页不处理收件箱（命令行的 --via-inbox 随之不可用）"),
+    EnvVar("CRM_MALLOC_ARENAS", "2", "网页进程中 glibc 内存分配区（arena）的个数上限；多个会话并发时减少内存碎片，0 为不限制"),
     EnvVar("CRM_FREEZE_HEAP", "1", "设为 0 时网页启动后不把常驻对象移出垃圾回收的扫描范围（ui/heap.py；测试中关闭）"),
     EnvVar("CRM_CLUSTER", "1", "设为 0 时网页不在后台整理档案（按客户重排交易、互动等记录，让客户360更快）"),
     EnvVar("CRM_CLUSTER_MIN_ROWS", "200000", "某张记录表自上次整理后新增到这么多行时才再整理一次"),
@@ -64,7 +65,7 @@ def db_path() -> str | None:
 
 
 def db_memory_limit() -> str:
-    return env("CRM_DB_MEMORY_LIMIT") or "1GB"
+    return env("CRM_DB_MEMORY_LIMIT") or "512MB"
 
 
 def db_threads() -> int:
@@ -156,6 +157,14 @@ def inbox_poll_seconds() -> float:
 
 def inbox_watch() -> bool:
     return (env("CRM_INBOX_WATCH") or "1") != "0"
+
+
+def malloc_arenas() -> int:
+    raw = env("CRM_MALLOC_ARENAS") or "2"
+    try:
+        return max(0, int(raw))
+    except ValueError:
+        raise ValueError(f"环境变量 CRM_MALLOC_ARENAS 的值「{raw}」不是整数") from None
 
 
 def freeze_heap() -> bool:

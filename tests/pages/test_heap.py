@@ -32,3 +32,11 @@ def test_after_settling_a_full_collection_walks_only_new_objects(tmp_path: Path)
     frozen, walked, searched, pinyin = int(out[0]), int(out[1]), out[2], out[3]
     assert searched == "True" and pinyin == "True"  # the page's module and what it needs were imported
     assert frozen > 50_000 and walked < frozen / 10  # the collector now walks a small rest
+
+
+def test_the_allocators_arenas_are_capped_on_glibc() -> None:
+    import platform
+
+    assert heap.cap_malloc_arenas(0) is False  # 0: left as glibc has it
+    if platform.libc_ver()[0] == "glibc":
+        assert heap.cap_malloc_arenas(8) is True  # (the default of a 1-core machine: harmless in a test)
