@@ -285,10 +285,41 @@ def clean_email(raw: Any) -> str:
     text = nfkc(str(raw)).strip().strip("<>").replace("＠", "@")
     if text.lower().startswith("mailto:"):
         text = text[7:]
+    fast = _plain_email(text)
+    if fast is not None:
+        return fast
     try:
         return validate_email(text, check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:
         raise CellError(f"不是有效的邮箱地址（{_email_reason(str(exc))}）") from None
+
+
+# A plain local part (the addresses nearly every sheet holds): letters, digits, _ + - between dots.
+_PLAIN_LOCAL = re.compile(r"[A-Za-z0-9_+\-]+(?:\.[A-Za-z0-9_+\-]+)*")
+
+
+def _plain_email(text: str) -> str | None:
+    """The answer email-validator gives for a plain address, with its domain checked once per
+    domain instead of once per address: a customer sheet's addresses share a few dozen domains
+    (qq.com, 163.com …), and the domain's IDNA checks were 0.4 s of a 6,250-address import.
+    None when the address is not plain (then the full validation decides, and words its errors).
+    The same answer as validate_email for every input: tests/imports/test_cleaning.py."""
+    local, at, domain = text.rpartition("@")
+    if not at or len(text) > 200 or len(local) > 64 or not _PLAIN_LOCAL.fullmatch(local):
+        return None
+    checked = _checked_domain(domain)
+    return None if checked is None else f"{local}@{checked}".lower()
+
+
+@lru_cache(maxsize=20_000)
+def _checked_domain(domain: str) -> str | None:
+    """The domain as email-validator normalises it, or None when it refuses it (or it is not ASCII)."""
+    if not domain.isascii():
+        return None
+    try:
+        return validate_email(f"a@{domain}", check_deliverability=False).domain
+    except EmailNotValidError:
+        return None
 
 
 def _email_reason(message: str) -> str:

@@ -5,6 +5,8 @@ import datetime as dt
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crm.imports import cleaning as C
 from crm.imports import templates as T
@@ -459,3 +461,28 @@ def test_clean_column_turns_library_errors_into_cell_errors() -> None:
 def test_clean_column_handles_unhashable_cells() -> None:
     result = C.clean_column([["a"]], lambda raw: "ok")
     assert result.values == ["ok"]
+
+
+_EMAIL_CHARS = "abcXYZ019._+-@!#~'中é "
+_DOMAINS = ["qq.com", "163.COM", "example.com", "a.b", "localhost", "x..com", "-a.com", "a-.com", "b.test",
+            "xn--fiqs8s.cn", "中国.cn", "1.2.3.4", "a_b.com", "[1.2.3.4]", "com", "a.c", "example.invalid"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(local=st.text(alphabet=_EMAIL_CHARS, min_size=0, max_size=70), domain=st.sampled_from(_DOMAINS) | st.text(
+    alphabet="abc.-09_中", min_size=0, max_size=12))
+def test_the_plain_address_shortcut_answers_as_email_validator(local: str, domain: str) -> None:
+    """_plain_email checks a domain once per domain; whenever it answers, it is validate_email's answer."""
+    from email_validator import EmailNotValidError, validate_email
+
+    from crm.imports.cleaning import _plain_email
+
+    text = f"{local}@{domain}"
+    fast = _plain_email(text)
+    if fast is None:
+        return
+    try:
+        full = validate_email(text, check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise AssertionError(f"{text!r}: shortcut accepted {fast!r}, email-validator refused: {exc}") from None
+    assert fast == full
