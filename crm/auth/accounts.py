@@ -377,6 +377,13 @@ def _attempt(archive: Archive, name: str, password: str, now: dt.datetime) -> "S
     return session
 
 
+# How stale a session's last_seen may get before a page run writes it again. Every script run asks
+# for the session (twice: the entry file and the page); writing last_seen each time made every page
+# view a write transaction, in line behind a colleague's import (crm.db.WriteGate). The idle expiry
+# (minutes, security settings) then ends a session up to this much later than the exact idle time.
+SESSION_TOUCH = dt.timedelta(seconds=60)
+
+
 def current_session(archive: Archive, token: str | None) -> Session | None:
     """The live session for a token (its last activity touched), or None when it has ended,
     expired (idle or absolute) or its account was disabled."""
@@ -397,6 +404,8 @@ def current_session(archive: Archive, token: str | None) -> Session | None:
     if ended is not None or not active:
         return None
     expired = now > expires or now - last_seen > idle
+    if not expired and now - last_seen < SESSION_TOUCH:
+        return Session(token, name, role, expires)  # touched a moment ago: no write on this run
     try:
         with archive.transaction() as tx:
             if expired:

@@ -62,6 +62,20 @@ def test_log_in_and_out(team: Archive) -> None:
     assert actions[-4:] == ["login", "logout", "login_failed", "login_failed"]
 
 
+def test_a_page_run_writes_the_session_only_when_its_last_touch_is_a_minute_old(team: Archive) -> None:
+    """Every script run asks for the session twice: a write each time put every page view in line
+    behind a colleague's import (crm.db.WriteGate)."""
+    with clock.pinned(dt.datetime(2026, 12, 1, 9, 0)):
+        session = accounts.log_in(team, "小王", PASSWORD)
+    seen = lambda: one(team, "SELECT last_seen FROM sessions WHERE token = ?", [session.token])[0]  # noqa: E731
+    with clock.pinned(dt.datetime(2026, 12, 1, 9, 0, 59)):
+        assert accounts.current_session(team, session.token) is not None
+    assert seen() == dt.datetime(2026, 12, 1, 9, 0)
+    with clock.pinned(dt.datetime(2026, 12, 1, 9, 1, 0)):
+        assert accounts.current_session(team, session.token) is not None
+    assert seen() == dt.datetime(2026, 12, 1, 9, 1)
+
+
 def test_idle_and_absolute_expiry(team: Archive) -> None:
     with clock.pinned(dt.datetime(2026, 12, 1, 9, 0)):
         session = accounts.log_in(team, "小王", PASSWORD)

@@ -225,6 +225,23 @@ def test_filter_options(book: Archive) -> None:
     assert options["stages"] == ["潜在客户", "新成交客户", "老客户", "流失风险客户"]
 
 
+def test_filter_options_are_read_again_only_when_the_customers_change(book: Archive, monkeypatch) -> None:
+    from crm.auth.personal import Actor
+    from crm.customers import search
+    from crm.customers.edits import update_customer
+
+    reads: list[int] = []
+    real = search._read_filter_options
+    monkeypatch.setattr(search, "_read_filter_options", lambda arc: reads.append(1) or real(arc))
+    first = filter_options(book)
+    first["owners"].append("改了副本")  # a caller's change does not reach the cache
+    assert filter_options(book)["owners"] == ["孙丽", "王磊"] and len(reads) <= 1
+    cid = book.cursor().execute("SELECT customer_id FROM customers WHERE owner = '王磊' LIMIT 1").fetchone()[0]
+    update_customer(book, Actor("admin", "管理员"), cid, {"region": "西藏", "tags": "新标签"})
+    options = filter_options(book)
+    assert "西藏" in options["regions"] and "新标签" in options["tags"] and len(reads) == 2
+
+
 def test_outside_a_readers_scope_a_phone_or_email_matches_only_in_full(book: Archive) -> None:
     """A viewer cannot recover a hidden phone digit by digit (C2023… 1391, 13912, …), nor confirm an
     e-mail by its part; a sales user can, for their own customers only; leads and up everywhere."""
