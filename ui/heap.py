@@ -1,10 +1,11 @@
 """The dashboard process's long-lived objects, set aside from the garbage collector.
 
-Streamlit runs a full collection (`gc.collect(2)`) after every script run (its option
-`runner.postScriptGC`), which walks every object the process holds: the modules the pages use
-(pandas, plotly's figure classes, the pinyin dictionary) are about 300,000 of them and cost
-75–100 ms a run on this machine — about half of a simple page's run, and with the GIL held, so
-twenty sessions wait for each other's collections. Those objects live as long as the process:
+A full collection (`gc.collect(2)`) walks every object the process holds: the modules the pages
+use (pandas, plotly's figure classes, the pinyin dictionary) are about 300,000 of them and cost
+75–100 ms on this machine, with the GIL held, so twenty sessions wait for each other's
+collections. Streamlit ran one after every script run (about half of a simple page's run; its
+option `runner.postScriptGC` is now off in .streamlit/config.toml) and Python's own collector runs
+one whenever enough objects have survived. Those objects live as long as the process:
 `settle` imports what the pages import and moves everything alive then into the collector's
 permanent generation (`gc.freeze`), so the collection after a run walks only what the run made.
 Objects frozen are still freed by reference counting; a cycle among them would stay (none of
