@@ -50,7 +50,6 @@ import platform
 import random
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -70,17 +69,16 @@ from playwright.async_api import TimeoutError as PlaywrightTimeout  # noqa: E402
 from crm.seed import DEMO_PASSWORDS  # noqa: E402
 from tests.browser.helpers import (  # noqa: E402
     APP_CONNECTED,
+    CHROMIUM,
+    CHROMIUM_ARGS,
     EXCEPTION,
     LOADING,
     RUNNING_INDICATOR,
-    free_port,
-    wait_for_health,
+    StreamlitApp,
+    start_streamlit,
 )
 
 DEFAULT_ARCHIVE = Path("/tmp/b12/profile_1m.duckdb")
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-dev-shm-usage"]
 UPLOAD_INPUT = '[data-testid="stFileUploaderDropzoneInput"]'  # as tests/browser/test_import_browser.py
 SEARCH_LABEL = "搜索：姓名、拼音或首字母"
 # Who the sessions are, in turn (their roles from the archive; passwords crm.seed.DEMO_PASSWORDS).
@@ -251,47 +249,11 @@ class Sampler(threading.Thread):
                 "last_mb": round(window[-1][1])}
 
 
-@dataclass
-class Server:
-    url: str
-    db: Path
-    log: Path
-    proc: subprocess.Popen
-
-    def stop(self) -> None:
-        if self.proc.poll() is not None:
-            return
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)  # the server and anything it spawned (its own group)
-        except ProcessLookupError:
-            return
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
-
-
-def start_server(db: Path, port: int | None, workdir: Path, extra_env: dict[str, str]) -> Server:
-    port = port or free_port()
-    logfile = workdir / f"streamlit-{db.stem}-{port}.log"
-    env = dict(os.environ)
-    env.update({"CRM_DB": str(db), "CRM_INBOX_WATCH": "0", "CRM_CLUSTER": "0", "PYTHONUNBUFFERED": "1",
-                "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false", **extra_env})
-    with logfile.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-             "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-             "--server.fileWatcherType", "none", "--server.runOnSave", "false", "--client.toolbarMode", "minimal"],
-            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True)
-    server = Server(f"http://127.0.0.1:{port}", db, logfile, proc)
-    try:
-        wait_for_health(server.url, proc, logfile, timeout=120)
-    except BaseException:
-        server.stop()
-        raise
-    return server
+def start_server(db: Path, port: int | None, workdir: Path, extra_env: dict[str, str]) -> StreamlitApp:
+    """The dashboard on `db` as the browser tests start it, without the hot folder or the keeper
+    unless `extra_env` switches them on."""
+    return start_streamlit(db, workdir, env={"CRM_INBOX_WATCH": "0", "CRM_CLUSTER": "0", **extra_env}, port=port,
+                           timeout=120)
 
 
 def wait_until_quiet(pid: int, limit_s: float = 120.0, quiet: float = 0.10, seconds: int = 2) -> float:

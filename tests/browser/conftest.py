@@ -10,28 +10,13 @@ Every test under tests/browser is marked `browser` (deselect with `-m "not brows
 """
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from .helpers import REPO_ROOT, free_port, wait_for_health
-
-CHROMIUM = os.environ.get("CRM_TEST_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-dev-shm-usage",
-]
+from .helpers import CHROMIUM, CHROMIUM_ARGS, StreamlitApp, start_streamlit
 
 
 def pytest_collection_modifyitems(config, items):
@@ -39,64 +24,6 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.browser)
-
-
-@dataclass
-class StreamlitApp:
-    url: str
-    db: Path
-    log: Path
-    proc: subprocess.Popen
-
-    def stop(self) -> None:
-        if self.proc.poll() is not None:
-            return
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)  # the server and anything it spawned
-        except ProcessLookupError:
-            return
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
-
-
-def _start_streamlit(db: Path, workdir: Path) -> StreamlitApp:
-    port = free_port()
-    log = workdir / f"streamlit-{port}.log"
-    env = dict(os.environ)
-    env.update(
-        CRM_DB=str(db),
-        PYTHONUNBUFFERED="1",
-        STREAMLIT_BROWSER_GATHER_USAGE_STATS="false",
-    )
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable, "-m", "streamlit", "run", "app.py",
-                "--server.headless", "true",
-                "--server.port", str(port),
-                "--server.address", "127.0.0.1",
-                "--browser.gatherUsageStats", "false",
-                "--server.fileWatcherType", "none",
-                "--server.runOnSave", "false",
-                "--client.toolbarMode", "minimal",
-            ],
-            cwd=REPO_ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    app = StreamlitApp(url=f"http://127.0.0.1:{port}", db=db, log=log, proc=proc)
-    try:
-        wait_for_health(app.url, proc, log, timeout=90)
-    except BaseException:
-        app.stop()
-        raise
-    return app
 
 
 @pytest.fixture(scope="session")
@@ -108,7 +35,7 @@ def streamlit_app_factory(tmp_path_factory) -> Iterator[Callable[..., StreamlitA
         path = Path(db) if db is not None else tmp_path_factory.mktemp("archive") / "crm.duckdb"
         key = path.absolute()
         if key not in apps:
-            apps[key] = _start_streamlit(key, workdir)
+            apps[key] = start_streamlit(key, workdir)
         return apps[key]
 
     yield start

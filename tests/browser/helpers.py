@@ -10,12 +10,16 @@ first render as `stSkeleton` — seen right after notRunning on a first visit) o
 """
 from __future__ import annotations
 
+import os
 import re
+import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 from playwright.sync_api import Locator, Page, expect
@@ -57,6 +61,76 @@ def wait_for_health(base_url: str, proc: subprocess.Popen, log: Path, timeout: f
     raise TimeoutError(
         f"streamlit at {base_url} not healthy after {timeout}s ({last_error}):\n{log.read_text(errors='replace')}"
     )
+
+
+CHROMIUM = os.environ.get("CRM_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
+
+
+@dataclass
+class StreamlitApp:
+    url: str
+    db: Path
+    log: Path
+    proc: subprocess.Popen
+
+    def stop(self) -> None:
+        if self.proc.poll() is not None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)  # the server and anything it spawned (its own group)
+        except ProcessLookupError:
+            return
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+
+def start_streamlit(db: Path, workdir: Path, *, env: dict[str, str] | None = None, port: int | None = None,
+                    timeout: float = 90) -> StreamlitApp:
+    """`streamlit run app.py` on 127.0.0.1 (headless, no file watcher) with CRM_DB=db and `env` on top
+    of this process's environment, in its own process group; returns once /_stcore/health answers.
+    The browser tests and the load benchmarks (bench/) start their servers with it."""
+    port = port or free_port()
+    log = workdir / f"streamlit-{db.stem}-{port}.log"
+    full_env = dict(os.environ)
+    full_env.update({"CRM_DB": str(db), "PYTHONUNBUFFERED": "1", "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
+                     **(env or {})})
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "streamlit", "run", "app.py",
+                "--server.headless", "true",
+                "--server.port", str(port),
+                "--server.address", "127.0.0.1",
+                "--browser.gatherUsageStats", "false",
+                "--server.fileWatcherType", "none",
+                "--server.runOnSave", "false",
+                "--client.toolbarMode", "minimal",
+            ],
+            cwd=REPO_ROOT,
+            env=full_env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    app = StreamlitApp(url=f"http://127.0.0.1:{port}", db=db, log=log, proc=proc)
+    try:
+        wait_for_health(app.url, proc, log, timeout=timeout)
+    except BaseException:
+        app.stop()
+        raise
+    return app
 
 
 def wait_for_app(page: Page, timeout: float = 30_000, settle_ms: int = 100) -> None:
