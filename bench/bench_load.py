@@ -44,20 +44,30 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Awaitable
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import websockets  # noqa: E402
+from bench_sessions import (  # noqa: E402
+    USERS,
+    VIEWER_ROLE,
+    Sampler,
+    Workload,
+    log,
+    prepare_workload,
+    seed_10k,
+    server_log_problems,
+    start_server,
+    stats_ms,
+    wait_until_quiet,
+    written_contacts,
+)
 from streamlit.proto.BackMsg_pb2 import BackMsg  # noqa: E402
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg  # noqa: E402
 
-from bench_sessions import (  # noqa: E402
-    USERS, VIEWER_ROLE, Sampler, Workload, log, prepare_workload, seed_10k, server_log_problems, start_server,
-    stats_ms, wait_until_quiet, written_contacts,
-)
 from crm.seed import DEMO_PASSWORDS  # noqa: E402
 
 DEFAULT_ARCHIVE = Path("/tmp/b12/layout/clustered.duckdb")
@@ -194,10 +204,10 @@ class Worker:
     saved: list[int] = field(default_factory=list)
     attempted: int = 0
 
-    async def act(self, kind: str, step) -> Run | None:
+    async def act(self, kind: str, step: Awaitable[Run]) -> Run | None:
         t0 = time.perf_counter()
         try:
-            run = await step()
+            run = await step
         except Exception as exc:  # noqa: BLE001 - every failure is a finding
             self.errors.append({"session": self.index, "user": self.user, "action": kind,
                                 "after_s": round(time.perf_counter() - t0, 2),
@@ -216,23 +226,23 @@ class Worker:
         s = WsSession(base, timeout)
         try:
             await s.open()
-            form = await self.act("login", lambda: self._log_in(s))
+            form = await self.act("login", self._log_in(s))
             if form is None:
                 return
             term = ""
             while time.monotonic() < deadline:
                 term = self.rng.choice([t for t in self.work.terms if t != term])
                 box = form.widgets.get(next((k for k in form.widgets if k.startswith("搜索")), ""), "")
-                if await self.act("search", lambda: self._search(s, box, term)) is None:
+                if await self.act("search", self._search(s, box, term)) is None:
                     break
                 cid = self.pick_customer()
-                prof = await self.act("profile", lambda: self._profile(s, cid))
+                prof = await self.act("profile", self._profile(s, cid))
                 if prof is None:
                     break
                 if self.logs_contacts and time.monotonic() < deadline:
-                    if await self.act("contact", lambda: self._contact(s, cid, prof)) is None:
+                    if await self.act("contact", self._contact(s, cid, prof)) is None:
                         break
-                back = await self.act("back", lambda: self._back(s, cid, prof))
+                back = await self.act("back", self._back(s, cid, prof))
                 if back is None:
                     break
                 form = back

@@ -28,8 +28,8 @@ import platform
 import random
 import shutil
 import signal
-import subprocess
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -38,12 +38,20 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from playwright.async_api import Page, async_playwright, expect  # noqa: E402
-
 from bench_sessions import (  # noqa: E402
-    CHROMIUM, CHROMIUM_ARGS, DEFAULT_ARCHIVE, INIT_JS, Session, Spec, log, pct, prepare_workload, start_server,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DEFAULT_ARCHIVE,
+    INIT_JS,
+    Session,
+    Spec,
+    log,
+    pct,
+    prepare_workload,
+    start_server,
     wait_until_quiet,
 )
+from playwright.async_api import async_playwright, expect  # noqa: E402
 
 # (url path, sidebar label, heading)
 PAGES = [("home", "档案概况", "档案概况"), ("customers", "客户查询", "客户查询"), ("import", "数据导入", "数据导入"),
@@ -98,21 +106,19 @@ async def measure(url: str, user: str, work, repeat: int, timeout_ms: int) -> di
         await full_load(f"customers?id={profile_ids[-1]}", profile_ids[-1])
         await s.back(page)
         await s.search(page)
-        return_pages = list(PAGES)
+        def note_full(name: str, form: float, after: float) -> None:
+            note(name, "full: link → log-in form", form)
+            note(name, "full: 登录 → page", after)
+            note(name, "full: total", form + after)
+
         for k in range(repeat):
-            for path, label, heading in return_pages:
-                form, after = await full_load(path, heading)
-                note(path, "full: link → log-in form", form)
-                note(path, "full: 登录 → page", after)
-                note(path, "full: total", form + after)
+            for path, _, heading in PAGES:
+                note_full(path, *await full_load(path, heading))
             cid = profile_ids[k]
-            form, after = await full_load(f"customers?id={cid}", cid)
-            note("profile deep link", "full: link → log-in form", form)
-            note("profile deep link", "full: 登录 → page", after)
-            note("profile deep link", "full: total", form + after)
+            note_full("profile deep link", *await full_load(f"customers?id={cid}", cid))
             await in_app("档案概况", "档案概况")
-            for _, label, heading in return_pages[1:] + return_pages[:1]:
-                note(label_to_path(label), "in-app: sidebar link → page", await in_app(label, heading))
+            for path, label, heading in PAGES[1:] + PAGES[:1]:  # from home through every page back to home
+                note(path, "in-app: sidebar link → page", await in_app(label, heading))
             await in_app("客户查询", "客户查询")
             for _ in range(3):
                 t0 = time.perf_counter()
@@ -120,10 +126,6 @@ async def measure(url: str, user: str, work, repeat: int, timeout_ms: int) -> di
                 note("customers", "search as typed (Enter → result count)", time.perf_counter() - t0)
         await browser.close()
     return {p: {m: summary(v) for m, v in ms.items()} for p, ms in out.items()}
-
-
-def label_to_path(label: str) -> str:
-    return next(p for p, lab, _ in PAGES if lab == label)
 
 
 def main() -> None:
