@@ -57,8 +57,10 @@ def cap_malloc_arenas(n: int) -> bool:
 
     glibc gives threads their own arenas (up to 8 per core) as they contend, and each keeps the
     memory it once held: the dashboard runs every session's script in its own thread, and with 20
-    sessions at work the process held 1,070 MB where two arenas held 874 MB (bench/bench_load.py,
-    same speed). Not glibc (musl, macOS) or n = 0: nothing is changed."""
+    sessions at work the process held 1,070 MB where MALLOC_ARENA_MAX=2 at start held 874 MB
+    (bench/bench_load.py, same speed). Called from inside the app it only limits the arenas made
+    after it (measured 1,045 MB): a fallback for a server started without that variable — `make run`
+    and the README's systemd unit set it. Not glibc (musl, macOS) or n = 0: nothing is changed."""
     if n <= 0:
         return False
     name = ctypes.util.find_library("c")
