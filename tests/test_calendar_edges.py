@@ -4,7 +4,9 @@ date (not computed by the code under test), and the engine, the profile and the 
 checked on both sides of it."""
 from __future__ import annotations
 
+import ast
 import datetime as dt
+from pathlib import Path
 
 import pytest
 
@@ -123,3 +125,29 @@ def test_the_day_is_the_configured_timezones(monkeypatch: pytest.MonkeyPatch) ->
     assert clock.local_date(moment) == day("2026-12-31")
     monkeypatch.setenv("CRM_NOW", "2027-01-01T00:01")
     assert clock.today() == day("2027-01-01")
+
+
+_DAY_READERS = {("clock", "today"), ("clock", "now"), ("date", "today"), ("datetime", "now"), ("datetime", "today")}
+
+
+def _reads_the_day(node: ast.AST) -> bool:
+    for call in ast.walk(node):
+        if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute):
+            owner = call.func.value
+            name = owner.attr if isinstance(owner, ast.Attribute) else getattr(owner, "id", "")
+            if (name, call.func.attr) in _DAY_READERS:
+                return True
+    return False
+
+
+def test_a_day_read_when_tests_are_collected_is_pinned_for_them() -> None:
+    """A suite takes ten minutes: a module that reads "today" when it is collected and does not
+    pin the clock to it validates against the next day when the run crosses midnight in the
+    team's timezone (CI failed so once). Each such module pins the clock in an autouse fixture."""
+    unpinned = []
+    for path in sorted(Path(__file__).parent.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        reads = [n.lineno for n in tree.body if isinstance(n, (ast.Assign, ast.AnnAssign)) and _reads_the_day(n)]
+        if reads and "clock.pinned(" not in path.read_text(encoding="utf-8"):
+            unpinned.append(f"{path.name}:{reads[0]}")
+    assert unpinned == []

@@ -30,6 +30,14 @@ OTHER_SALES = Actor("李娜", SALES)
 VIEWER_ACTOR = Actor("看客", VIEWER)
 
 
+@pytest.fixture(autouse=True)
+def _the_day_stays_today() -> Any:
+    """TODAY is read when the module is collected; a suite that runs past midnight would
+    otherwise validate against the next day (CI failed so at 00:09 Beijing time)."""
+    with clock.pinned(TODAY):
+        yield
+
+
 @pytest.fixture
 def arc(archive: Archive) -> Archive:
     with archive.transaction() as cur:
