@@ -15,7 +15,7 @@ import streamlit as st
 from crm import clock, clustering, config, inbox, stats
 from crm.auth import accounts, policy
 from crm.auth.personal import Actor
-from crm.db import ArchiveBusyError
+from crm.db import ArchiveBusyError, keep_cache_within
 from crm.errors import UserError
 from crm.vocabulary import BATCH_STATUS_LABELS, user_label
 from ui import heap
@@ -338,7 +338,11 @@ def main() -> None:
         _user_picker()
     st.session_state["app_navigation_ran"] = True
     page_style()
-    nav.run()
+    with archive.page_running():
+        try:
+            nav.run()
+        finally:  # also after st.rerun / st.stop, which leave the page as exceptions
+            keep_cache_within(archive)  # every profile read its own blocks: keep what stays cached bounded
 
 
 if __name__ == "__main__":

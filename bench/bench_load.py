@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_load.py [ARCHIVE] [--sessions 20] [--seconds 120] [--workdir DIR]
                                          [--sheet-rows 2000] [--mem-seconds 30] [--skip-memory]
+                                         [--think SECONDS]
 
 Why not only browsers: bench/bench_sessions.py drives N headless Chromium pages, and on this
 2-core machine 20 of them use 1.8 cores for drawing (260 s of CPU against the server's 33 s in a
@@ -20,6 +21,8 @@ on the profile (沟通内容 + 保存联系记录, one of the user's own custome
 返回搜索. While they work, a T2 sheet of --sheet-rows rows is dropped into the hot folder as admin (an
 import the dashboard runs in its own thread, on the same connection). An action is timed from the
 message sent until the run's script_finished (the last one, after the page's own st.rerun).
+--think gives each session a reading time after every page (0.5–1.5 × the mean, seeded); the
+default 0 sends the next action at once, which is a stress test: a person reads a profile first.
 
 Errors: an exception element, a Chinese error alert, a lost log-in, a timeout, a closed socket,
 Tracebacks in the server log. After the server stops: contacts counted in the archive against the
@@ -203,6 +206,7 @@ class Worker:
     errors: list[dict[str, object]] = field(default_factory=list)
     saved: list[int] = field(default_factory=list)
     attempted: int = 0
+    think: float = 0.0  # mean reading time after each page, seconds (0: the next action at once)
 
     async def act(self, kind: str, step: Awaitable[Run]) -> Run | None:
         t0 = time.perf_counter()
@@ -215,6 +219,8 @@ class Worker:
             log(f"s{self.index} {kind} FAILED: {self.errors[-1]['error']}")
             return None
         self.times.setdefault(kind, []).append(run.seconds)
+        if self.think > 0:  # a person reads the page before the next click: 0.5–1.5 × the mean
+            await asyncio.sleep(self.think * self.rng.uniform(0.5, 1.5))
         return run
 
     def pick_customer(self) -> str:
@@ -335,7 +341,7 @@ def phase(name: str, source: Path, copy: Path, n: int, seconds: float, args) -> 
     users = [u for u in USERS if u in work.roles]
     workers = [Worker(i, users[i % len(users)], work.roles[users[i % len(users)]],
                       (i % 2 == 1 or n == 1) and work.roles[users[i % len(users)]] != VIEWER_ROLE, work, tag,
-                      random.Random(1000 + i)) for i in range(n)]
+                      random.Random(1000 + i), think=args.think) for i in range(n)]
     inbox = args.workdir / f"inbox-{tag}"
     server = sampler = None
     out: dict[str, object] = {"archive": str(source), "sessions": n, "seconds": seconds, "tag": tag}
@@ -397,6 +403,8 @@ def main() -> None:
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--sheet-rows", type=int, default=2000)
     ap.add_argument("--action-timeout", type=float, default=60)
+    ap.add_argument("--think", type=float, default=0.0,
+                    help="mean reading time after each page in seconds (default 0: every session clicks without pause)")
     ap.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
                     help="extra environment for the server (e.g. CRM_DB_MEMORY_LIMIT=512MB)")
     args = ap.parse_args()

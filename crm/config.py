@@ -20,6 +20,7 @@ class EnvVar:
 ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("CRM_DB", "data/crm.duckdb", "档案数据库文件的路径（命令行的 --db 优先）"),
     EnvVar("CRM_DB_MEMORY_LIMIT", "512MB", "DuckDB 可用内存上限，超出部分写入临时文件"),
+    EnvVar("CRM_DB_CACHE_MB", "192", "网页每次运行后 DuckDB 最多留在内存中的表数据（MB）；超出时释放最久未读的部分（之后需要时从系统文件缓存读回），0 为不释放"),
     EnvVar("CRM_DB_THREADS", "min(CPU 核数, 4)", "DuckDB 查询线程数"),
     EnvVar("CRM_MAX_UPLOAD_MB", "50", "单个上传文件的大小上限（MB）"),
     EnvVar("CRM_IMPORT_MAX_ROWS", "200000", "导入时单个工作表的行数上限（算到最后一个有内容的单元格）"),
@@ -66,6 +67,18 @@ def db_path() -> str | None:
 
 def db_memory_limit() -> str:
     return env("CRM_DB_MEMORY_LIMIT") or "512MB"
+
+
+def db_cache_limit() -> int:
+    """Bytes of table blocks DuckDB may keep cached after a page run (CRM_DB_CACHE_MB; 0: no bound)."""
+    raw = env("CRM_DB_CACHE_MB") or "192"
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"环境变量 CRM_DB_CACHE_MB 的值「{raw}」不是数字") from None
+    if value < 0:
+        raise ValueError(f"环境变量 CRM_DB_CACHE_MB 的值「{raw}」不能小于 0")
+    return int(value * 1024 * 1024)
 
 
 def db_threads() -> int:

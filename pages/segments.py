@@ -18,6 +18,7 @@ from crm import clock, xlsx
 from crm import segments as S
 from crm.auth import policy
 from crm.auth.personal import PersonalData
+from crm.db import release_memory
 from crm.errors import UserError
 from crm.segments.export import drill_xlsx, header_lines, migration_matrix, tables_xlsx
 from crm.settings import SPECS, segment_settings, set_segment_setting
@@ -440,4 +441,4 @@ drill_view(run, filters, drill)
 
 # The tag-combination and drill-down queries build large hash tables; hand their memory back once
 # the page is drawn, so a million-customer archive keeps the server small between visits (≈ 25 ms).
-S.release_memory(archive)
+release_memory(archive)

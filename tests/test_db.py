@@ -129,3 +129,119 @@ def test_a_contact_logged_during_an_import_waits_for_it_and_both_are_kept(archiv
     assert cur.execute("SELECT count(*) FROM interactions WHERE content = '回访'").fetchone() == (1,)
     cur.close()
     assert activity.ensure_current(archive) is False  # and the summary stayed current throughout
+
+
+def _memory_limit(cur) -> str:
+    return cur.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+
+
+def test_trimming_memory_always_leaves_the_archives_own_limit(archive: Archive) -> None:
+    """Found by the load test: two trims at once (the warmer's and a page's) — the second read the
+    first's 64 MB as "the limit" and set it back for good; every later search failed Out of Memory."""
+    import threading
+
+    from crm import config
+
+    cur = archive.cursor()
+    cur.execute(f"SET memory_limit = '{config.db_memory_limit()}'")
+    own = _memory_limit(cur)
+    cur.execute(f"SET memory_limit = '{db.TRIM_MEMORY_TO}'")  # as a trim left it mid-way
+    db.release_memory(archive)
+    assert _memory_limit(cur) == own
+    threads = [threading.Thread(target=lambda: [db.release_memory(archive) for _ in range(20)]) for _ in range(4)]
+    threads += [threading.Thread(target=lambda: [db.keep_cache_within(archive, 1 << 20) for _ in range(20)])
+                for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert _memory_limit(cur) == own
+    cur.close()
+
+
+def _held(archive: Archive) -> int:
+    cur = archive.cursor()
+    try:
+        return int(cur.execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchone()[0])
+    finally:
+        cur.close()
+
+
+def test_the_table_blocks_a_page_read_stay_cached_only_up_to_the_bound(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every profile reads the few blocks holding its customer's rows, and DuckDB kept them all up
+    to its memory limit: after a page run, what it holds beyond CRM_DB_CACHE_MB is handed back."""
+    archive = open_archive(tmp_path / "cache.duckdb")
+    try:
+        cur = archive.cursor()
+        cur.execute("CREATE TABLE filler AS SELECT range AS i, md5(range::VARCHAR) AS h FROM range(600000)")
+        cur.execute("CHECKPOINT")
+        cur.close()
+        archive.close()
+        archive = open_archive(tmp_path / "cache.duckdb")  # the table now comes from the file, block by block
+        cur = archive.cursor()
+        cur.execute("SELECT count(DISTINCT h) FROM filler").fetchall()
+        cur.close()
+        held = _held(archive)
+        assert held > 8 << 20  # the blocks read stay cached
+        assert db.keep_cache_within(archive, held + (1 << 20)) is False  # within the bound: nothing done
+        assert _held(archive) == held
+        bound = held // 3
+        assert db.keep_cache_within(archive, bound) is True
+        assert _held(archive) <= bound * 3 // 4 + (1 << 18)  # down to three quarters (DuckDB counts in 256 KB blocks)
+        held = _held(archive)
+        cur = archive.cursor()
+        cur.execute("SELECT count(DISTINCT h) FROM filler").fetchall()  # cached again
+        cur.close()
+        assert _held(archive) > held
+        with archive.page_running():  # this thread's own page run: the trim goes ahead
+            assert db.keep_cache_within(archive, bound) is True
+        monkeypatch.setenv("CRM_DB_CACHE_MB", "0")
+        assert db.keep_cache_within(archive) is False  # 0: no bound
+        cur = archive.cursor()
+        assert cur.execute("SELECT count(DISTINCT h) FROM filler").fetchall() == [(600000,)]  # read back at once
+        cur.close()
+    finally:
+        archive.close()
+
+
+def test_no_trim_while_a_colleagues_page_is_running(tmp_path: Path) -> None:
+    """Found by the load test: a trim lowers the limit of the whole database for an instant, and
+    20 sessions' queries held more than the trim's limit: two searches failed Out of Memory. The
+    trim waits for a moment when no other page is running."""
+    import threading
+
+    archive = open_archive(tmp_path / "busy.duckdb")
+    try:
+        cur = archive.cursor()
+        cur.execute("CREATE TABLE filler AS SELECT range AS i, md5(range::VARCHAR) AS h FROM range(600000)")
+        cur.execute("CHECKPOINT")
+        cur.close()
+        archive.close()
+        archive = open_archive(tmp_path / "busy.duckdb")  # the table now comes from the file, block by block
+        cur = archive.cursor()
+        cur.execute("SELECT count(DISTINCT h) FROM filler").fetchall()
+        cur.close()
+        entered, leave = threading.Event(), threading.Event()
+
+        def colleague() -> None:
+            with archive.page_running():
+                entered.set()
+                leave.wait(30)
+
+        other = threading.Thread(target=colleague)
+        other.start()
+        assert entered.wait(30)
+        held = _held(archive)
+        with archive.page_running():
+            assert db.keep_cache_within(archive, held // 3) is False
+            db.release_memory(archive)
+        assert _held(archive) == held
+        leave.set()
+        other.join(30)
+        assert archive.pages_running == 0
+        with archive.page_running():
+            assert db.keep_cache_within(archive, held // 3) is True
+        assert _held(archive) < held
+    finally:
+        archive.close()

@@ -69,7 +69,7 @@ from crm.segments.reports import (
                                  rfm_grid,
                                  tag_combinations,
 )
-from crm.segments.rules import MAX_ADHOC_RUNS, evict_stale_runs, facts_sql, release_memory
+from crm.segments.rules import MAX_ADHOC_RUNS, evict_stale_runs, facts_sql
 from crm.segments.runs import cached_run, clear_cache, compute_run, data_version, segment_run, snapshot
 from crm.segments.warm import WARM_SWITCH, follow_writes, page_dates, wait_for_warmer, warm, warm_in_background
 
@@ -79,6 +79,6 @@ __all__ = [
     "VALUES", "WARM_SWITCH", "behaviour_labels", "cached_run", "clear_cache", "compute_run", "customer_segments",
     "data_version", "drill_chunks", "follow_writes", "evict_stale_runs", "wait_for_warmer", "drill_count", "drill_page", "explain", "facts_sql", "filter_options", "growth_table",
     "is_month_end", "label_sql", "labels_frame", "last_month_end", "migration", "migration_order", "month_end",
-    "month_ends", "months_before", "overview", "page_dates", "quarter_end_before", "region_table", "release_memory",
+    "month_ends", "months_before", "overview", "page_dates", "quarter_end_before", "region_table",
     "rfm_grid", "segment_run", "snapshot", "tag_combinations", "warm", "warm_in_background",
 ]

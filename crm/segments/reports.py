@@ -22,7 +22,8 @@ from crm.segments.labels import (
 )
 from crm.segments.model import SegmentFilters, SegmentRun
 from crm.segments.reasons import behaviour_labels
-from crm.segments.rules import _net_amount_sql, release_memory
+from crm.db import release_memory
+from crm.segments.rules import _net_amount_sql
 from crm.segments.runs import data_version, segment_run
 from crm.settings import SegmentSettings, segment_settings
 

@@ -6,14 +6,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import threading
 import time
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from crm import config
 from crm.customers import activity
-from crm.db import fetch_one, scalar
+from crm.db import fetch_one, release_memory, scalar
 from crm.segments.dates import is_month_end, months_before
 from crm.segments.labels import UNKNOWN, _quote
 from crm.segments.model import SegmentRun
@@ -264,36 +262,6 @@ def _compute(archive: "Archive", D: dt.date, s: SegmentSettings, version: str,
     return SegmentRun(run_id, D, is_month_end(D), int(n), stats, s, True, seconds)
 
 
-def release_memory(archive: "Archive") -> None:
-    """Hand back what computing a run (or the growth table's revenue pass) pulled into memory.
-
-    Such a pass reads every transaction once; DuckDB keeps the table blocks it read cached (up to
-    its memory limit) and its allocator keeps freed pages, although the page only reads the runs
-    afterwards. Lowering the memory limit for an instant evicts the cached blocks (it is set back
-    at once; if DuckDB cannot free enough it refuses and nothing changes), and background
-    allocator threads return freed pages to the system; at a million customers this keeps the
-    app's resident memory near what it is at ten thousand. Both act on the whole database
-    instance, so the trim is skipped while another query holds working memory (hash tables, sorts,
-    windows, results being collected): a concurrent query is not squeezed.
-    """
-    cur = archive.cursor()
-    try:
-        cur.execute("SET allocator_background_threads = true")
-        working = scalar(cur, "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory() "
-                              "WHERE tag IN ('HASH_TABLE', 'ORDER_BY', 'WINDOW', 'COLUMN_DATA', 'OVERFLOW_STRINGS')")
-        if int(working or 0) > BUSY_WORKING_MEMORY:  # this query itself holds a couple of MB
-            return
-        with _trim_lock:  # two trims at once: the second read the first's low limit and kept it for good
-            try:
-                cur.execute(f"SET memory_limit = '{TRIM_MEMORY_TO}'")
-            finally:
-                cur.execute(f"SET memory_limit = '{config.db_memory_limit()}'")  # the archive's own, never the trim's
-    except Exception:  # noqa: BLE001 - memory housekeeping must never fail a page
-        pass
-    finally:
-        cur.close()
-
-
 def evict_stale_runs(tx: "duckdb.DuckDBPyConnection", version: str, signature: str) -> None:
     """Drop runs of older data or other thresholds, and all but the newest MAX_ADHOC_RUNS non-month-end runs."""
     stale = [r for (r,) in tx.execute(
@@ -311,11 +279,6 @@ def evict_stale_runs(tx: "duckdb.DuckDBPyConnection", version: str, signature: s
 MAX_ADHOC_RUNS = 8  # runs for dates that are not month ends kept besides the month-end history
 
 
-TRIM_MEMORY_TO = "64MB"  # see release_memory
-_trim_lock = threading.Lock()
-
-
-BUSY_WORKING_MEMORY = 16 * 1024 * 1024  # more working memory than this: another query is running
 
 
 QUINTILES = (0.2, 0.4, 0.6, 0.8)

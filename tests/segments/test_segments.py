@@ -722,26 +722,3 @@ def test_edits_are_followed_by_at_most_one_round_per_gap_and_an_import_ends_the_
     warm._warm_again[key] = False  # an import asked for while waiting
     assert warm._after_edit_gap(key) is False and slept == [] and key not in warm._warm_again
     warm._last_edit_warm.pop(key)
-
-
-def test_trimming_memory_always_leaves_the_archives_own_limit(archive: Archive) -> None:
-    """Found by the load test: two trims at once (the warmer's and a page's) — the second read the
-    first's 64 MB as "the limit" and set it back for good; every later search failed Out of Memory."""
-    import threading
-
-    from crm import config
-    from crm.segments import rules
-
-    cur = archive.cursor()
-    cur.execute(f"SET memory_limit = '{config.db_memory_limit()}'")
-    own = cur.execute("SELECT current_setting('memory_limit')").fetchone()[0]
-    cur.execute(f"SET memory_limit = '{rules.TRIM_MEMORY_TO}'")  # as a trim left it mid-way
-    rules.release_memory(archive)
-    assert cur.execute("SELECT current_setting('memory_limit')").fetchone()[0] == own
-    threads = [threading.Thread(target=lambda: [rules.release_memory(archive) for _ in range(20)]) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert cur.execute("SELECT current_setting('memory_limit')").fetchone()[0] == own
-    cur.close()
