@@ -167,21 +167,34 @@ def _held(archive: Archive) -> int:
         cur.close()
 
 
+def _read_filler(archive: Archive) -> list[tuple]:
+    cur = archive.cursor()
+    try:
+        return cur.execute("SELECT count(DISTINCT h) FROM filler").fetchall()
+    finally:
+        cur.close()
+
+
+def _archive_with_cached_blocks(path: Path) -> Archive:
+    """An archive whose table `filler` (≈ 12 MB of blocks) was written to the file and read back
+    from it, so DuckDB holds its blocks as cached table data (as a page's reads leave them)."""
+    archive = open_archive(path)
+    cur = archive.cursor()
+    cur.execute("CREATE TABLE filler AS SELECT range AS i, md5(range::VARCHAR) AS h FROM range(600000)")
+    cur.execute("CHECKPOINT")
+    cur.close()
+    archive.close()
+    archive = open_archive(path)
+    _read_filler(archive)
+    return archive
+
+
 def test_the_table_blocks_a_page_read_stay_cached_only_up_to_the_bound(tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """Every profile reads the few blocks holding its customer's rows, and DuckDB kept them all up
     to its memory limit: after a page run, what it holds beyond CRM_DB_CACHE_MB is handed back."""
-    archive = open_archive(tmp_path / "cache.duckdb")
+    archive = _archive_with_cached_blocks(tmp_path / "cache.duckdb")
     try:
-        cur = archive.cursor()
-        cur.execute("CREATE TABLE filler AS SELECT range AS i, md5(range::VARCHAR) AS h FROM range(600000)")
-        cur.execute("CHECKPOINT")
-        cur.close()
-        archive.close()
-        archive = open_archive(tmp_path / "cache.duckdb")  # the table now comes from the file, block by block
-        cur = archive.cursor()
-        cur.execute("SELECT count(DISTINCT h) FROM filler").fetchall()
-        cur.close()
         held = _held(archive)
         assert held > 8 << 20  # the blocks read stay cached
         assert db.keep_cache_within(archive, held + (1 << 20)) is False  # within the bound: nothing done
@@ -190,17 +203,13 @@ def test_the_table_blocks_a_page_read_stay_cached_only_up_to_the_bound(tmp_path:
         assert db.keep_cache_within(archive, bound) is True
         assert _held(archive) <= bound * 3 // 4 + (1 << 18)  # down to three quarters (DuckDB counts in 256 KB blocks)
         held = _held(archive)
-        cur = archive.cursor()
-        cur.execute("SELECT count(DISTINCT h) FROM filler").fetchall()  # cached again
-        cur.close()
+        _read_filler(archive)  # cached again
         assert _held(archive) > held
         with archive.page_running():  # this thread's own page run: the trim goes ahead
             assert db.keep_cache_within(archive, bound) is True
         monkeypatch.setenv("CRM_DB_CACHE_MB", "0")
         assert db.keep_cache_within(archive) is False  # 0: no bound
-        cur = archive.cursor()
-        assert cur.execute("SELECT count(DISTINCT h) FROM filler").fetchall() == [(600000,)]  # read back at once
-        cur.close()
+        assert _read_filler(archive) == [(600000,)]  # read back at once
     finally:
         archive.close()
 
@@ -211,17 +220,8 @@ def test_no_trim_while_a_colleagues_page_is_running(tmp_path: Path) -> None:
     trim waits for a moment when no other page is running."""
     import threading
 
-    archive = open_archive(tmp_path / "busy.duckdb")
+    archive = _archive_with_cached_blocks(tmp_path / "busy.duckdb")
     try:
-        cur = archive.cursor()
-        cur.execute("CREATE TABLE filler AS SELECT range AS i, md5(range::VARCHAR) AS h FROM range(600000)")
-        cur.execute("CHECKPOINT")
-        cur.close()
-        archive.close()
-        archive = open_archive(tmp_path / "busy.duckdb")  # the table now comes from the file, block by block
-        cur = archive.cursor()
-        cur.execute("SELECT count(DISTINCT h) FROM filler").fetchall()
-        cur.close()
         entered, leave = threading.Event(), threading.Event()
 
         def colleague() -> None:
