@@ -486,10 +486,15 @@ def _anti_duplicates(cur: duckdb.DuckDBPyConnection, table: str, keys: list[str]
         # where the table is stored in date order (DuckDB's min/max per block)
         within = (f" AND date BETWEEN (SELECT min(date) FROM {source}) AND (SELECT max(date) FROM {source})"
                   if "date" in keys else "")
+        # the archive's rows are numbered only where they equal some staged row (a semi-join first):
+        # numbering every row of the file's customers was most of the check at a million customers
+        same = " AND ".join(f"s.{k} IS NOT DISTINCT FROM t.{k}" for k in keys)
         rows = cur.execute(f"""
             WITH a AS (SELECT pos, {part}, row_number() OVER (PARTITION BY {part} ORDER BY pos) AS n FROM {source}),
-                 b AS (SELECT {part}, row_number() OVER (PARTITION BY {part}) AS n FROM {table}
-                       WHERE customer_id IN (SELECT customer_id FROM {source}){within})
+                 m AS (SELECT {part} FROM {table} t
+                       WHERE customer_id IN (SELECT customer_id FROM {source}){within}
+                         AND EXISTS (SELECT 1 FROM {source} s WHERE {same})),
+                 b AS (SELECT {part}, row_number() OVER (PARTITION BY {part}) AS n FROM m)
             SELECT a.pos FROM a JOIN b ON {on} AND a.n = b.n""").fetchall()
     finally:
         cur.unregister("dup_rows")
