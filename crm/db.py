@@ -387,14 +387,16 @@ def release_memory(archive: "Archive", down_to: str = TRIM_MEMORY_TO) -> None:
     customers this keeps the app's resident memory near what it is at ten thousand. It acts on
     the whole database instance, so it never runs while another query holds working memory.
     """
-    cur = archive.cursor()
+    cur = None
     try:
+        cur = archive.cursor()
         cur.execute("SET allocator_background_threads = true")
         _trim(archive, cur, down_to)
-    except Exception:  # noqa: BLE001 - memory housekeeping must never fail a page
+    except Exception:  # noqa: BLE001 - memory housekeeping must never fail a page (nor a closed archive)
         pass
     finally:
-        cur.close()
+        if cur is not None:
+            cur.close()
 
 
 def keep_cache_within(archive: "Archive", limit: int | None = None) -> bool:
@@ -412,17 +414,19 @@ def keep_cache_within(archive: "Archive", limit: int | None = None) -> bool:
     limit = config.db_cache_limit() if limit is None else limit
     if limit <= 0:
         return False
-    cur = archive.cursor()
+    cur = None
     try:
+        cur = archive.cursor()
         held = int(scalar(cur, "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory()") or 0)
         if held <= limit:
             return False
         # down to three quarters, so that the next few page runs do not each trim a little again
         return _trim(archive, cur, f"{limit * 3 // 4 // 1024}KB")
-    except Exception:  # noqa: BLE001 - memory housekeeping must never fail a page
+    except Exception:  # noqa: BLE001 - memory housekeeping must never fail a page (nor a closed archive)
         return False
     finally:
-        cur.close()
+        if cur is not None:
+            cur.close()
 
 
 _open: dict[str, Archive] = {}

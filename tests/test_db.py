@@ -245,3 +245,12 @@ def test_no_trim_while_a_colleagues_page_is_running(tmp_path: Path) -> None:
         assert _held(archive) < held
     finally:
         archive.close()
+
+
+def test_memory_housekeeping_on_a_closed_archive_is_a_no_op(tmp_path: Path) -> None:
+    """It runs in the entry file's `finally` after every page: it must never replace the page's
+    own outcome with an error of its own."""
+    archive = open_archive(tmp_path / "closed.duckdb")
+    archive.close()
+    assert db.keep_cache_within(archive, 1) is False
+    db.release_memory(archive)  # no exception
