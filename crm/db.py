@@ -269,11 +269,11 @@ class Archive:
         keep_cache_within) waits for a moment when no other page is running."""
         with self._pages_lock:
             self.pages_running += 1
-        _thread.in_page = True
+        _thread.in_page = getattr(_thread, "in_page", 0) + 1  # a depth, matched against the counter by _trim
         try:
             yield
         finally:
-            _thread.in_page = False
+            _thread.in_page -= 1
             with self._pages_lock:
                 self.pages_running -= 1
 
@@ -354,14 +354,15 @@ _trim_lock = threading.Lock()
 def _trim(archive: "Archive", cur: duckdb.DuckDBPyConnection, down_to: str) -> bool:
     """Lower DuckDB's memory limit to `down_to` for an instant (it evicts cached table blocks, the
     least recently used first; if it cannot free enough it refuses and nothing changes) and set
-    the archive's own limit back, in one call so no other Python thread runs in between.
+    the archive's own limit back, both in one call (DuckDB runs them back to back; the low limit
+    lasts microseconds, not a Python thread switch).
 
     It acts on the whole database instance: a query of a colleague's page that needs memory in
     that instant would fail Out of Memory (seen with 20 sessions: the blocks their scans held
     were more than the trim's limit). So it is skipped while another page is running (Archive.
     page_running) or another query holds working memory (hash tables, sorts, windows, results
     being collected). True when it trimmed."""
-    if archive.pages_running > (1 if getattr(_thread, "in_page", False) else 0):
+    if archive.pages_running > getattr(_thread, "in_page", 0):  # pages besides this thread's own
         return False
     working = scalar(cur, "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory() "
                           "WHERE list_contains(?, tag)", [list(_WORKING_TAGS)])
@@ -400,7 +401,7 @@ def release_memory(archive: "Archive", down_to: str = TRIM_MEMORY_TO) -> None:
 
 
 def keep_cache_within(archive: "Archive", limit: int | None = None) -> bool:
-    """After a page has run: if DuckDB holds more than `limit` bytes (CRM_DB_CACHE_LIMIT, default
+    """After a page has run: if DuckDB holds more than `limit` bytes (CRM_DB_CACHE_MB, default
     192 MB), evict the least recently read table blocks down to three quarters of it. True when it
     trimmed.
 
@@ -411,17 +412,17 @@ def keep_cache_within(archive: "Archive", limit: int | None = None) -> bool:
     (measured: the search as fast, a profile ≈ 3 ms slower); the memory limit stays the ceiling
     for a query's working memory.
     """
-    limit = config.db_cache_limit() if limit is None else limit
-    if limit <= 0:
-        return False
     cur = None
-    try:
+    try:  # a bad CRM_DB_CACHE_MB too: this runs in the entry file's finally, after every page
+        limit = config.db_cache_limit() if limit is None else limit
+        if limit <= 0:
+            return False
         cur = archive.cursor()
         held = int(scalar(cur, "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory()") or 0)
         if held <= limit:
             return False
         # down to three quarters, so that the next few page runs do not each trim a little again
-        return _trim(archive, cur, f"{limit * 3 // 4 // 1024}KB")
+        return _trim(archive, cur, f"{limit * 3 // 4 // 1024}KiB")  # KiB: DuckDB reads KB as 1000
     except Exception:  # noqa: BLE001 - memory housekeeping must never fail a page (nor a closed archive)
         return False
     finally:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import datetime as dt
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -132,22 +133,51 @@ _DAY_READERS = {("clock", "today"), ("clock", "now"), ("date", "today"), ("datet
 
 def _reads_the_day(node: ast.AST) -> bool:
     for call in ast.walk(node):
-        if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute):
+        if not isinstance(call, ast.Call):
+            continue
+        if isinstance(call.func, ast.Attribute):
             owner = call.func.value
             name = owner.attr if isinstance(owner, ast.Attribute) else getattr(owner, "id", "")
             if (name, call.func.attr) in _DAY_READERS:
                 return True
+        elif isinstance(call.func, ast.Name) and call.func.id in ("today", "now"):  # from crm.clock import today
+            return True
     return False
+
+
+def _evaluated_at_collection(body: list[ast.stmt]) -> Iterator[ast.AST]:
+    """What Python evaluates when a test module is imported: module and class statements, and of
+    functions only their decorators (parametrize lists) and default arguments."""
+    for node in body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            yield from node.decorator_list
+            yield from node.args.defaults
+            yield from (d for d in node.args.kw_defaults if d is not None)
+        elif isinstance(node, ast.ClassDef):
+            yield from node.decorator_list
+            yield from _evaluated_at_collection(node.body)
+        else:
+            yield node
 
 
 def test_a_day_read_when_tests_are_collected_is_pinned_for_them() -> None:
     """A suite takes ten minutes: a module that reads "today" when it is collected and does not
     pin the clock to it validates against the next day when the run crosses midnight in the
-    team's timezone (CI failed so once). Each such module pins the clock in an autouse fixture."""
+    team's timezone (CI failed so once). Each such module pins the clock (clock.pinned in an
+    autouse fixture, or CRM_NOW)."""
     unpinned = []
     for path in sorted(Path(__file__).parent.rglob("*.py")):
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        reads = [n.lineno for n in tree.body if isinstance(n, (ast.Assign, ast.AnnAssign)) and _reads_the_day(n)]
-        if reads and "clock.pinned(" not in path.read_text(encoding="utf-8"):
+        text = path.read_text(encoding="utf-8")
+        reads = [n.lineno for n in _evaluated_at_collection(ast.parse(text).body) if _reads_the_day(n)]
+        if reads and "pinned(" not in text and "CRM_NOW" not in text:
             unpinned.append(f"{path.name}:{reads[0]}")
     assert unpinned == []
+
+
+def test_the_guard_sees_each_way_a_module_reads_the_day_at_collection() -> None:
+    for source in ["TODAY = clock.today()", "class T:\n    D = dt.date.today()",
+                   "@pytest.mark.parametrize('d', [clock.today()])\ndef test(d): pass",
+                   "def test(d=clock.now()): pass", "from crm.clock import today\nTODAY = today()"]:
+        assert any(_reads_the_day(n) for n in _evaluated_at_collection(ast.parse(source).body)), source
+    assert not any(_reads_the_day(n) for n in _evaluated_at_collection(ast.parse(
+        "def test():\n    assert clock.today()").body))

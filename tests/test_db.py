@@ -247,10 +247,26 @@ def test_no_trim_while_a_colleagues_page_is_running(tmp_path: Path) -> None:
         archive.close()
 
 
-def test_memory_housekeeping_on_a_closed_archive_is_a_no_op(tmp_path: Path) -> None:
-    """It runs in the entry file's `finally` after every page: it must never replace the page's
-    own outcome with an error of its own."""
+@pytest.mark.parametrize("bad", ["abc", "-1", "nan", "inf"])
+def test_memory_housekeeping_never_fails_a_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bad: str) -> None:
+    """It runs in the entry file's `finally` after every page: neither a closed archive nor a bad
+    CRM_DB_CACHE_MB may replace the page's own outcome (an st.rerun after log-in, say) with an error."""
     archive = open_archive(tmp_path / "closed.duckdb")
+    monkeypatch.setenv("CRM_DB_CACHE_MB", bad)
+    assert db.keep_cache_within(archive) is False
     archive.close()
     assert db.keep_cache_within(archive, 1) is False
     db.release_memory(archive)  # no exception
+
+
+def test_a_page_run_nested_in_another_still_counts_as_this_threads_own(tmp_path: Path) -> None:
+    archive = _archive_with_cached_blocks(tmp_path / "nested.duckdb")
+    try:
+        held = _held(archive)
+        with archive.page_running():
+            with archive.page_running():
+                pass
+            assert db.keep_cache_within(archive, held // 3) is True
+        assert archive.pages_running == 0
+    finally:
+        archive.close()
