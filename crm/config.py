@@ -71,14 +71,7 @@ def db_memory_limit() -> str:
 
 def db_cache_limit() -> int:
     """Bytes of table blocks DuckDB may keep cached after a page run (CRM_DB_CACHE_MB; 0: no bound)."""
-    raw = env("CRM_DB_CACHE_MB") or "192"
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"环境变量 CRM_DB_CACHE_MB 的值「{raw}」不是数字") from None
-    if value < 0:
-        raise ValueError(f"环境变量 CRM_DB_CACHE_MB 的值「{raw}」不能小于 0")
-    return int(value * 1024 * 1024)
+    return int(_number("CRM_DB_CACHE_MB", "192", zero=True) * 1024 * 1024)
 
 
 def db_threads() -> int:
@@ -90,14 +83,17 @@ def max_upload_bytes() -> int:
     return int(float(env("CRM_MAX_UPLOAD_MB") or "50") * 1024 * 1024)
 
 
-def _number(name: str, default: str) -> float:
-    """A positive number from one of ENV_VARS; a value that is not one is a ValueError naming the variable."""
+def _number(name: str, default: str, *, zero: bool = False) -> float:
+    """A positive number (or zero, where `zero` says 0 means "off") from one of ENV_VARS; a value
+    that is not one is a ValueError naming the variable."""
     raw = env(name) or default
     try:
         value = float(raw)
     except ValueError:
         raise ValueError(f"环境变量 {name} 的值「{raw}」不是数字") from None
-    if not value > 0:
+    if zero and not value >= 0:
+        raise ValueError(f"环境变量 {name} 的值「{raw}」不能小于 0")
+    if not zero and not value > 0:
         raise ValueError(f"环境变量 {name} 的值「{raw}」必须大于 0")
     return value
 

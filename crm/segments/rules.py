@@ -279,6 +279,4 @@ def evict_stale_runs(tx: "duckdb.DuckDBPyConnection", version: str, signature: s
 MAX_ADHOC_RUNS = 8  # runs for dates that are not month ends kept besides the month-end history
 
 
-
-
 QUINTILES = (0.2, 0.4, 0.6, 0.8)
